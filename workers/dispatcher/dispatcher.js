@@ -1,0 +1,136 @@
+// The dispatcher: the one worker in front of every tenant app.
+// Plain ES modules, no npm dependencies, no nodejs_compat: it runs unchanged
+// on Cloudflare and in local workerd (where workers/runtime wraps it).
+import { resolveApp } from "./resolve.js";
+import { ConfigCache, DEFAULT_TTL_MS } from "./config.js";
+import { matchRoute } from "./routes.js";
+import { checkApiKey } from "./access.js";
+import { paywall } from "./x402.js";
+import { jsonError, dispatchErrorResponse, errorCodeOf } from "./errors.js";
+import { preflight, applyCors } from "./cors.js";
+import { newEvent, sendEvent } from "./telemetry.js";
+
+const cache = new ConfigCache();
+
+// Derived per-config values (limits and outbound params) are computed once
+// per cached config object, not per request.
+const derived = new WeakMap();
+
+function dispatchOptions(cfg) {
+  let d = derived.get(cfg);
+  if (d) return d;
+  const plan = cfg.plan || {};
+  const limits = {};
+  if (Number.isFinite(plan.cpuMs) && plan.cpuMs > 0) limits.cpuMs = plan.cpuMs;
+  if (Number.isFinite(plan.subRequests) && plan.subRequests >= 0) limits.subRequests = plan.subRequests;
+  d = {
+    limits,
+    outbound: {
+      app: String(cfg.slug || ""),
+      tenant_id: String(cfg.tenant_id ?? ""),
+      allow: JSON.stringify(Array.isArray(cfg.egress) ? cfg.egress : []),
+    },
+  };
+  derived.set(cfg, d);
+  return d;
+}
+
+function configTTL(env) {
+  const v = env.CONFIG_CACHE_MS;
+  if (v === undefined || v === null || v === "") return DEFAULT_TTL_MS;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : DEFAULT_TTL_MS;
+}
+
+function withCors(response) {
+  // Responses from fetch() and from other workers have immutable headers.
+  const r = new Response(response.body, response);
+  applyCors(r.headers);
+  return r;
+}
+
+// platform hooks let the local runtime stand in for Cloudflare:
+//   namespace(env, ctx, cfg) → the object with get(name, args, options)
+//   takeUsage(headers) → {subrequests, cpu_ms} reported by the local wrapper
+export async function handle(request, env, ctx, platform = {}) {
+  const started = Date.now();
+  if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
+    return preflight(request);
+  }
+  const url = new URL(request.url);
+  const where = resolveApp(request.headers.get("host") || url.host, url.pathname, env.BASE_DOMAIN || "");
+  const ev = newEvent({ method: request.method, app: where.slug });
+  const finish = (response, fields) => {
+    Object.assign(ev, fields, { status_code: response.status, duration_ms: Date.now() - started });
+    if (ev.app) sendEvent(env, ctx, ev);
+    return withCors(response);
+  };
+
+  if (!where.slug) {
+    return finish(jsonError(404, "no_app", "No app in this URL: use /<app>/… or <app>." + (env.BASE_DOMAIN || "<base domain>") + "/…."), {
+      error_code: "no_app",
+    });
+  }
+
+  let cfg;
+  try {
+    cfg = await cache.get(env.CONFIG, where.slug, configTTL(env));
+  } catch {
+    return finish(jsonError(503, "config_unavailable", "The app's configuration could not be read; try again."), {
+      error_code: "config_unavailable",
+    });
+  }
+  if (!cfg) return finish(jsonError(404, "app_not_found", "No app named " + where.slug + "."), { error_code: "app_not_found" });
+
+  ev.tenant_id = cfg.tenant_id ?? null;
+  ev.worker_name = cfg.script || null;
+  if (cfg.status === "suspended" || cfg.status === "paused") {
+    const reason = cfg.reason || (cfg.status === "paused" ? "The app is paused." : "The app is suspended.");
+    return finish(jsonError(403, "app_" + cfg.status, reason), { error_code: "app_" + cfg.status });
+  }
+
+  const route = matchRoute(cfg.routes, request.method, where.path);
+  ev.route = route ? (route.method ? route.method + " " : "") + route.path : null;
+  const access = route ? route.access || "public" : "public";
+
+  if (access === "api_key") {
+    const denied = await checkApiKey(request, cfg);
+    if (denied) return finish(denied, { error_code: errorCodeOf(denied) });
+  } else if (access === "x402") {
+    const pw = await paywall(request, route, env, ctx);
+    if (pw.response) {
+      return finish(pw.response, { payment_required: !!pw.paymentRequired, error_code: pw.paymentRequired ? "payment_required" : null });
+    }
+  } else if (access !== "public") {
+    return finish(jsonError(500, "bad_config", "The app's route configuration is invalid."), { error_code: "bad_config" });
+  }
+
+  // Forward with the app prefix stripped; the original path stays visible.
+  const target = new URL(url);
+  target.pathname = where.path;
+  const fwd = new Request(target.toString(), request);
+  fwd.headers.set("x-forwarded-path", url.pathname);
+  fwd.headers.set("x-forwarded-host", request.headers.get("host") || url.host);
+
+  const ns = platform.namespace ? platform.namespace(env, ctx, cfg) : env.DISPATCHER;
+  let response;
+  try {
+    const worker = ns.get(cfg.script, {}, dispatchOptions(cfg));
+    response = await worker.fetch(fwd);
+  } catch (err) {
+    const r = dispatchErrorResponse(err);
+    if (platform.onDispatchError) platform.onDispatchError(err, cfg);
+    return finish(r, { error_code: errorCodeOf(r) });
+  }
+  const out = withCors(response);
+  if (platform.takeUsage) Object.assign(ev, platform.takeUsage(out.headers));
+  Object.assign(ev, { status_code: out.status, duration_ms: Date.now() - started });
+  sendEvent(env, ctx, ev);
+  return out;
+}
+
+export default {
+  fetch(request, env, ctx) {
+    return handle(request, env, ctx);
+  },
+};

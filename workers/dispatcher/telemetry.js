@@ -1,0 +1,68 @@
+// One event per request. It leaves through ctx.waitUntil so it never delays
+// the response: to Workers Analytics Engine when bound, otherwise to the
+// portal's ingest endpoint as {"events":[…]} with a shared bearer secret.
+export function newEvent(fields) {
+  return Object.assign(
+    {
+      ts: Date.now(),
+      tenant_id: null,
+      app: null,
+      worker_name: null,
+      route: null,
+      method: null,
+      status_code: 0,
+      error_code: null,
+      payment_required: false,
+      payment_success: false,
+      settlement_result: null,
+      cpu_ms: null,
+      subrequests: null,
+      duration_ms: 0,
+    },
+    fields,
+  );
+}
+
+export function toDataPoint(e) {
+  return {
+    indexes: [String(e.app || "")],
+    blobs: [
+      String(e.app || ""),
+      String(e.tenant_id ?? ""),
+      String(e.worker_name || ""),
+      String(e.route || ""),
+      String(e.method || ""),
+      String(e.error_code || ""),
+      String(e.settlement_result || ""),
+      String(e.host || ""),
+    ],
+    doubles: [
+      e.status_code || 0,
+      e.payment_required ? 1 : 0,
+      e.payment_success ? 1 : 0,
+      e.cpu_ms ?? 0,
+      e.subrequests ?? 0,
+      e.duration_ms || 0,
+    ],
+  };
+}
+
+export function sendEvent(env, ctx, event) {
+  try {
+    if (env.ANALYTICS && typeof env.ANALYTICS.writeDataPoint === "function") {
+      env.ANALYTICS.writeDataPoint(toDataPoint(event));
+      return;
+    }
+    if (!env.INGEST_URL || !ctx || typeof ctx.waitUntil !== "function") return;
+    const p = fetch(env.INGEST_URL, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer " + (env.INGEST_TOKEN || "") },
+      body: JSON.stringify({ events: [event] }),
+    })
+      .then((r) => r.body && r.body.cancel())
+      .catch(() => {});
+    ctx.waitUntil(p);
+  } catch {
+    // Telemetry must never break a request.
+  }
+}
