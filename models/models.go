@@ -1,0 +1,96 @@
+package models
+
+import "time"
+
+// Roles of a User.
+const (
+	RoleTenant = "tenant"
+	RoleAdmin  = "admin"
+)
+
+// Tenant statuses.
+const (
+	TenantActive    = "active"
+	TenantSuspended = "suspended"
+)
+
+// User is a person who logs in. Tenant users belong to exactly one tenant;
+// an admin may have none.
+type User struct {
+	ID           uint   `gorm:"primaryKey"`
+	Email        string `gorm:"uniqueIndex;not null"`
+	PasswordHash string `gorm:"not null"`
+	Role         string `gorm:"not null;default:tenant"`
+	TenantID     *uint  `gorm:"index"`
+	Tenant       *Tenant
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// IsAdmin reports whether u may use the admin pages.
+func (u *User) IsAdmin() bool { return u != nil && u.Role == RoleAdmin }
+
+// Tenant is an account that owns apps and pays for a plan.
+type Tenant struct {
+	ID               uint   `gorm:"primaryKey"`
+	Slug             string `gorm:"uniqueIndex;not null"`
+	Name             string `gorm:"not null"`
+	PlanKey          string `gorm:"not null;default:free"`
+	Status           string `gorm:"not null;default:active"`
+	StatusReason     string `gorm:"not null;default:''"`
+	StripeCustomerID string `gorm:"index;not null;default:''"`
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Session is a logged-in browser. ID is the sha256 of the cookie value, so a
+// copy of the database does not hand out live sessions.
+type Session struct {
+	ID         string `gorm:"primaryKey;size:64"`
+	UserID     uint   `gorm:"index;not null"`
+	User       *User
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time `gorm:"index"`
+}
+
+// APIToken authenticates /api/v1 calls. Only the sha256 of the secret is kept.
+type APIToken struct {
+	ID         uint   `gorm:"primaryKey"`
+	UserID     uint   `gorm:"index;not null"`
+	Name       string `gorm:"not null"`
+	Prefix     string `gorm:"not null"`
+	Hash       string `gorm:"uniqueIndex;size:64;not null"`
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// Plan is what a tenant buys: edge limits and portal caps.
+type Plan struct {
+	Key               string `gorm:"primaryKey;size:32"`
+	Name              string `gorm:"not null"`
+	MonthlyPriceCents int64  `gorm:"not null;default:0"`
+	StripePriceID     string `gorm:"not null;default:''"`
+	CPUMs             int    `gorm:"not null"`
+	SubRequests       int    `gorm:"not null"`
+	MaxApps           int    `gorm:"not null"`
+	MaxRoutes         int    `gorm:"not null"`
+	MaxScriptBytes    int64  `gorm:"not null"`
+	Active            bool   `gorm:"not null;default:true"`
+	Sort              int    `gorm:"not null;default:0"`
+	UpdatedAt         time.Time
+}
+
+// AuditEvent records an admin or security action.
+type AuditEvent struct {
+	ID          uint  `gorm:"primaryKey"`
+	ActorUserID *uint `gorm:"index"`
+	Action      string `gorm:"not null;index"`
+	Target      string `gorm:"not null;default:''"`
+	Detail      string `gorm:"not null;default:''"`
+	IP          string `gorm:"not null;default:''"`
+	CreatedAt   time.Time `gorm:"index"`
+}

@@ -1,0 +1,255 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Store is the data access layer. Method names say what they return.
+type Store struct {
+	db *gorm.DB
+}
+
+// NewStore wraps an opened, migrated database.
+func NewStore(db *gorm.DB) *Store { return &Store{db: db} }
+
+// DB exposes the handle for packages that own their own queries (syncer, billing).
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// isUniqueViolation recognises duplicate keys on both databases.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "duplicate key value") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+// ErrEmailTaken is returned when a sign-up or user create reuses an address.
+var ErrEmailTaken = errors.New("email already registered")
+
+// SignUp creates a tenant and its first user in one transaction. The tenant
+// slug is derived from the name; when it is taken, -2, -3, … is tried, so two
+// sign-ups racing for one name both succeed with different slugs while a
+// race for one email has exactly one winner.
+func (s *Store) SignUp(ctx context.Context, email, passwordHash, tenantName, role string) (*User, *Tenant, error) {
+	base := Slugify(tenantName)
+	if len(base) < 3 {
+		base = strings.Trim(base+"-team", "-")
+	}
+	for attempt := 1; attempt <= 20; attempt++ {
+		slug := base
+		if attempt > 1 {
+			slug = fmt.Sprintf("%s-%d", base, attempt)
+		}
+		var u User
+		var t Tenant
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var n int64
+			if err := tx.Model(&User{}).Where("email = ?", email).Count(&n).Error; err != nil {
+				return err
+			}
+			if n > 0 {
+				return ErrEmailTaken
+			}
+			t = Tenant{Slug: slug, Name: tenantName, PlanKey: "free", Status: TenantActive}
+			if err := tx.Create(&t).Error; err != nil {
+				if isUniqueViolation(err) {
+					return ErrConflict
+				}
+				return err
+			}
+			u = User{Email: email, PasswordHash: passwordHash, Role: role, TenantID: &t.ID}
+			if err := tx.Create(&u).Error; err != nil {
+				if isUniqueViolation(err) {
+					return ErrEmailTaken
+				}
+				return err
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			u.Tenant = &t
+			return &u, &t, nil
+		case errors.Is(err, ErrConflict):
+			continue // slug taken: try the next suffix
+		case errors.Is(err, ErrEmailTaken):
+			return nil, nil, ErrEmailTaken
+		default:
+			return nil, nil, fmt.Errorf("store: unable to sign up: %w", err)
+		}
+	}
+	return nil, nil, fmt.Errorf("store: unable to find a free slug for %q", tenantName)
+}
+
+// CreateUser adds a user to an existing tenant (or none, for an admin).
+func (s *Store) CreateUser(ctx context.Context, email, passwordHash, role string, tenantID *uint) (*User, error) {
+	u := User{Email: email, PasswordHash: passwordHash, Role: role, TenantID: tenantID}
+	if err := s.db.WithContext(ctx).Create(&u).Error; err != nil {
+		if isUniqueViolation(err) {
+			return nil, ErrEmailTaken
+		}
+		return nil, fmt.Errorf("store: unable to create user: %w", err)
+	}
+	return &u, nil
+}
+
+// UserByEmail returns the user with that (normalized) address.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Preload("Tenant").Where("email = ?", email).First(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read user: %w", err)
+	}
+	return &u, nil
+}
+
+// UserByID returns a user with its tenant.
+func (s *Store) UserByID(ctx context.Context, id uint) (*User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Preload("Tenant").First(&u, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read user %d: %w", id, err)
+	}
+	return &u, nil
+}
+
+// SetPassword replaces a user's password hash and ends all other sessions.
+func (s *Store) SetPassword(ctx context.Context, userID uint, hash, keepSessionID string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&User{}).Where("id = ?", userID).Update("password_hash", hash).Error; err != nil {
+			return fmt.Errorf("store: unable to set password: %w", err)
+		}
+		return tx.Where("user_id = ? AND id <> ?", userID, keepSessionID).Delete(&Session{}).Error
+	})
+}
+
+// TenantBySlug returns a tenant.
+func (s *Store) TenantBySlug(ctx context.Context, slug string) (*Tenant, error) {
+	var t Tenant
+	err := s.db.WithContext(ctx).Where("slug = ?", slug).First(&t).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read tenant %s: %w", slug, err)
+	}
+	return &t, nil
+}
+
+// TenantByID returns a tenant.
+func (s *Store) TenantByID(ctx context.Context, id uint) (*Tenant, error) {
+	var t Tenant
+	err := s.db.WithContext(ctx).First(&t, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read tenant %d: %w", id, err)
+	}
+	return &t, nil
+}
+
+// TenantRow is one line of the admin tenant list.
+type TenantRow struct {
+	ID        uint
+	Slug      string
+	Name      string
+	PlanKey   string
+	Status    string
+	Users     int
+	CreatedAt time.Time
+}
+
+// Tenants returns one page of tenants, newest first, optionally filtered by a
+// slug or name prefix, and the total count for the filter.
+func (s *Store) Tenants(ctx context.Context, query string, offset, limit int) ([]TenantRow, int64, error) {
+	q := s.db.WithContext(ctx).Model(&Tenant{})
+	if query = strings.TrimSpace(strings.ToLower(query)); query != "" {
+		like := escapeLike(query) + "%"
+		q = q.Where("slug LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\'", like, like)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("store: unable to count tenants: %w", err)
+	}
+	var rows []TenantRow
+	err := q.Select("tenants.id, tenants.slug, tenants.name, tenants.plan_key, tenants.status, tenants.created_at, (SELECT COUNT(*) FROM users WHERE users.tenant_id = tenants.id) AS users").
+		Order("tenants.id DESC").Offset(offset).Limit(limit).Scan(&rows).Error
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: unable to list tenants: %w", err)
+	}
+	return rows, total, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Plans returns the catalog in display order.
+func (s *Store) Plans(ctx context.Context) ([]Plan, error) {
+	var ps []Plan
+	if err := s.db.WithContext(ctx).Order("sort, key").Find(&ps).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list plans: %w", err)
+	}
+	return ps, nil
+}
+
+// PlanByKey returns one plan.
+func (s *Store) PlanByKey(ctx context.Context, key string) (*Plan, error) {
+	var p Plan
+	err := s.db.WithContext(ctx).Where("key = ?", key).First(&p).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read plan %s: %w", key, err)
+	}
+	return &p, nil
+}
+
+// Audit records an admin or security action. It never fails the caller's
+// request: a lost audit line is logged by the caller.
+func (s *Store) Audit(ctx context.Context, actor *uint, action, target, detail, ip string) error {
+	if len(detail) > 2000 {
+		detail = detail[:2000]
+	}
+	e := AuditEvent{ActorUserID: actor, Action: action, Target: target, Detail: detail, IP: ip}
+	if err := s.db.WithContext(ctx).Create(&e).Error; err != nil {
+		return fmt.Errorf("store: unable to write audit event %s: %w", action, err)
+	}
+	return nil
+}
+
+// AuditEvents returns the newest audit events.
+func (s *Store) AuditEvents(ctx context.Context, limit int) ([]AuditEvent, error) {
+	var es []AuditEvent
+	if err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&es).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list audit events: %w", err)
+	}
+	return es, nil
+}
