@@ -177,6 +177,9 @@ func Build(files []File, mainModule string, lim Limits) (Result, error) {
 		LogLevel:    api.LogLevelSilent,
 		Plugins:     []api.Plugin{uploadPlugin(sources)},
 	})
+	// esbuild may report errors from parallel parses in any order; sorting
+	// keeps the answer for the same upload the same.
+	slices.SortStableFunc(res.Errors, func(a, b api.Message) int { return compareLocation(a.Location, b.Location) })
 
 	if len(res.Errors) > 0 {
 		return Result{}, &Error{Problems: messagesToProblems(res.Errors, KindSyntax)}
@@ -193,10 +196,16 @@ func Build(files []File, mainModule string, lim Limits) (Result, error) {
 		return Result{}, &Error{Problems: []Problem{{Kind: KindSyntax, Message: "bundle: esbuild produced no output"}}}
 	}
 
-	hasDefault, err := exportsDefault(res.Metafile)
+	meta, err := readMetafile(res.Metafile)
 	if err != nil {
 		return Result{}, &Error{Problems: []Problem{{Kind: KindSyntax, Message: err.Error()}}}
 	}
+	// Files the main module never imports are not bundled, but they are
+	// stored with the version and shown in the editor, so they must parse too.
+	if problems := checkUnbundled(sources, meta); len(problems) > 0 {
+		return Result{}, &Error{Problems: problems}
+	}
+	hasDefault := slices.Contains(meta.Outputs[OutputModule].Exports, "default")
 	if !hasDefault {
 		return Result{}, &Error{Problems: []Problem{{
 			File: main, Kind: KindNoDefaultExport,
@@ -410,22 +419,67 @@ func messagesToProblems(msgs []api.Message, kind string) []Problem {
 	return out
 }
 
-// exportsDefault reads esbuild's metafile: the output's exports list names
-// "default" exactly when the entry point has a default export.
-func exportsDefault(metafile string) (bool, error) {
-	var meta struct {
-		Outputs map[string]struct {
-			Exports []string `json:"exports"`
-		} `json:"outputs"`
+type metafile struct {
+	Inputs  map[string]json.RawMessage `json:"inputs"`
+	Outputs map[string]struct {
+		// Exports names "default" exactly when the entry point has a
+		// default export.
+		Exports []string `json:"exports"`
+	} `json:"outputs"`
+}
+
+func readMetafile(text string) (metafile, error) {
+	var meta metafile
+	if err := json.Unmarshal([]byte(text), &meta); err != nil {
+		return meta, fmt.Errorf("bundle: unable to read esbuild's metafile: %w", err)
 	}
-	if err := json.Unmarshal([]byte(metafile), &meta); err != nil {
-		return false, fmt.Errorf("bundle: unable to read esbuild's metafile: %w", err)
+	if _, ok := meta.Outputs[OutputModule]; !ok {
+		return meta, fmt.Errorf("bundle: esbuild's metafile has no output %q", OutputModule)
 	}
-	out, ok := meta.Outputs[OutputModule]
-	if !ok {
-		return false, fmt.Errorf("bundle: esbuild's metafile has no output %q", OutputModule)
+	return meta, nil
+}
+
+// checkUnbundled parses, without bundling, every uploaded file that the build
+// did not reach (helpers not yet imported, files only imported for types).
+func checkUnbundled(sources map[string]string, meta metafile) []Problem {
+	names := make([]string, 0, len(sources))
+	for name := range sources {
+		if _, reached := meta.Inputs[namespace+":"+name]; !reached {
+			names = append(names, name)
+		}
 	}
-	return slices.Contains(out.Exports, "default"), nil
+	slices.Sort(names)
+	var problems []Problem
+	for _, name := range names {
+		loader := api.LoaderJS
+		if strings.HasSuffix(name, ".ts") {
+			loader = api.LoaderTS
+		}
+		res := api.Transform(sources[name], api.TransformOptions{
+			Loader: loader, Format: api.FormatESModule, Target: api.ES2024,
+			Sourcefile: name, TsconfigRaw: "{}", LogLevel: api.LogLevelSilent,
+		})
+		problems = append(problems, messagesToProblems(res.Errors, KindSyntax)...)
+	}
+	return problems
+}
+
+func compareLocation(a, b *api.Location) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	if c := strings.Compare(a.File, b.File); c != 0 {
+		return c
+	}
+	if a.Line != b.Line {
+		return a.Line - b.Line
+	}
+	return a.Column - b.Column
 }
 
 func humanBytes(n int64) string {
