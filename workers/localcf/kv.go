@@ -1,0 +1,705 @@
+package localcf
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+const (
+	maxKVKeyBytes   = 512
+	maxKVValueBytes = 25 << 20
+	maxKVMetaBytes  = 1024
+	maxKVBulk       = 10000
+)
+
+func errKVNamespaceNotFound() *requestError {
+	return &requestError{http.StatusNotFound, codeKVNamespaceNotFound, "namespace not found"}
+}
+
+func kvBad(format string, args ...any) *requestError {
+	return &requestError{http.StatusBadRequest, codeKVBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func validateKey(key string) error {
+	switch {
+	case key == "":
+		return kvBad("key must not be empty")
+	case key == "." || key == "..":
+		return kvBad("illegal key name %q", key)
+	case len(key) > maxKVKeyBytes:
+		return &requestError{http.StatusRequestURITooLong, codeKVKeyTooLong, fmt.Sprintf("key of %d bytes exceeds the %d byte limit", len(key), maxKVKeyBytes)}
+	}
+	return nil
+}
+
+// expiration turns the expiration / expiration_ttl parameters into a unix time (0 = never).
+func (s *Server) expiration(expiration, ttl string) (int64, error) {
+	now := s.opts.Now().Unix()
+	if ttl != "" {
+		n, err := strconv.ParseInt(ttl, 10, 64)
+		if err != nil || n < 60 {
+			return 0, kvBad("invalid expiration_ttl %q: it must be at least 60 seconds", ttl)
+		}
+		return now + n, nil
+	}
+	if expiration != "" {
+		n, err := strconv.ParseInt(expiration, 10, 64)
+		if err != nil || n < now+60 {
+			return 0, kvBad("invalid expiration %q: it must be at least 60 seconds in the future", expiration)
+		}
+		return n, nil
+	}
+	return 0, nil
+}
+
+func validateMetadata(raw []byte) (json.RawMessage, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if len(raw) > maxKVMetaBytes {
+		return nil, kvBad("metadata of %d bytes exceeds the %d byte limit", len(raw), maxKVMetaBytes)
+	}
+	if !json.Valid(raw) {
+		return nil, kvBad("metadata is not valid JSON")
+	}
+	var buf bytes.Buffer
+	json.Compact(&buf, raw)
+	return buf.Bytes(), nil
+}
+
+// --- store operations, called with s.mu held ---
+
+func (s *Server) kvLookup(nsID, key string) *kvEntry {
+	ns := s.kv[nsID]
+	if ns == nil {
+		return nil
+	}
+	e := ns.entries[key]
+	if e == nil || e.expired(s.opts.Now()) {
+		return nil
+	}
+	return e
+}
+
+func (s *Server) kvPut(ns *kvNamespace, entries []*kvEntry) error {
+	for _, e := range entries {
+		data, err := encodeKVFile(e)
+		if err != nil {
+			return err
+		}
+		if err := s.writeAtomic(s.kvPath(ns.ID, e.Key), data); err != nil {
+			return fmt.Errorf("localcf: unable to store kv value %q: %w", e.Key, err)
+		}
+		if _, ok := ns.entries[e.Key]; !ok {
+			ns.sorted = nil
+		}
+		ns.entries[e.Key] = e
+	}
+	return nil
+}
+
+func (s *Server) kvDelete(ns *kvNamespace, keys []string) error {
+	for _, k := range keys {
+		if _, ok := ns.entries[k]; !ok {
+			continue
+		}
+		if err := os.Remove(s.kvPath(ns.ID, k)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("localcf: unable to delete kv value %q: %w", k, err)
+		}
+		delete(ns.entries, k)
+		ns.sorted = nil
+	}
+	return nil
+}
+
+// kvList pages through live keys with prefix. It sorts lazily, so hold the write lock.
+func (s *Server) kvList(ns *kvNamespace, prefix, cursor string, limit int) ([]*kvEntry, string, error) {
+	now := s.opts.Now()
+	keys := ns.keys()
+	if prefix != "" && cursor == "" {
+		// Start at the prefix instead of scanning the keys before it.
+		i, _ := slices.BinarySearch(keys, prefix)
+		if i > 0 {
+			cursor = encodeCursor(keys[i-1])
+		}
+	}
+	names, next, err := page(keys, cursor, limit, func(k string) bool {
+		return strings.HasPrefix(k, prefix) && !ns.entries[k].expired(now)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*kvEntry, len(names))
+	for i, n := range names {
+		out[i] = ns.entries[n]
+	}
+	// Keys are sorted, so once past the prefix nothing further can match.
+	if next != "" && prefix != "" {
+		i, _ := slices.BinarySearch(keys, names[len(names)-1])
+		if i+1 >= len(keys) || !strings.HasPrefix(keys[i+1], prefix) {
+			next = ""
+		}
+	}
+	return out, next, nil
+}
+
+func kvEvents(nsID string, keys []string) []Event {
+	out := make([]Event, len(keys))
+	for i, k := range keys {
+		out[i] = Event{Kind: "kv", Namespace: nsID, Name: k}
+	}
+	return out
+}
+
+// --- REST: namespaces ---
+
+func kvNamespaceResult(ns *kvNamespace) map[string]any {
+	return map[string]any{"id": ns.ID, "title": ns.Title, "supports_url_encoding": true}
+}
+
+func (s *Server) listKVNamespaces(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	pageNo, err := strconv.Atoi(q.Get("page"))
+	if err != nil || pageNo < 1 {
+		pageNo = 1
+	}
+	perPage, err := strconv.Atoi(q.Get("per_page"))
+	if err != nil || perPage < 1 || perPage > 1000 {
+		perPage = 20
+	}
+	s.mu.RLock()
+	all := slices.SortedFunc(maps.Values(s.kv), func(a, b *kvNamespace) int { return strings.Compare(a.Title, b.Title) })
+	out := []map[string]any{}
+	for i := (pageNo - 1) * perPage; i < len(all) && len(out) < perPage; i++ {
+		out = append(out, kvNamespaceResult(all[i]))
+	}
+	s.mu.RUnlock()
+	writeResultInfo(w, out, map[string]any{"page": pageNo, "per_page": perPage, "count": len(out), "total_count": len(all)})
+}
+
+func (s *Server) createKVNamespace(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Title string `json:"title"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Title == "" {
+		writeRequestError(w, kvBad("a JSON body with a non-empty title is required"))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ns := range s.kv {
+		if ns.Title == body.Title {
+			writeError(w, http.StatusBadRequest, codeKVNamespaceExists, "a namespace with this account ID and title already exists")
+			return
+		}
+	}
+	ns := &kvNamespace{ID: newID(), Title: body.Title, entries: map[string]*kvEntry{}}
+	s.kv[ns.ID] = ns
+	if err := s.saveState(); err != nil {
+		delete(s.kv, ns.ID)
+		writeRequestError(w, err)
+		return
+	}
+	writeResult(w, kvNamespaceResult(ns))
+}
+
+func (s *Server) getKVNamespace(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ns := s.kv[r.PathValue("id")]
+	if ns == nil {
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	writeResult(w, kvNamespaceResult(ns))
+}
+
+func (s *Server) deleteKVNamespace(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	ns := s.kv[r.PathValue("id")]
+	if ns == nil {
+		s.mu.Unlock()
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	delete(s.kv, ns.ID)
+	if err := s.saveState(); err != nil {
+		s.kv[ns.ID] = ns
+		s.mu.Unlock()
+		writeRequestError(w, err)
+		return
+	}
+	os.RemoveAll(filepath.Join(s.dir, "kv", hashName(ns.ID)))
+	events := kvEvents(ns.ID, slices.Collect(maps.Keys(ns.entries)))
+	s.mu.Unlock()
+	s.emit(events...)
+	writeResult(w, nil)
+}
+
+// --- REST: values ---
+
+func (s *Server) putKVValue(w http.ResponseWriter, r *http.Request) {
+	nsID, key := r.PathValue("id"), r.PathValue("key")
+	if err := validateKey(key); err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	exp, err := s.expiration(r.URL.Query().Get("expiration"), r.URL.Query().Get("expiration_ttl"))
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	e := &kvEntry{Key: key, Expiration: exp}
+	body := http.MaxBytesReader(nil, r.Body, maxKVValueBytes+(64<<10))
+	// The metadata variant of the call is a multipart form with "value" and "metadata" parts.
+	if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				writeRequestError(w, kvBad("could not parse multipart body: %v", err))
+				return
+			}
+			content, err := io.ReadAll(part)
+			if err != nil {
+				writeRequestError(w, kvBad("could not read part %s", part.FormName()))
+				return
+			}
+			switch part.FormName() {
+			case "value":
+				e.value = content
+			case "metadata":
+				if e.Metadata, err = validateMetadata(content); err != nil {
+					writeRequestError(w, err)
+					return
+				}
+			}
+		}
+		if e.value == nil {
+			e.value = []byte{}
+		}
+	} else if e.value, err = io.ReadAll(body); err != nil {
+		writeRequestError(w, &requestError{http.StatusRequestEntityTooLarge, codeKVBadRequest, "value exceeds the 25 MiB limit"})
+		return
+	}
+	if len(e.value) > maxKVValueBytes {
+		writeRequestError(w, &requestError{http.StatusRequestEntityTooLarge, codeKVBadRequest, "value exceeds the 25 MiB limit"})
+		return
+	}
+	s.mu.Lock()
+	ns := s.kv[nsID]
+	if ns == nil {
+		s.mu.Unlock()
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	err = s.kvPut(ns, []*kvEntry{e})
+	s.mu.Unlock()
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	s.emit(Event{Kind: "kv", Namespace: nsID, Name: key})
+	writeResult(w, nil)
+}
+
+func (s *Server) getKVValue(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	if s.kv[r.PathValue("id")] == nil {
+		s.mu.RUnlock()
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	e := s.kvLookup(r.PathValue("id"), r.PathValue("key"))
+	s.mu.RUnlock()
+	if e == nil {
+		writeError(w, http.StatusNotFound, codeKVKeyNotFound, "get: 'key not found'")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if e.Expiration != 0 {
+		w.Header().Set("Expiration", strconv.FormatInt(e.Expiration, 10))
+	}
+	w.Write(e.value)
+}
+
+func (s *Server) getKVMetadata(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	if s.kv[r.PathValue("id")] == nil {
+		s.mu.RUnlock()
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	e := s.kvLookup(r.PathValue("id"), r.PathValue("key"))
+	s.mu.RUnlock()
+	if e == nil {
+		writeError(w, http.StatusNotFound, codeKVKeyNotFound, "get: 'key not found'")
+		return
+	}
+	var meta any = nil
+	if e.Metadata != nil {
+		meta = e.Metadata
+	}
+	writeResult(w, meta)
+}
+
+func (s *Server) deleteKVValue(w http.ResponseWriter, r *http.Request) {
+	nsID, key := r.PathValue("id"), r.PathValue("key")
+	s.mu.Lock()
+	ns := s.kv[nsID]
+	if ns == nil {
+		s.mu.Unlock()
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	err := s.kvDelete(ns, []string{key})
+	s.mu.Unlock()
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	s.emit(Event{Kind: "kv", Namespace: nsID, Name: key})
+	writeResult(w, nil)
+}
+
+// putKVBulk validates the whole batch before storing any of it.
+func (s *Server) putKVBulk(w http.ResponseWriter, r *http.Request) {
+	var pairs []struct {
+		Key           string          `json:"key"`
+		Value         string          `json:"value"`
+		Base64        bool            `json:"base64"`
+		Expiration    int64           `json:"expiration"`
+		ExpirationTTL int64           `json:"expiration_ttl"`
+		Metadata      json.RawMessage `json:"metadata"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 100<<20)).Decode(&pairs); err != nil {
+		writeRequestError(w, kvBad("expected a JSON array of {key, value} objects: %v", err))
+		return
+	}
+	if len(pairs) > maxKVBulk {
+		writeRequestError(w, kvBad("a bulk write takes at most %d pairs, got %d", maxKVBulk, len(pairs)))
+		return
+	}
+	entries := make([]*kvEntry, len(pairs))
+	keys := make([]string, len(pairs))
+	for i, p := range pairs {
+		if err := validateKey(p.Key); err != nil {
+			writeRequestError(w, err)
+			return
+		}
+		e := &kvEntry{Key: p.Key, value: []byte(p.Value)}
+		if p.Base64 {
+			v, err := base64.StdEncoding.DecodeString(p.Value)
+			if err != nil {
+				writeRequestError(w, kvBad("value of %q is not valid base64", p.Key))
+				return
+			}
+			e.value = v
+		}
+		var err error
+		if e.Expiration, err = s.expiration(optInt(p.Expiration), optInt(p.ExpirationTTL)); err != nil {
+			writeRequestError(w, err)
+			return
+		}
+		if string(p.Metadata) != "null" {
+			if e.Metadata, err = validateMetadata(p.Metadata); err != nil {
+				writeRequestError(w, err)
+				return
+			}
+		}
+		entries[i], keys[i] = e, p.Key
+	}
+	s.mu.Lock()
+	ns := s.kv[r.PathValue("id")]
+	if ns == nil {
+		s.mu.Unlock()
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	err := s.kvPut(ns, entries)
+	s.mu.Unlock()
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	s.emit(kvEvents(ns.ID, keys)...)
+	writeResult(w, map[string]any{"successful_key_count": len(entries), "unsuccessful_keys": []string{}})
+}
+
+func optInt(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (s *Server) deleteKVBulk(w http.ResponseWriter, r *http.Request) {
+	var keys []string
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 10<<20)).Decode(&keys); err != nil {
+		writeRequestError(w, kvBad("expected a JSON array of keys: %v", err))
+		return
+	}
+	if len(keys) > maxKVBulk {
+		writeRequestError(w, kvBad("a bulk delete takes at most %d keys, got %d", maxKVBulk, len(keys)))
+		return
+	}
+	s.mu.Lock()
+	ns := s.kv[r.PathValue("id")]
+	if ns == nil {
+		s.mu.Unlock()
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	err := s.kvDelete(ns, keys)
+	s.mu.Unlock()
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	s.emit(kvEvents(ns.ID, keys)...)
+	writeResult(w, map[string]any{"successful_key_count": len(keys), "unsuccessful_keys": []string{}})
+}
+
+type kvKey struct {
+	Name       string          `json:"name"`
+	Expiration int64           `json:"expiration,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+}
+
+func keysOf(entries []*kvEntry) []kvKey {
+	out := make([]kvKey, len(entries))
+	for i, e := range entries {
+		out[i] = kvKey{Name: e.Key, Expiration: e.Expiration, Metadata: e.Metadata}
+	}
+	return out
+}
+
+func (s *Server) listKVKeys(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := parseLimit(q.Get("limit"), 1000, 1000)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	s.mu.Lock()
+	ns := s.kv[r.PathValue("id")]
+	if ns == nil {
+		s.mu.Unlock()
+		writeRequestError(w, errKVNamespaceNotFound())
+		return
+	}
+	entries, next, err := s.kvList(ns, q.Get("prefix"), q.Get("cursor"), limit)
+	keys := keysOf(entries)
+	s.mu.Unlock()
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	writeResultInfo(w, keys, map[string]any{"count": len(keys), "cursor": next})
+}
+
+// --- the workerd kvNamespace protocol ---
+
+// KVHandler serves the protocol of workerd's kvNamespace binding for one namespace at the root
+// ("/<key>"), for a runtime that gives each namespace its own listener.
+func (s *Server) KVHandler(nsID string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.serveRuntimeKV(w, r, nsID, strings.TrimPrefix(r.URL.EscapedPath(), "/"))
+	})
+}
+
+// serveRuntimeKV answers workerd's KV protocol. rest is the escaped path after the namespace:
+// "" lists, "bulk/get" reads many keys, anything else is one percent-encoded key. Errors are
+// plain text: workerd only looks at the status.
+func (s *Server) serveRuntimeKV(w http.ResponseWriter, r *http.Request, nsID, rest string) {
+	switch {
+	case rest == "" && r.Method == http.MethodGet:
+		s.runtimeKVList(w, r, nsID)
+		return
+	case rest == "bulk/get" && r.Method == http.MethodPost:
+		s.runtimeKVBulkGet(w, r, nsID)
+		return
+	}
+	key, err := url.PathUnescape(rest)
+	if err != nil {
+		http.Error(w, "bad key encoding", http.StatusBadRequest)
+		return
+	}
+	if err := validateKey(key); err != nil {
+		var re *requestError
+		errors.As(err, &re)
+		http.Error(w, re.message, re.status)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.mu.RLock()
+		e := s.kvLookup(nsID, key)
+		s.mu.RUnlock()
+		if e == nil {
+			http.Error(w, "key not found", http.StatusNotFound)
+			return
+		}
+		if e.Metadata != nil {
+			w.Header().Set("CF-KV-Metadata", string(e.Metadata))
+		}
+		if e.Expiration != 0 {
+			w.Header().Set("CF-Expiration", strconv.FormatInt(e.Expiration, 10))
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(e.value)
+	case http.MethodPut:
+		q := r.URL.Query()
+		exp, err := s.expiration(q.Get("expiration"), q.Get("expiration_ttl"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		meta, err := validateMetadata([]byte(r.Header.Get("CF-KV-Metadata")))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		value, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxKVValueBytes))
+		if err != nil {
+			http.Error(w, "value exceeds the 25 MiB limit", http.StatusRequestEntityTooLarge)
+			return
+		}
+		s.mu.Lock()
+		ns, err := s.runtimeNamespace(nsID)
+		if err == nil {
+			err = s.kvPut(ns, []*kvEntry{{Key: key, Expiration: exp, Metadata: meta, value: value}})
+		}
+		s.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		s.emit(Event{Kind: "kv", Namespace: nsID, Name: key})
+	case http.MethodDelete:
+		s.mu.Lock()
+		var err error
+		if ns := s.kv[nsID]; ns != nil {
+			err = s.kvDelete(ns, []string{key})
+		}
+		s.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		s.emit(Event{Kind: "kv", Namespace: nsID, Name: key})
+	default:
+		w.Header().Set("Allow", "GET, PUT, DELETE")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// runtimeNamespace returns the namespace, creating it on first write: the runtime may be
+// configured with an id the REST API has not seen (a fresh local install). Call with s.mu held.
+func (s *Server) runtimeNamespace(nsID string) (*kvNamespace, error) {
+	if ns := s.kv[nsID]; ns != nil {
+		return ns, nil
+	}
+	ns := &kvNamespace{ID: nsID, Title: nsID, entries: map[string]*kvEntry{}}
+	s.kv[nsID] = ns
+	if err := s.saveState(); err != nil {
+		delete(s.kv, nsID)
+		return nil, err
+	}
+	return ns, nil
+}
+
+func (s *Server) runtimeKVList(w http.ResponseWriter, r *http.Request, nsID string) {
+	q := r.URL.Query()
+	limit := 1000
+	if v := q.Get("key_count_limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			http.Error(w, "key_count_limit must be between 1 and 1000", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	type listing struct {
+		Keys         []kvKey `json:"keys"`
+		ListComplete bool    `json:"list_complete"`
+		Cursor       string  `json:"cursor,omitempty"`
+	}
+	s.mu.Lock()
+	ns := s.kv[nsID]
+	if ns == nil {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, listing{Keys: []kvKey{}, ListComplete: true})
+		return
+	}
+	entries, next, err := s.kvList(ns, q.Get("prefix"), q.Get("cursor"), limit)
+	keys := keysOf(entries)
+	s.mu.Unlock()
+	if err != nil {
+		http.Error(w, "invalid cursor", http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, http.StatusOK, listing{Keys: keys, ListComplete: next == "", Cursor: next})
+}
+
+// runtimeKVBulkGet answers get([...keys]): an object from key to value (null when missing),
+// or to {value, metadata} when withMetadata is set.
+func (s *Server) runtimeKVBulkGet(w http.ResponseWriter, r *http.Request, nsID string) {
+	var req struct {
+		Keys         []string `json:"keys"`
+		Type         string   `json:"type"`
+		WithMetadata bool     `json:"withMetadata"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20)).Decode(&req); err != nil {
+		http.Error(w, "expected {\"keys\":[…]}", http.StatusBadRequest)
+		return
+	}
+	if len(req.Keys) > 100 {
+		http.Error(w, "at most 100 keys per bulk get", http.StatusBadRequest)
+		return
+	}
+	out := make(map[string]any, len(req.Keys))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, k := range req.Keys {
+		e := s.kvLookup(nsID, k)
+		if e == nil {
+			out[k] = nil
+			continue
+		}
+		var v any = string(e.value)
+		if req.Type == "json" {
+			if !json.Valid(e.value) {
+				http.Error(w, fmt.Sprintf("value of %q is not JSON", k), http.StatusBadRequest)
+				return
+			}
+			v = json.RawMessage(e.value)
+		}
+		if req.WithMetadata {
+			var meta any = nil
+			if e.Metadata != nil {
+				meta = e.Metadata
+			}
+			v = map[string]any{"value": v, "metadata": meta}
+		}
+		out[k] = v
+	}
+	writeJSON(w, http.StatusOK, out)
+}

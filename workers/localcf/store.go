@@ -1,0 +1,302 @@
+package localcf
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// On-disk layout (everything under the state directory):
+//
+//	state.json                       dispatch namespaces and KV namespaces (small, rewritten whole)
+//	scripts/<hash(ns)>/<hash(name)>.json   one user worker per file, modules included
+//	workers/<hash(name)>.json              one normal worker (dispatcher, outbound) per file
+//	kv/<hash(nsid)>/<hash(key)>            one KV value per file: a JSON header line, then the raw value
+//
+// File names are hashes because script names and KV keys may hold '/', '%', unicode and up to
+// 512 bytes, none of which a file name can carry safely; the real name lives inside the file.
+// Every file is written to a temporary name and renamed, so a crash leaves the old or the new
+// version, never half of one.
+
+type stateFile struct {
+	DispatchNamespaces []*dispatchNamespace `json:"dispatch_namespaces"`
+	KVNamespaces       []*kvNamespace       `json:"kv_namespaces"`
+}
+
+type dispatchNamespace struct {
+	ID        string    `json:"namespace_id"`
+	Name      string    `json:"namespace_name"`
+	CreatedOn time.Time `json:"created_on"`
+
+	scripts map[string]*script
+	sorted  []string // script names in order; nil when stale
+}
+
+type kvNamespace struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+
+	entries map[string]*kvEntry
+	sorted  []string // keys in order; nil when stale
+}
+
+type module struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Content     []byte `json:"content"`
+}
+
+// script is a user worker or a normal worker. In memory Modules is nil: the contents stay on
+// disk so 10,000 scripts do not pin their code in RAM; the runtime endpoint reads the file.
+type script struct {
+	Namespace          string            `json:"namespace"` // "" for a normal worker
+	Name               string            `json:"name"`
+	ETag               string            `json:"etag"`
+	MainModule         string            `json:"main_module"`
+	CompatibilityDate  string            `json:"compatibility_date,omitempty"`
+	CompatibilityFlags []string          `json:"compatibility_flags"`
+	Bindings           []json.RawMessage `json:"bindings"`
+	Tags               []string          `json:"tags"`
+	Secrets            map[string]string `json:"secrets,omitempty"`
+	Settings           map[string]any    `json:"settings,omitempty"` // other settings kept verbatim (logpush, observability, …)
+	Modules            []module          `json:"modules,omitempty"`
+	Size               int               `json:"size"`
+	CreatedOn          time.Time         `json:"created_on"`
+	ModifiedOn         time.Time         `json:"modified_on"`
+}
+
+type kvEntry struct {
+	Key        string          `json:"key"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	Expiration int64           `json:"expiration,omitempty"` // unix seconds, 0 = never
+	value      []byte
+}
+
+func (e *kvEntry) expired(now time.Time) bool {
+	return e.Expiration != 0 && now.Unix() >= e.Expiration
+}
+
+func hashName(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (s *Server) scriptPath(ns, name string) string {
+	if ns == "" {
+		return filepath.Join(s.dir, "workers", hashName(name)+".json")
+	}
+	return filepath.Join(s.dir, "scripts", hashName(ns), hashName(name)+".json")
+}
+
+func (s *Server) kvPath(nsID, key string) string {
+	return filepath.Join(s.dir, "kv", hashName(nsID), hashName(key))
+}
+
+// writeAtomic writes data under a temporary name next to path and renames it into place.
+func (s *Server) writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil && s.opts.Fsync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+func (s *Server) saveState() error {
+	st := stateFile{DispatchNamespaces: []*dispatchNamespace{}, KVNamespaces: []*kvNamespace{}}
+	for _, ns := range s.namespaces {
+		st.DispatchNamespaces = append(st.DispatchNamespaces, ns)
+	}
+	for _, kv := range s.kv {
+		st.KVNamespaces = append(st.KVNamespaces, kv)
+	}
+	sort.Slice(st.DispatchNamespaces, func(i, j int) bool { return st.DispatchNamespaces[i].Name < st.DispatchNamespaces[j].Name })
+	sort.Slice(st.KVNamespaces, func(i, j int) bool { return st.KVNamespaces[i].ID < st.KVNamespaces[j].ID })
+	data, err := json.MarshalIndent(st, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := s.writeAtomic(filepath.Join(s.dir, "state.json"), data); err != nil {
+		return fmt.Errorf("localcf: unable to save state: %w", err)
+	}
+	return nil
+}
+
+// saveScript writes sc with its modules and keeps a module-less copy in the index.
+func (s *Server) saveScript(sc *script, modules []module) error {
+	full := *sc
+	full.Modules = modules
+	data, err := json.Marshal(&full)
+	if err != nil {
+		return err
+	}
+	if err := s.writeAtomic(s.scriptPath(sc.Namespace, sc.Name), data); err != nil {
+		return fmt.Errorf("localcf: unable to save script %q: %w", sc.Name, err)
+	}
+	return nil
+}
+
+func (s *Server) readScriptFile(ns, name string) (*script, error) {
+	data, err := os.ReadFile(s.scriptPath(ns, name))
+	if err != nil {
+		return nil, fmt.Errorf("localcf: unable to read script %q: %w", name, err)
+	}
+	var sc script
+	if err := json.Unmarshal(data, &sc); err != nil {
+		return nil, fmt.Errorf("localcf: unable to decode script %q: %w", name, err)
+	}
+	return &sc, nil
+}
+
+func encodeKVFile(e *kvEntry) ([]byte, error) {
+	header, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, len(header)+1+len(e.value))
+	buf = append(buf, header...)
+	buf = append(buf, '\n')
+	return append(buf, e.value...), nil
+}
+
+func decodeKVFile(data []byte) (*kvEntry, error) {
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		return nil, errors.New("missing header line")
+	}
+	var e kvEntry
+	if err := json.Unmarshal(data[:i], &e); err != nil {
+		return nil, err
+	}
+	e.value = data[i+1:]
+	return &e, nil
+}
+
+func (s *Server) load() error {
+	data, err := os.ReadFile(filepath.Join(s.dir, "state.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("localcf: unable to read state: %w", err)
+	}
+	var st stateFile
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("localcf: unable to decode state: %w", err)
+	}
+	for _, ns := range st.DispatchNamespaces {
+		ns.scripts = map[string]*script{}
+		s.namespaces[ns.Name] = ns
+		if err := s.loadScripts(filepath.Join(s.dir, "scripts", hashName(ns.Name)), func(sc *script) {
+			ns.scripts[sc.Name] = sc
+		}); err != nil {
+			return err
+		}
+	}
+	if err := s.loadScripts(filepath.Join(s.dir, "workers"), func(sc *script) { s.workers[sc.Name] = sc }); err != nil {
+		return err
+	}
+	for _, kv := range st.KVNamespaces {
+		kv.entries = map[string]*kvEntry{}
+		s.kv[kv.ID] = kv
+		dir := filepath.Join(s.dir, "kv", hashName(kv.ID))
+		files, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("localcf: unable to list kv namespace %s: %w", kv.ID, err)
+		}
+		for _, f := range files {
+			path := filepath.Join(dir, f.Name())
+			if strings.HasPrefix(f.Name(), ".tmp-") {
+				os.Remove(path)
+				continue
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("localcf: unable to read kv value: %w", err)
+			}
+			e, err := decodeKVFile(raw)
+			if err != nil {
+				return fmt.Errorf("localcf: unable to decode kv value %s: %w", path, err)
+			}
+			kv.entries[e.Key] = e
+		}
+	}
+	return nil
+}
+
+func (s *Server) loadScripts(dir string, add func(*script)) error {
+	files, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("localcf: unable to list scripts: %w", err)
+	}
+	for _, f := range files {
+		path := filepath.Join(dir, f.Name())
+		if strings.HasPrefix(f.Name(), ".tmp-") {
+			os.Remove(path)
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("localcf: unable to read script file: %w", err)
+		}
+		var sc script
+		if err := json.Unmarshal(data, &sc); err != nil {
+			return fmt.Errorf("localcf: unable to decode script file %s: %w", path, err)
+		}
+		sc.Modules = nil
+		add(&sc)
+	}
+	return nil
+}
+
+func (ns *dispatchNamespace) names() []string {
+	if ns.sorted == nil {
+		ns.sorted = make([]string, 0, len(ns.scripts))
+		for name := range ns.scripts {
+			ns.sorted = append(ns.sorted, name)
+		}
+		slices.Sort(ns.sorted)
+	}
+	return ns.sorted
+}
+
+func (kv *kvNamespace) keys() []string {
+	if kv.sorted == nil {
+		kv.sorted = make([]string, 0, len(kv.entries))
+		for k := range kv.entries {
+			kv.sorted = append(kv.sorted, k)
+		}
+		slices.Sort(kv.sorted)
+	}
+	return kv.sorted
+}
