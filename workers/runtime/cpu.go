@@ -1,0 +1,155 @@
+package runtime
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// WorkerCPU is the JavaScript time measured for one worker from workerd's
+// async trace: the time its request contexts held the isolate lock (turns,
+// from "locked" to "end"). It is measured, never enforced: CPU limits are
+// enforced only on Cloudflare.
+type WorkerCPU struct {
+	Worker   string        // the script name (loader ids are reduced to it), or a local service name
+	Requests int64         // request contexts that ended
+	Total    time.Duration // JS time over all of them
+	Max      time.Duration // the slowest request
+	Last     time.Duration // the most recent request
+}
+
+// Mean is the JS time per request.
+func (w WorkerCPU) Mean() time.Duration {
+	if w.Requests == 0 {
+		return 0
+	}
+	return w.Total / time.Duration(w.Requests)
+}
+
+type cpuStats struct {
+	mu      sync.Mutex
+	workers map[string]*WorkerCPU
+	open    map[int64]*traceCtx
+}
+
+type traceCtx struct {
+	worker string
+	js     time.Duration
+}
+
+func newCPUStats() *cpuStats {
+	return &cpuStats{workers: map[string]*WorkerCPU{}, open: map[int64]*traceCtx{}}
+}
+
+// CPUStats returns the measured JS time per worker, sorted by name. Empty
+// unless Options.AsyncTrace is set.
+func (r *Runtime) CPUStats() []WorkerCPU {
+	return r.cpu.snapshot()
+}
+
+// CPUStatsFor returns the measurement of one script (or local service).
+func (r *Runtime) CPUStatsFor(worker string) (WorkerCPU, bool) {
+	r.cpu.mu.Lock()
+	defer r.cpu.mu.Unlock()
+	w, ok := r.cpu.workers[worker]
+	if !ok {
+		return WorkerCPU{}, false
+	}
+	return *w, true
+}
+
+// ResetCPUStats forgets all measurements (benchmarks measure one phase).
+func (r *Runtime) ResetCPUStats() {
+	r.cpu.mu.Lock()
+	defer r.cpu.mu.Unlock()
+	r.cpu.workers = map[string]*WorkerCPU{}
+}
+
+func (c *cpuStats) snapshot() []WorkerCPU {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]WorkerCPU, 0, len(c.workers))
+	for _, w := range c.workers {
+		out = append(out, *w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Worker < out[j].Worker })
+	return out
+}
+
+// traceEvent holds the fields of the async-trace lines we use; workerd
+// writes one JSON object per line, times in nanoseconds.
+type traceEvent struct {
+	E      string `json:"e"`
+	Ctx    int64  `json:"ctx"`
+	Worker string `json:"worker"`
+	Locked int64  `json:"locked"`
+	End    int64  `json:"end"`
+}
+
+func (c *cpuStats) consume(rd io.Reader) {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 256*1024), 4*1024*1024)
+	for sc.Scan() {
+		line := sc.Bytes()
+		// Most lines are neither contexts nor turns; skip them unparsed.
+		if !(hasEvent(line, "turn") || hasEvent(line, "ctx") || hasEvent(line, "ctx_end")) {
+			continue
+		}
+		var ev traceEvent
+		if json.Unmarshal(line, &ev) != nil {
+			continue
+		}
+		c.apply(ev)
+	}
+	c.mu.Lock()
+	c.open = map[int64]*traceCtx{} // a new process numbers contexts afresh
+	c.mu.Unlock()
+}
+
+func hasEvent(line []byte, e string) bool {
+	prefix := `{"e":"` + e + `"`
+	return len(line) >= len(prefix) && string(line[:len(prefix)]) == prefix
+}
+
+func (c *cpuStats) apply(ev traceEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch ev.E {
+	case "ctx":
+		c.open[ev.Ctx] = &traceCtx{worker: workerName(ev.Worker)}
+	case "turn":
+		if t, ok := c.open[ev.Ctx]; ok && ev.End > ev.Locked && ev.Locked > 0 {
+			t.js += time.Duration(ev.End - ev.Locked)
+		}
+	case "ctx_end":
+		t, ok := c.open[ev.Ctx]
+		if !ok {
+			return
+		}
+		delete(c.open, ev.Ctx)
+		w := c.workers[t.worker]
+		if w == nil {
+			w = &WorkerCPU{Worker: t.worker}
+			c.workers[t.worker] = w
+		}
+		w.Requests++
+		w.Total += t.js
+		w.Last = t.js
+		w.Max = max(w.Max, t.js)
+	}
+}
+
+// workerName reduces a loader id ("LOADER:<script>@<etag>#<outbound>~<gen>",
+// as workerd names workers loaded through our LOADER binding) to the script
+// name, so measurements survive hot swaps and allowlist changes.
+func workerName(s string) string {
+	s = strings.TrimPrefix(s, "LOADER:")
+	if i := strings.IndexAny(s, "@#"); i > 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,241 @@
+// Local entry of the dispatcher under workerd: stands in for the Cloudflare
+// dispatch namespace with the Worker Loader binding. Only the local runtime
+// loads this file; the dispatcher itself is unchanged.
+//
+// env: LOADER (workerLoader), EDGE (the local Cloudflare API), CONFIG and
+// TENANT_KV (kvNamespace bindings through the KV router), NAMESPACE,
+// OUTBOUND_SRC, WRAPPER_SRC, PATCH_SRC (text modules), SUBREQUESTS ("1"
+// switches the subrequest-limit emulation on), INGEST_URL, INGEST_TOKEN.
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { handle } from "./dispatcher.js";
+import OUTBOUND_SRC from "./claw-outbound.txt";
+import WRAPPER_SRC from "./claw-wrapper.txt";
+import PATCH_SRC from "./claw-patch.txt";
+
+const DEFAULT_COMPAT_DATE = "2026-11-01";
+const USAGE_HEADER = "x-claw-subrequests";
+
+// Loader ids are "<script>@<etag>#<outbound hash>~<generation>". A new etag
+// or a new allowlist is a new id, so an upload hot-swaps without a restart.
+// A callback that throws poisons its id for good, so a failed or stale load
+// bumps the generation and the next request loads under a fresh id.
+const generations = new Map();
+
+function fnv1a(s) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(36);
+}
+
+const outboundKeys = new WeakMap();
+function outboundKey(outbound) {
+  let k = outboundKeys.get(outbound);
+  if (!k) {
+    k = fnv1a(JSON.stringify(outbound));
+    outboundKeys.set(outbound, k);
+  }
+  return k;
+}
+
+function b64bytes(b64) {
+  const bin = atob(b64 || "");
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function toLoaderModule(m) {
+  const bytes = b64bytes(m.content_b64);
+  const text = () => new TextDecoder().decode(bytes);
+  const ct = String(m.content_type || "").split(";")[0].trim().toLowerCase();
+  switch (ct) {
+    case "application/javascript+module":
+    case "text/javascript+module":
+      return { js: text() };
+    case "application/javascript":
+    case "text/javascript":
+      return m.name.endsWith(".mjs") ? { js: text() } : { cjs: text() };
+    case "application/json":
+      return { json: JSON.parse(text()) };
+    case "application/wasm":
+      return { wasm: bytes.buffer };
+    case "text/plain":
+      return { text: text() };
+    default:
+      return { data: bytes.buffer };
+  }
+}
+
+async function fetchScript(env, name) {
+  const path = "/runtime/namespaces/" + encodeURIComponent(env.NAMESPACE) + "/scripts/" + encodeURIComponent(name);
+  const r = await env.EDGE.fetch("http://edge-api" + path);
+  if (r.status === 404) {
+    await r.body?.cancel();
+    return null;
+  }
+  if (!r.ok) throw new Error("runtime: unable to fetch script " + name + ": HTTP " + r.status);
+  return r.json();
+}
+
+function loadOutbound(env, outbound) {
+  const id = "claw-outbound#" + outboundKey(outbound);
+  return env.LOADER.get(id, () => ({
+    compatibilityDate: DEFAULT_COMPAT_DATE,
+    mainModule: "outbound.js",
+    modules: { "outbound.js": { js: OUTBOUND_SRC } },
+    env: { ...outbound, INGEST_URL: env.INGEST_URL || "", INGEST_TOKEN: env.INGEST_TOKEN || "" },
+  })).getEntrypoint();
+}
+
+// A loaded worker's entrypoint cannot be handed to another loaded worker, so
+// the tenant's globalOutbound is this entrypoint of ours, which loads the
+// outbound worker (cached per allowlist) and forwards to it.
+export class Outbound extends WorkerEntrypoint {
+  fetch(request) {
+    return loadOutbound(this.env, this.ctx.props).fetch(request);
+  }
+}
+
+function tenantEnv(script, ctx) {
+  const out = {};
+  for (const b of script.bindings || []) {
+    switch (b.type) {
+      case "plain_text":
+      case "secret_text":
+        out[b.name] = String(b.text ?? "");
+        break;
+      case "json":
+        out[b.name] = b.json;
+        break;
+      case "kv_namespace":
+        // A real KV binding cannot be handed to a loaded worker
+        // (DataCloneError); an RPC stub with the namespace as props can.
+        out[b.name] = ctx.exports.KVShim({ props: { ns: b.namespace_id } });
+        break;
+    }
+  }
+  return out;
+}
+
+function loadTenant(env, ctx, name, etag, outbound, key) {
+  const gen = generations.get(key) || 0;
+  const id = name + "@" + etag + "#" + (outbound ? outboundKey(outbound) : "-") + "~" + gen;
+  const emulate = env.SUBREQUESTS === "1";
+  return env.LOADER.get(id, async () => {
+    let script;
+    try {
+      script = await fetchScript(env, name);
+    } catch (err) {
+      generations.set(key, gen + 1);
+      throw err;
+    }
+    if (!script) {
+      generations.set(key, gen + 1);
+      throw new Error("Worker not found.");
+    }
+    // The config and the store disagree (an upload not yet written to the
+    // config, or the reverse): serve what is deployed, but do not let this id
+    // keep code that is not the etag it names.
+    if (etag && script.etag && script.etag !== etag) generations.set(key, gen + 1);
+    const modules = {};
+    for (const m of script.modules || []) modules[m.name] = toLoaderModule(m);
+    const flags = [...(script.compatibility_flags || [])];
+    let mainModule = script.main_module;
+    if (emulate) {
+      modules["claw-patch.js"] = { js: PATCH_SRC };
+      modules["claw-wrapper.js"] = { js: WRAPPER_SRC.replace('"__CLAW_MAIN__"', JSON.stringify("./" + mainModule)) };
+      mainModule = "claw-wrapper.js";
+      if (!flags.includes("nodejs_als") && !flags.includes("nodejs_compat")) flags.push("nodejs_als");
+    }
+    const cfg = {
+      compatibilityDate: script.compatibility_date || DEFAULT_COMPAT_DATE,
+      compatibilityFlags: flags,
+      mainModule,
+      modules,
+      env: tenantEnv(script, ctx),
+    };
+    if (outbound) cfg.globalOutbound = ctx.exports.Outbound({ props: outbound });
+    return cfg;
+  });
+}
+
+function localNamespace(env, ctx, cfg) {
+  return {
+    get(name, _args, options = {}) {
+      return {
+        async fetch(request) {
+          let etag = cfg.etag || "";
+          if (!etag) {
+            // Nothing known from the config: ask the store (slow path only).
+            const s = await fetchScript(env, name);
+            if (!s) throw new Error("Worker not found.");
+            etag = s.etag || "unknown";
+          }
+          const worker = loadTenant(env, ctx, name, etag, options.outbound, name + "@" + etag);
+          const props = {};
+          if (options.limits && Number.isFinite(options.limits.subRequests)) props.subRequests = options.limits.subRequests;
+          return worker.getEntrypoint(undefined, { props }).fetch(request);
+        },
+      };
+    },
+  };
+}
+
+function takeUsage(headers) {
+  const v = headers.get(USAGE_HEADER);
+  if (v === null) return {};
+  headers.delete(USAGE_HEADER);
+  const n = Number(v);
+  return Number.isFinite(n) ? { subrequests: n } : {};
+}
+
+// Locally the real cause belongs in the portal's log (the client only ever
+// sees the mapped error code).
+function onDispatchError(err, cfg) {
+  console.error("dispatch to " + cfg.script + " failed: " + ((err && err.stack) || err));
+}
+
+const platform = { namespace: localNamespace, takeUsage, onDispatchError };
+
+export default {
+  fetch(request, env, ctx) {
+    return handle(request, env, ctx, platform);
+  },
+};
+
+// KVShim is what a loaded tenant gets as its KV binding. Keys are prefixed
+// with "<namespace id>/" and the KV router splits them off again, so one
+// kvNamespace binding serves every app, each isolated in its own namespace.
+export class KVShim extends WorkerEntrypoint {
+  k(key) {
+    return this.ctx.props.ns + "/" + key;
+  }
+  async get(key, opts) {
+    if (Array.isArray(key)) {
+      const m = new Map();
+      await Promise.all(key.map(async (k) => m.set(k, await this.env.TENANT_KV.get(this.k(k), opts))));
+      return m;
+    }
+    return this.env.TENANT_KV.get(this.k(key), opts);
+  }
+  async getWithMetadata(key, opts) {
+    if (Array.isArray(key)) {
+      const m = new Map();
+      await Promise.all(key.map(async (k) => m.set(k, await this.env.TENANT_KV.getWithMetadata(this.k(k), opts))));
+      return m;
+    }
+    return this.env.TENANT_KV.getWithMetadata(this.k(key), opts);
+  }
+  put(key, value, opts) {
+    return this.env.TENANT_KV.put(this.k(key), value, opts);
+  }
+  delete(key) {
+    return this.env.TENANT_KV.delete(this.k(key));
+  }
+  async list(opts = {}) {
+    return this.env.TENANT_KV.list({ ...opts, prefix: this.ctx.props.ns + "/" + (opts.prefix || "") });
+  }
+}

@@ -1,0 +1,376 @@
+// Package runtime runs the local edge: workerd serving the real dispatcher,
+// with the dispatch namespace emulated on the Worker Loader binding, user
+// scripts and KV read from the local Cloudflare API, and the outbound worker
+// as every user worker's globalOutbound.
+//
+// workerd enforces no CPU limit (it accepts and ignores limits): CPU limits
+// are enforced only on Cloudflare. With Options.AsyncTrace the runtime
+// measures the JavaScript time of every request from workerd's async trace
+// and reports it through CPUStats. The subrequest limit is emulated inside
+// each user worker (Options.SubrequestEmulation).
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options configure the local runtime.
+type Options struct {
+	WorkerdPath         string        // the workerd binary; see FindWorkerd
+	ListenAddr          string        // where tenants' APIs are served; default 127.0.0.1:8787, port 0 picks one
+	EdgeAPIURL          string        // base URL of the local Cloudflare API serving /runtime/…
+	Namespace           string        // the dispatch namespace user scripts live in
+	ConfigKVNamespaceID string        // the KV namespace holding app:<slug> documents
+	BaseDomain          string        // apps are <slug>.<BaseDomain>; default localhost
+	IngestURL           string        // where telemetry events are POSTed; empty = none
+	IngestToken         string        // bearer secret for IngestURL
+	DataDir             string        // the generated config lives in DataDir/workerd
+	Logger              *slog.Logger  // workerd's output and supervision events
+	AsyncTrace          bool          // measure JS time per request (CPUStats)
+	SubrequestEmulation bool          // enforce plans' subrequest limits locally
+	ConfigCacheTTL      time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
+}
+
+// Status describes the supervised workerd process.
+type Status struct {
+	Running   bool
+	Restarts  int
+	LastError string
+	PID       int
+	Addr      string // the address tenants' APIs answer on
+}
+
+// Runtime is a supervised workerd serving the local edge.
+type Runtime struct {
+	opts   Options
+	dir    string
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+	cpu    *cpuStats
+
+	mu     sync.Mutex
+	status Status
+}
+
+// Start writes the workerd configuration into opts.DataDir and starts
+// `workerd serve --experimental`. It returns once workerd listens, and keeps
+// it running (restarting it with backoff when it dies) until Stop.
+func Start(ctx context.Context, opts Options) (*Runtime, error) {
+	if opts.WorkerdPath == "" {
+		p, err := FindWorkerd()
+		if err != nil {
+			return nil, err
+		}
+		opts.WorkerdPath = p
+	}
+	if abs, err := filepath.Abs(opts.WorkerdPath); err == nil {
+		opts.WorkerdPath = abs // workerd runs in its config directory
+	}
+	if opts.ListenAddr == "" {
+		opts.ListenAddr = "127.0.0.1:8787"
+	}
+	if opts.BaseDomain == "" {
+		opts.BaseDomain = "localhost"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("runtime: DataDir is required")
+	}
+	if opts.Namespace == "" || opts.ConfigKVNamespaceID == "" {
+		return nil, errors.New("runtime: Namespace and ConfigKVNamespaceID are required")
+	}
+	u, err := url.Parse(opts.EdgeAPIURL)
+	if err != nil || u.Host == "" || u.Scheme != "http" {
+		return nil, fmt.Errorf("runtime: EdgeAPIURL must be http://host:port, got %q", opts.EdgeAPIURL)
+	}
+	edgeAddr := u.Host
+	if u.Port() == "" {
+		edgeAddr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	dir := filepath.Join(opts.DataDir, "workerd")
+	files, err := configFiles(opts, edgeAddr)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeConfig(dir, files); err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	r := &Runtime{opts: opts, dir: dir, log: opts.Logger.With("component", "workerd"), cancel: cancel, done: make(chan struct{}), cpu: newCPUStats()}
+	ready := make(chan error, 1)
+	go r.supervise(rctx, ready)
+	select {
+	case err := <-ready:
+		if err != nil {
+			cancel()
+			<-r.done
+			return nil, err
+		}
+		return r, nil
+	case <-ctx.Done():
+		cancel()
+		<-r.done
+		return nil, fmt.Errorf("runtime: unable to start workerd: %w", ctx.Err())
+	}
+}
+
+// Stop terminates workerd (SIGTERM, then SIGKILL after a grace period) and
+// the supervision.
+func (r *Runtime) Stop(ctx context.Context) error {
+	r.cancel()
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("runtime: unable to stop workerd: %w", ctx.Err())
+	}
+}
+
+// Status reports the supervised process.
+func (r *Runtime) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// Addr is the host:port tenants' APIs answer on (the actual port when
+// ListenAddr asked for port 0).
+func (r *Runtime) Addr() string {
+	return r.Status().Addr
+}
+
+// URL is http://Addr.
+func (r *Runtime) URL() string {
+	return "http://" + r.Addr()
+}
+
+const (
+	minBackoff   = 200 * time.Millisecond
+	maxBackoff   = 10 * time.Second
+	stableUptime = 30 * time.Second
+	readyTimeout = 20 * time.Second
+)
+
+func (r *Runtime) supervise(ctx context.Context, ready chan<- error) {
+	defer close(r.done)
+	backoff := minBackoff
+	first := true
+	for {
+		started := time.Now()
+		var readyErr error
+		err := r.runOnce(ctx, func(e error) {
+			readyErr = e
+			if first {
+				ready <- e
+			}
+		})
+		if first {
+			first = false
+			if readyErr != nil {
+				return // Start reports it; nothing to supervise
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.mu.Lock()
+		r.status.Running = false
+		r.status.PID = 0
+		r.status.Restarts++
+		if err != nil {
+			r.status.LastError = err.Error()
+		}
+		r.mu.Unlock()
+		if time.Since(started) > stableUptime {
+			backoff = minBackoff
+		}
+		r.log.Warn("workerd exited; restarting", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// runOnce runs one workerd process to its end. onReady is called once: with
+// nil when workerd listens, or with the error that kept it from listening.
+func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
+	reported := false
+	report := func(err error) {
+		if !reported {
+			reported = true
+			onReady(err)
+		}
+	}
+	args := []string{"serve", "--experimental", "--control-fd", "3"}
+	var tracePath string
+	if r.opts.AsyncTrace {
+		tracePath = filepath.Join(r.dir, "async-trace.fifo")
+		_ = os.Remove(tracePath)
+		if err := syscall.Mkfifo(tracePath, 0o600); err != nil {
+			err = fmt.Errorf("runtime: unable to create the async-trace fifo: %w", err)
+			report(err)
+			return err
+		}
+		args = append(args, "--async-trace", tracePath)
+	}
+	args = append(args, filepath.Join(r.dir, "config.capnp"))
+
+	ctlR, ctlW, err := os.Pipe()
+	if err != nil {
+		err = fmt.Errorf("runtime: unable to create the control pipe: %w", err)
+		report(err)
+		return err
+	}
+	cmd := exec.CommandContext(ctx, r.opts.WorkerdPath, args...)
+	cmd.Dir = r.dir
+	cmd.ExtraFiles = []*os.File{ctlW}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	setProcAttrs(cmd)
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		ctlR.Close()
+		ctlW.Close()
+		err = fmt.Errorf("runtime: unable to start %s: %w", r.opts.WorkerdPath, err)
+		report(err)
+		return err
+	}
+	ctlW.Close()
+	r.mu.Lock()
+	r.status.PID = cmd.Process.Pid
+	r.mu.Unlock()
+
+	var wg sync.WaitGroup
+	var tail lineTail
+	for name, rd := range map[string]io.Reader{"stdout": stdout, "stderr": stderr} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := bufio.NewScanner(rd)
+			sc.Buffer(make([]byte, 64*1024), 1024*1024)
+			for sc.Scan() {
+				line := sc.Text()
+				tail.add(line)
+				r.log.Info(line, "stream", name)
+			}
+		}()
+	}
+	var traceFile *os.File
+	if tracePath != "" {
+		// O_RDWR keeps the open from blocking until workerd opens its end;
+		// Close unblocks the reader when the process is gone.
+		traceFile, err = os.OpenFile(tracePath, os.O_RDWR, 0)
+		if err == nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.cpu.consume(traceFile)
+			}()
+		} else {
+			r.log.Warn("unable to open the async trace; CPU will not be measured", "err", err)
+		}
+	}
+	listening := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(ctlR)
+		for sc.Scan() {
+			var m struct {
+				Event  string `json:"event"`
+				Socket string `json:"socket"`
+				Port   int    `json:"port"`
+			}
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Event == "listen" && m.Socket == "http" {
+				listening <- m.Port
+			}
+		}
+		ctlR.Close()
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	timeout := time.NewTimer(readyTimeout)
+	defer timeout.Stop()
+	var waitErr error
+	select {
+	case port := <-listening:
+		host, _, _ := net.SplitHostPort(r.opts.ListenAddr)
+		r.mu.Lock()
+		r.status.Running = true
+		r.status.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+		r.mu.Unlock()
+		r.log.Info("workerd listening", "addr", r.Addr(), "pid", cmd.Process.Pid)
+		report(nil)
+		waitErr = <-exited
+	case waitErr = <-exited:
+		report(fmt.Errorf("runtime: workerd exited before listening: %v: %s", waitErr, tail.String()))
+	case <-timeout.C:
+		_ = cmd.Process.Kill()
+		waitErr = <-exited
+		report(fmt.Errorf("runtime: workerd did not listen within %s: %s", readyTimeout, tail.String()))
+	}
+	if traceFile != nil {
+		traceFile.Close()
+	}
+	wg.Wait()
+	r.mu.Lock()
+	r.status.Running = false
+	r.status.PID = 0
+	r.mu.Unlock()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if waitErr == nil {
+		waitErr = errors.New("workerd exited with status 0")
+	}
+	return fmt.Errorf("runtime: workerd: %w (last output: %s)", waitErr, tail.String())
+}
+
+// lineTail keeps the last lines of workerd's output for error messages.
+type lineTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *lineTail) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, s)
+	if len(t.lines) > 10 {
+		t.lines = t.lines[len(t.lines)-10:]
+	}
+}
+
+func (t *lineTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := ""
+	for i, l := range t.lines {
+		if i > 0 {
+			out += " | "
+		}
+		out += l
+	}
+	return out
+}
