@@ -21,7 +21,7 @@ const DiffContext = 3
 // maxEditDistance bounds the Myers search. Past it the two versions share
 // little, a minimal diff would be no easier to read than "all of it changed",
 // and the search would cost memory that grows with the square of the distance.
-const maxEditDistance = 2000
+const maxEditDistance = 1000
 
 // FileDiff is the difference between two versions of one file.
 type FileDiff struct {
