@@ -15,9 +15,13 @@ import PATCH_SRC from "./claw-patch.txt";
 const DEFAULT_COMPAT_DATE = "2026-11-01";
 const USAGE_HEADER = "x-claw-subrequests";
 
-// Loader ids are "<script>@<etag>#<outbound hash>~<generation>". A new etag
-// or a new allowlist is a new id, so an upload hot-swaps without a restart.
-// A callback that throws poisons its id for good, so a failed or stale load
+// Loader ids are "<script>@<etag>.<config_version>#<outbound hash>~<gen>".
+// The etag comes from the app's config document (the deployed version), so
+// no request reads the script store once an isolate is loaded; config_version
+// is part of the id because the portal rewrites the document, bumping it, for
+// every change the edge must see (vars and secrets do not change the
+// version's etag). A new id is a new isolate: uploads hot-swap without a
+// restart. A callback that throws poisons its id for good, so a failed load
 // bumps the generation and the next request loads under a fresh id.
 const generations = new Map();
 
@@ -136,10 +140,6 @@ function loadTenant(env, ctx, name, etag, outbound, key) {
       generations.set(key, gen + 1);
       throw new Error("Worker not found.");
     }
-    // The config and the store disagree (an upload not yet written to the
-    // config, or the reverse): serve what is deployed, but do not let this id
-    // keep code that is not the etag it names.
-    if (etag && script.etag && script.etag !== etag) generations.set(key, gen + 1);
     const modules = {};
     for (const m of script.modules || []) modules[m.name] = toLoaderModule(m);
     const flags = [...(script.compatibility_flags || [])];
@@ -174,6 +174,7 @@ function localNamespace(env, ctx, cfg) {
             if (!s) throw new Error("Worker not found.");
             etag = s.etag || "unknown";
           }
+          if (cfg.config_version !== undefined) etag += "." + cfg.config_version;
           const worker = loadTenant(env, ctx, name, etag, options.outbound, name + "@" + etag);
           const props = {};
           if (options.limits && Number.isFinite(options.limits.subRequests)) props.subRequests = options.limits.subRequests;

@@ -1,0 +1,204 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const helloWorker = `export default { fetch() { return new Response("hello"); } };`
+
+// TestBench compares the local edge (dispatcher → namespace shim → tenant
+// "hello" worker, subrequest emulation on) with the same worker served
+// directly by workerd: requests/s, JS time per request from the async trace,
+// and workerd's RSS after the run. It is a measurement, not a check, and
+// runs only with CLAW_BENCH=1 (CLAW_BENCH_DURATION, default 10s per side;
+// CLAW_BENCH_CONNS, default 16). wrk is used when installed.
+//
+//	CLAW_BENCH=1 go test -run TestBench -v ./workers/runtime/
+func TestBench(t *testing.T) {
+	if os.Getenv("CLAW_BENCH") == "" {
+		t.Skip("benchmark: set CLAW_BENCH=1 to run")
+	}
+	wd, err := FindWorkerd("../..")
+	if err != nil {
+		t.Skipf("SKIPPING benchmark: %v", err)
+	}
+	dur := 10 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("CLAW_BENCH_DURATION")); err == nil {
+		dur = v
+	}
+	conns := 16
+	if v, err := strconv.Atoi(os.Getenv("CLAW_BENCH_CONNS")); err == nil && v > 0 {
+		conns = v
+	}
+
+	// Direct: the tenant worker as workerd's only service.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.js"), []byte(helloWorker), 0o644)
+	os.WriteFile(filepath.Join(dir, "config.capnp"), []byte(`using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = (modules = [ (name = "hello.js", esModule = embed "hello.js") ], compatibilityDate = "2026-11-01")) ],
+  sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ] );
+`), 0o644)
+	direct := startDirect(t, wd, dir)
+	directRPS, directN := load(t, "http://"+direct.addr+"/", "", dur, conns)
+	directRSS := rssMB(direct.cmd.Process.Pid)
+	time.Sleep(300 * time.Millisecond) // let the trace reader catch up
+	directJS := direct.cpu.snapshot()
+
+	// Through the local edge.
+	fe := newFakeEdge()
+	srv := httptest.NewServer(fe)
+	defer srv.Close()
+	rt, err := Start(context.Background(), Options{
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
+		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: true, SubrequestEmulation: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Stop(context.Background())
+	e := &edgeEnv{rt: rt, edge: fe}
+	e.deploy("hello", helloWorker, nil, nil)
+	if r := e.do(t, "GET", "", "/hello/", nil); r.body != "hello" {
+		t.Fatalf("warm-up: %d %s", r.status, r.body)
+	}
+	rt.ResetCPUStats()
+	edgeRPS, edgeN := load(t, "http://"+rt.Addr()+"/hello/", "", dur, conns)
+	edgeRSS := rssMB(rt.Status().PID)
+	time.Sleep(300 * time.Millisecond)
+	disp, _ := rt.CPUStatsFor("dispatcher")
+	tenant, _ := rt.CPUStatsFor("app-hello")
+
+	t.Logf("direct: %d requests, %.0f req/s, JS %v/request, RSS %.0f MB", directN, directRPS, meanOf(directJS, "main"), directRSS)
+	t.Logf("edge:   %d requests, %.0f req/s (%.2f× direct), dispatcher JS %v/request over %d, tenant JS %v/request, RSS %.0f MB (%.2f× direct)",
+		edgeN, edgeRPS, edgeRPS/directRPS, disp.Mean(), disp.Requests, tenant.Mean(), edgeRSS, edgeRSS/directRSS)
+}
+
+func meanOf(ws []WorkerCPU, name string) time.Duration {
+	for _, w := range ws {
+		if w.Worker == name {
+			return w.Mean()
+		}
+	}
+	return 0
+}
+
+type directWorkerd struct {
+	cmd  *exec.Cmd
+	addr string
+	cpu  *cpuStats
+}
+
+func startDirect(t *testing.T, wd, dir string) *directWorkerd {
+	fifo := filepath.Join(dir, "trace.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &directWorkerd{cpu: newCPUStats()}
+	ctlR, ctlW, _ := os.Pipe()
+	d.cmd = exec.Command(wd, "serve", "--experimental", "--control-fd", "3", "--async-trace", fifo, "config.capnp")
+	d.cmd.Dir = dir
+	d.cmd.ExtraFiles = []*os.File{ctlW}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctlW.Close()
+	tf, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go d.cpu.consume(tf)
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+		tf.Close()
+	})
+	sc := bufio.NewScanner(ctlR)
+	for sc.Scan() {
+		if m := regexp.MustCompile(`"port":(\d+)`).FindStringSubmatch(sc.Text()); m != nil {
+			d.addr = "127.0.0.1:" + m[1]
+			return d
+		}
+	}
+	t.Fatal("direct workerd did not listen")
+	return nil
+}
+
+// load drives url for dur and returns requests/s and the request count.
+func load(t *testing.T, url, host string, dur time.Duration, conns int) (float64, int64) {
+	if wrk, err := exec.LookPath("wrk"); err == nil {
+		out, err := exec.Command(wrk, "-t2", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(dur.Seconds()))+"s", url).CombinedOutput()
+		if err != nil {
+			t.Fatalf("wrk: %v: %s", err, out)
+		}
+		rps := regexp.MustCompile(`Requests/sec:\s+([\d.]+)`).FindSubmatch(out)
+		n := regexp.MustCompile(`(\d+) requests in`).FindSubmatch(out)
+		if rps == nil || n == nil || strings.Contains(string(out), "Non-2xx") {
+			t.Fatalf("wrk output: %s", out)
+		}
+		r, _ := strconv.ParseFloat(string(rps[1]), 64)
+		c, _ := strconv.ParseInt(string(n[1]), 10, 64)
+		return r, c
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: conns}
+	client := &http.Client{Transport: tr}
+	var count, bad atomic.Int64
+	deadline := time.Now().Add(dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				resp, err := client.Get(url)
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					bad.Add(1)
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() > 0 {
+		t.Fatalf("%d failed requests", bad.Load())
+	}
+	return float64(count.Load()) / time.Since(start).Seconds(), count.Load()
+}
+
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.ParseFloat(string(m[1]), 64)
+	return kb / 1024
+}
