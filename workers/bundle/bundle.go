@@ -255,13 +255,12 @@ func check(files []File, mainModule string, lim Limits) (map[string]string, stri
 			problems = append(problems, Problem{File: f.Name, Kind: KindBadName, Message: why})
 			continue
 		}
-		if _, dup := sources[f.Name]; dup {
-			problems = append(problems, Problem{File: f.Name, Kind: KindDuplicate, Message: "this file was uploaded twice"})
-			continue
-		}
 		if other, dup := folded[strings.ToLower(f.Name)]; dup {
-			problems = append(problems, Problem{File: f.Name, Kind: KindDuplicate,
-				Message: fmt.Sprintf("this name differs from %q only in case; rename one of them", other)})
+			msg := "this file was uploaded twice"
+			if other != f.Name {
+				msg = fmt.Sprintf("this name differs from %q only in case; rename one of them", other)
+			}
+			problems = append(problems, Problem{File: f.Name, Kind: KindDuplicate, Message: msg})
 			continue
 		}
 		folded[strings.ToLower(f.Name)] = f.Name

@@ -105,6 +105,7 @@ func TestBuildTable(t *testing.T) {
 
 		// Duplicates.
 		{name: "same name twice", files: []File{js("index.js", okWorker), js("index.js", okWorker)}, main: "index.js", wantKind: KindDuplicate, wantFile: "index.js"},
+		{name: "same name twice, first not UTF-8", files: []File{js("index.js", "\xff"), js("index.js", okWorker)}, main: "index.js", wantKind: KindDuplicate, wantMsg: "uploaded twice"},
 		{name: "same name in another case", files: []File{js("index.js", okWorker), js("lib/A.js", ""), js("LIB/a.js", "")}, main: "index.js", wantKind: KindDuplicate, wantFile: "LIB/a.js", wantMsg: `"lib/A.js"`},
 
 		// Encoding.
@@ -338,5 +339,20 @@ func TestCheckName(t *testing.T) {
 		if why := checkName(n); why == "" {
 			t.Errorf("checkName(%q) accepted a bad name", n)
 		}
+	}
+}
+
+func TestBuildWarnings(t *testing.T) {
+	src := "export default {\n  fetch(req) { return new Response(String(req.x === -0)) },\n}\n"
+	res, err := Build([]File{js("index.js", src)}, "index.js", Limits{})
+	if err != nil {
+		t.Fatalf("a warning must not stop the build: %v", err)
+	}
+	if len(res.Warnings) != 1 {
+		t.Fatalf("warnings = %v, want one", res.Warnings)
+	}
+	w := res.Warnings[0]
+	if w.Kind != KindWarning || w.File != "index.js" || w.Line != 2 || !strings.Contains(w.Message, "-0") {
+		t.Errorf("warning = %+v", w)
 	}
 }
