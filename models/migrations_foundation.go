@@ -65,12 +65,12 @@ func init() {
 			UpdatedAt         time.Time
 		}
 		type auditEvent struct {
-			ID          uint   `gorm:"primaryKey"`
-			ActorUserID *uint  `gorm:"index"`
-			Action      string `gorm:"size:64;not null;index"`
-			Target      string `gorm:"size:200;not null;default:''"`
-			Detail      string `gorm:"size:2000;not null;default:''"`
-			IP          string `gorm:"size:64;not null;default:''"`
+			ID          uint      `gorm:"primaryKey"`
+			ActorUserID *uint     `gorm:"index"`
+			Action      string    `gorm:"size:64;not null;index"`
+			Target      string    `gorm:"size:200;not null;default:''"`
+			Detail      string    `gorm:"size:2000;not null;default:''"`
+			IP          string    `gorm:"size:64;not null;default:''"`
 			CreatedAt   time.Time `gorm:"index"`
 		}
 		for _, t := range []struct {

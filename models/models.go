@@ -86,11 +86,11 @@ type Plan struct {
 
 // AuditEvent records an admin or security action.
 type AuditEvent struct {
-	ID          uint  `gorm:"primaryKey"`
-	ActorUserID *uint `gorm:"index"`
-	Action      string `gorm:"not null;index"`
-	Target      string `gorm:"not null;default:''"`
-	Detail      string `gorm:"not null;default:''"`
-	IP          string `gorm:"not null;default:''"`
+	ID          uint      `gorm:"primaryKey"`
+	ActorUserID *uint     `gorm:"index"`
+	Action      string    `gorm:"not null;index"`
+	Target      string    `gorm:"not null;default:''"`
+	Detail      string    `gorm:"not null;default:''"`
+	IP          string    `gorm:"not null;default:''"`
 	CreatedAt   time.Time `gorm:"index"`
 }

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `402claw serve` reads from the environment and flags.
+type Config struct {
+	Addr        string
+	EdgeAddr    string
+	DataDir     string
+	DatabaseURL string
+	BaseURL     string
+	BaseDomain  string
+	Signup      string
+	SecretKey   string
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	AuthRate    int
+	TrustProxy  bool
+	LogLevel    string
+	LogFormat   string
+
+	CFAPIToken   string
+	CFAccountID  string
+	CFBaseURL    string
+	CFNamespace  string
+	CFKVConfigID string
+	LocalCFAddr  string
+	WorkerdPath  string
+	IngestToken  string
+
+	FacilitatorURL string
+
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeBaseURL       string
+	BillingGrace        time.Duration
+}
+
+// option describes one setting: its env var, flag, default and help. The
+// same table drives parsing, --help and the README's configuration table.
+type option struct {
+	env, flag, def, help string
+	secret               bool // also read from $ENV_FILE
+	set                  func(c *Config, v string) error
+}
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func dur(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("must be a positive duration like 12h or 30m, got %q", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+func addr(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("must be host:port, got %q", v)
+		}
+		*p(c) = v
+		return nil
+	}
+}
+
+func httpURL(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			*p(c) = ""
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("must be an http(s) URL, got %q", v)
+		}
+		*p(c) = strings.TrimRight(v, "/")
+		return nil
+	}
+}
+
+var options = []option{
+	{"CLAW_ADDR", "addr", "127.0.0.1:8080", "portal listen address", false, addr(func(c *Config) *string { return &c.Addr })},
+	{"CLAW_EDGE_ADDR", "edge-addr", "127.0.0.1:8787", "local edge (workerd) listen address, used without Cloudflare credentials", false, addr(func(c *Config) *string { return &c.EdgeAddr })},
+	{"CLAW_DATA_DIR", "data-dir", "./data", "directory for all local state: SQLite database, local Cloudflare API, generated keys", false, func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errors.New("must not be empty")
+		}
+		c.DataDir = v
+		return nil
+	}},
+	{"CLAW_DATABASE_URL", "database-url", "", "empty: SQLite file in the data dir; sqlite:PATH; or postgres://user@host/db", true, func(c *Config, v string) error {
+		if v != "" && !strings.HasPrefix(v, "sqlite:") && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+			return errors.New("must be empty, sqlite:PATH or postgres://…")
+		}
+		c.DatabaseURL = v
+		return nil
+	}},
+	{"CLAW_BASE_URL", "base-url", "", "public URL of the portal (default http://CLAW_ADDR); https turns on Secure cookies and HSTS", false, httpURL(func(c *Config) *string { return &c.BaseURL })},
+	{"CLAW_BASE_DOMAIN", "base-domain", "localhost", "domain under which apps are served as <app>.<domain>", false, func(c *Config, v string) error {
+		if v == "" || strings.ContainsAny(v, "/: ") {
+			return fmt.Errorf("must be a bare domain like apps.example.com, got %q", v)
+		}
+		c.BaseDomain = strings.ToLower(v)
+		return nil
+	}},
+	{"CLAW_SIGNUP", "signup", "open", "open: anyone may sign up; closed: operators create users with `402claw user create`", false, func(c *Config, v string) error {
+		if v != "open" && v != "closed" {
+			return fmt.Errorf("must be open or closed, got %q", v)
+		}
+		c.Signup = v
+		return nil
+	}},
+	{"CLAW_SECRET_KEY", "secret-key", "", "32-byte key (64 hex chars) encrypting app vars and secrets; generated into the data dir when empty", true, func(c *Config, v string) error {
+		if v != "" && len(strings.TrimSpace(v)) != 64 {
+			return errors.New("must be 64 hex characters (32 bytes); generate one with `openssl rand -hex 32`")
+		}
+		c.SecretKey = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CLAW_SESSION_IDLE", "session-idle", "12h", "log a browser out after this long without a request", false, dur(func(c *Config) *time.Duration { return &c.SessionIdle })},
+	{"CLAW_SESSION_MAX", "session-max", "720h", "log a browser out this long after login, active or not", false, dur(func(c *Config) *time.Duration { return &c.SessionMax })},
+	{"CLAW_AUTH_RATE", "auth-rate", "10", "login and sign-up attempts allowed per client IP per minute", false, func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			return fmt.Errorf("must be a whole number from 1 to 100000, got %q", v)
+		}
+		c.AuthRate = n
+		return nil
+	}},
+	{"CLAW_TRUST_PROXY", "trust-proxy", "false", "take the client IP from X-Forwarded-For (only behind a proxy you run)", false, func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false, got %q", v)
+		}
+		c.TrustProxy = b
+		return nil
+	}},
+	{"CLAW_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", false, func(c *Config, v string) error {
+		switch v {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = v
+			return nil
+		}
+		return fmt.Errorf("must be debug, info, warn or error, got %q", v)
+	}},
+	{"CLAW_LOG_FORMAT", "log-format", "text", "text or json", false, func(c *Config, v string) error {
+		if v != "text" && v != "json" {
+			return fmt.Errorf("must be text or json, got %q", v)
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	{"CLAW_CF_API_TOKEN", "cf-api-token", "", "Cloudflare API token; empty runs the local edge (emulated Cloudflare API + workerd)", true, str(func(c *Config) *string { return &c.CFAPIToken })},
+	{"CLAW_CF_ACCOUNT_ID", "cf-account-id", "", "Cloudflare account id (required with a token)", false, str(func(c *Config) *string { return &c.CFAccountID })},
+	{"CLAW_CF_BASE_URL", "cf-base-url", "", "Cloudflare API base URL (default https://api.cloudflare.com/client/v4)", false, httpURL(func(c *Config) *string { return &c.CFBaseURL })},
+	{"CLAW_CF_DISPATCH_NAMESPACE", "cf-dispatch-namespace", "402claw", "Workers for Platforms dispatch namespace for user workers", false, func(c *Config, v string) error {
+		if v == "" || strings.ContainsAny(v, "/ ") {
+			return fmt.Errorf("must be a namespace name, got %q", v)
+		}
+		c.CFNamespace = v
+		return nil
+	}},
+	{"CLAW_CF_KV_NAMESPACE_ID", "cf-kv-namespace-id", "", "KV namespace id holding app configs (printed by `402claw edge bootstrap`)", false, str(func(c *Config) *string { return &c.CFKVConfigID })},
+	{"CLAW_LOCAL_CF_ADDR", "local-cf-addr", "127.0.0.1:8789", "listen address of the emulated Cloudflare API in local mode", false, addr(func(c *Config) *string { return &c.LocalCFAddr })},
+	{"CLAW_WORKERD_PATH", "workerd-path", "", "workerd binary (default node_modules/.bin/workerd)", false, str(func(c *Config) *string { return &c.WorkerdPath })},
+	{"CLAW_INGEST_TOKEN", "ingest-token", "", "shared secret the dispatcher sends with telemetry; generated in local mode", true, str(func(c *Config) *string { return &c.IngestToken })},
+	{"CLAW_FACILITATOR_URL", "facilitator-url", "", "x402 facilitator (default: the built-in dev facilitator locally, https://x402.org/facilitator with Cloudflare)", false, httpURL(func(c *Config) *string { return &c.FacilitatorURL })},
+	{"CLAW_STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe secret key; empty turns billing off (free plan, admins assign plans)", true, str(func(c *Config) *string { return &c.StripeSecretKey })},
+	{"CLAW_STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", "", "signing secret of the Stripe webhook endpoint (whsec_…)", true, str(func(c *Config) *string { return &c.StripeWebhookSecret })},
+	{"CLAW_STRIPE_BASE_URL", "stripe-base-url", "", "Stripe API base URL (tests point it at stripe-mock)", false, httpURL(func(c *Config) *string { return &c.StripeBaseURL })},
+	{"CLAW_BILLING_GRACE", "billing-grace", "72h", "how long a past-due tenant keeps its plan", false, dur(func(c *Config) *time.Duration { return &c.BillingGrace })},
+}
+
+// LoadConfig reads defaults, then environment (and *_FILE for secrets), then
+// flags. The first invalid value stops with one line naming its variable.
+func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	for _, o := range options {
+		if err := o.set(c, o.def); err != nil {
+			return nil, fmt.Errorf("internal: default of %s: %w", o.env, err)
+		}
+	}
+	for _, o := range options {
+		v, from := getenv(o.env), o.env
+		if o.secret {
+			if f := getenv(o.env + "_FILE"); f != "" {
+				if v != "" {
+					return nil, fmt.Errorf("%s and %s_FILE are both set; use one", o.env, o.env)
+				}
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return nil, fmt.Errorf("%s_FILE: unable to read %s: %v", o.env, f, err)
+				}
+				v, from = strings.TrimSpace(string(b)), o.env+"_FILE"
+			}
+		}
+		if v == "" {
+			continue
+		}
+		if err := o.set(c, v); err != nil {
+			return nil, fmt.Errorf("%s: %v", from, err)
+		}
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { PrintUsage(stderr) }
+	var flagErr error
+	for _, o := range options {
+		o := o
+		fs.Func(o.flag, o.help, func(v string) error {
+			if err := o.set(c, v); err != nil {
+				flagErr = fmt.Errorf("-%s (%s): %v", o.flag, o.env, err)
+				return flagErr
+			}
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if flagErr != nil {
+			return nil, flagErr
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Addr
+	}
+	if c.CFAPIToken != "" && c.CFAccountID == "" {
+		return nil, errors.New("CLAW_CF_ACCOUNT_ID: required when CLAW_CF_API_TOKEN is set")
+	}
+	if c.CFAPIToken != "" && c.CFKVConfigID == "" {
+		return nil, errors.New("CLAW_CF_KV_NAMESPACE_ID: required when CLAW_CF_API_TOKEN is set (run `402claw edge bootstrap` to get one)")
+	}
+	if c.CFAPIToken != "" && c.IngestToken == "" {
+		return nil, errors.New("CLAW_INGEST_TOKEN: required when CLAW_CF_API_TOKEN is set (the dispatcher authenticates telemetry with it)")
+	}
+	if c.StripeSecretKey != "" && c.StripeWebhookSecret == "" {
+		return nil, errors.New("CLAW_STRIPE_WEBHOOK_SECRET: required when CLAW_STRIPE_SECRET_KEY is set")
+	}
+	if c.SessionIdle > c.SessionMax {
+		return nil, errors.New("CLAW_SESSION_IDLE: must not be longer than CLAW_SESSION_MAX")
+	}
+	return c, nil
+}
+
+// LocalEdge reports whether serve runs the emulated Cloudflare API and workerd.
+func (c *Config) LocalEdge() bool { return c.CFAPIToken == "" }
+
+// PrintUsage lists every setting with its env var, flag and default.
+func PrintUsage(w io.Writer) {
+	fmt.Fprint(w, "Usage: 402claw serve [flags]\n\nEvery flag has an environment variable; flags win. Secrets also read VAR_FILE.\n\n")
+	for _, o := range options {
+		def := o.def
+		if def == "" {
+			def = "(empty)"
+		}
+		sec := ""
+		if o.secret {
+			sec = " [also " + o.env + "_FILE]"
+		}
+		fmt.Fprintf(w, "  -%s, %s%s\n      %s (default %s)\n", o.flag, o.env, sec, o.help, def)
+	}
+}
+
+// MarkdownTable renders the configuration table for the README.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | flag | default | what it does |\n|---|---|---|---|\n")
+	for _, o := range options {
+		env := "`" + o.env + "`"
+		if o.secret {
+			env += " (or `" + o.env + "_FILE`)"
+		}
+		def := "`" + o.def + "`"
+		if o.def == "" {
+			def = "empty"
+		}
+		fmt.Fprintf(&b, "| %s | `-%s` | %s | %s |\n", env, o.flag, def, strings.ReplaceAll(o.help, "|", "\\|"))
+	}
+	return b.String()
+}

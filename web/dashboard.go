@@ -1,0 +1,47 @@
+package web
+
+import (
+	"github.com/402claw/402claw/views"
+	"github.com/gofiber/fiber/v2"
+)
+
+func (s *Server) dashboard(c *fiber.Ctx) error {
+	u := currentUser(c)
+	if u.Tenant == nil {
+		if u.IsAdmin() {
+			return c.Redirect("/admin/", fiber.StatusSeeOther)
+		}
+		return fiber.NewError(fiber.StatusForbidden, "Your user belongs to no tenant. Ask the operator to attach one.")
+	}
+	plan, err := s.store.PlanByKey(c.UserContext(), u.Tenant.PlanKey)
+	if err != nil {
+		return err
+	}
+	toks, err := s.store.APITokens(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	active := 0
+	for _, t := range toks {
+		if t.RevokedAt == nil {
+			active++
+		}
+	}
+	d := views.Dashboard{Tenant: u.Tenant, Plan: plan, Tokens: active}
+	return render(c, views.DashboardPage(s.navPage(c, "Dashboard", "dashboard"), d))
+}
+
+func (s *Server) appsList(c *fiber.Ctx) error {
+	return render(c, views.Placeholder(s.navPage(c, "Apps", "apps"), "Apps",
+		"No apps yet — creating apps, pasting code and deploying are not built in this version of 402claw. They come with the next release."))
+}
+
+func (s *Server) billingShow(c *fiber.Ctx) error {
+	return render(c, views.Placeholder(s.navPage(c, "Billing", "billing"), "Billing",
+		"Billing is not built yet: every account is on the Free plan, and an admin can change plans. Stripe subscriptions come in a later release."))
+}
+
+func (s *Server) usageShow(c *fiber.Ctx) error {
+	return render(c, views.Placeholder(s.navPage(c, "Usage", "usage"), "Usage",
+		"No usage to show yet: request counts, payments and revenue per route appear here once your apps serve traffic."))
+}

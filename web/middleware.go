@@ -1,0 +1,241 @@
+package web
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/402claw/402claw/models"
+	"github.com/gofiber/fiber/v2"
+)
+
+const (
+	sessionCookie = "claw_session"
+	csrfCookie    = "claw_csrf"
+	csrfHeader    = "X-Csrf-Token"
+	csrfField     = "_csrf"
+)
+
+// Locals keys.
+const (
+	localUser      = "user"
+	localSession   = "session"
+	localCSRF      = "csrf"
+	localRequestID = "request_id"
+)
+
+func (s *Server) recoverer(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic", "request_id", c.Locals(localRequestID), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fiber.ErrInternalServerError
+		}
+	}()
+	return c.Next()
+}
+
+func (s *Server) requestID(c *fiber.Ctx) error {
+	id := c.Get(fiber.HeaderXRequestID)
+	if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		id = models.NewSecret(9)
+	}
+	c.Locals(localRequestID, id)
+	c.Set(fiber.HeaderXRequestID, id)
+	return c.Next()
+}
+
+// observe logs one line per request and feeds the Prometheus metrics, keyed
+// by the route pattern (never the raw path: it would explode cardinality).
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.errorHandler(c, err); herr != nil {
+			s.log.Error("error handler failed", "err", herr)
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	if status == fiber.StatusNotFound && route == "/" && c.Path() != "/" {
+		route = "unmatched"
+	}
+	d := time.Since(start)
+	s.metrics.observe(c.Method(), route, status, d)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []any{"request_id", c.Locals(localRequestID), "method", c.Method(), "route", route, "status", status, "duration_ms", float64(d.Microseconds()) / 1000, "ip", s.clientIP(c)}
+	if u, ok := c.Locals(localUser).(*models.User); ok {
+		attrs = append(attrs, "user_id", u.ID)
+	}
+	if err != nil && status >= 500 {
+		attrs = append(attrs, "err", err.Error())
+	}
+	s.log.Log(c.UserContext(), level, "http", attrs...)
+	return nil
+}
+
+func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	h := &c.Response().Header
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+	if s.secure {
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
+	return c.Next()
+}
+
+// loadSession attaches the logged-in user, if any. A forged, expired or
+// unknown cookie is cleared and the request goes on anonymously.
+func (s *Server) loadSession(c *fiber.Ctx) error {
+	if tok := c.Cookies(sessionCookie); tok != "" {
+		sess, u, err := s.store.SessionUser(c.UserContext(), tok, s.opts.Session)
+		switch {
+		case err == nil:
+			c.Locals(localUser, u)
+			c.Locals(localSession, sess)
+		case errors.Is(err, models.ErrNotFound):
+			s.clearCookie(c, sessionCookie)
+		default:
+			return err
+		}
+	}
+	return c.Next()
+}
+
+func (s *Server) setCookie(c *fiber.Ctx, name, value string, maxAge time.Duration) {
+	c.Cookie(&fiber.Cookie{Name: name, Value: value, Path: "/", HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode, MaxAge: int(maxAge.Seconds())})
+}
+
+func (s *Server) clearCookie(c *fiber.Ctx, name string) {
+	c.Cookie(&fiber.Cookie{Name: name, Value: "", Path: "/", HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode, MaxAge: -1, Expires: time.Unix(1, 0)})
+}
+
+// csrf is a double-submit check: every visitor gets a random HttpOnly cookie,
+// pages embed the same value in forms (_csrf) and in <body hx-headers> for
+// HTMX, and every unsafe request must send it back. A cross-site page can
+// neither read the cookie nor forge a matching field. The Origin header, when
+// present, must also be ours.
+func (s *Server) csrf(c *fiber.Ctx) error {
+	tok := c.Cookies(csrfCookie)
+	if len(tok) != 43 {
+		tok = models.NewSecret(32)
+		s.setCookie(c, csrfCookie, tok, 365*24*time.Hour)
+	}
+	c.Locals(localCSRF, tok)
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return c.Next()
+	}
+	if o := c.Get(fiber.HeaderOrigin); o != "" && o != "null" {
+		if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, c.Hostname()) {
+			return s.forbidden(c, "This form was sent from another site; reload the page and try again.")
+		}
+	}
+	sent := c.Get(csrfHeader)
+	if sent == "" {
+		sent = c.FormValue(csrfField)
+	}
+	if c.Cookies(csrfCookie) == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(c.Cookies(csrfCookie))) != 1 {
+		return s.forbidden(c, "Your form expired or was not sent from this site; reload the page and try again.")
+	}
+	return c.Next()
+}
+
+func (s *Server) forbidden(c *fiber.Ctx, msg string) error {
+	return fiber.NewError(fiber.StatusForbidden, msg)
+}
+
+func (s *Server) requireUser(c *fiber.Ctx) error {
+	if currentUser(c) == nil {
+		if isHTMX(c) {
+			c.Set("HX-Redirect", "/login")
+			return c.SendStatus(fiber.StatusUnauthorized)
+		}
+		return c.Redirect("/login?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
+	}
+	return c.Next()
+}
+
+func (s *Server) requireAdmin(c *fiber.Ctx) error {
+	if !currentUser(c).IsAdmin() {
+		return fiber.NewError(fiber.StatusNotFound, "There is no page here.")
+	}
+	return c.Next()
+}
+
+func currentUser(c *fiber.Ctx) *models.User {
+	u, _ := c.Locals(localUser).(*models.User)
+	return u
+}
+
+func currentSession(c *fiber.Ctx) *models.Session {
+	s, _ := c.Locals(localSession).(*models.Session)
+	return s
+}
+
+// rateLimiter is a fixed-window counter per client IP; enough for login and
+// sign-up, and cheap. Old windows are swept as they are touched.
+type rateLimiter struct {
+	mu     sync.Mutex
+	limit  int
+	window time.Duration
+	hits   map[string]*rateWindow
+	sweep  time.Time
+}
+
+type rateWindow struct {
+	start time.Time
+	n     int
+}
+
+func newRateLimiter(limit int, window time.Duration) *rateLimiter {
+	return &rateLimiter{limit: limit, window: window, hits: map[string]*rateWindow{}}
+}
+
+// allow counts one attempt and says whether it is within the limit, and if
+// not, how long until the window resets.
+func (r *rateLimiter) allow(key string, now time.Time) (bool, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.sweep) > r.window {
+		for k, w := range r.hits {
+			if now.Sub(w.start) > r.window {
+				delete(r.hits, k)
+			}
+		}
+		r.sweep = now
+	}
+	w := r.hits[key]
+	if w == nil || now.Sub(w.start) > r.window {
+		w = &rateWindow{start: now}
+		r.hits[key] = w
+	}
+	w.n++
+	if w.n > r.limit {
+		return false, w.start.Add(r.window).Sub(now)
+	}
+	return true, 0
+}
+
+func (s *Server) rateLimited(c *fiber.Ctx) error {
+	ok, wait := s.limiter.allow(s.clientIP(c), time.Now())
+	if !ok {
+		secs := int(wait.Seconds()) + 1
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		return fiber.NewError(fiber.StatusTooManyRequests, fmt.Sprintf("Too many attempts from your address. Wait %d seconds and try again.", secs))
+	}
+	return c.Next()
+}

@@ -1,0 +1,22 @@
+package web
+
+import (
+	"github.com/402claw/402claw/views"
+	"github.com/gofiber/fiber/v2"
+)
+
+// page builds the layout model for the current request.
+func (s *Server) page(c *fiber.Ctx, title string) views.Page {
+	csrf, _ := c.Locals(localCSRF).(string)
+	return views.Page{Title: title, User: currentUser(c), CSRF: csrf, SignupOpen: s.opts.SignupOpen}
+}
+
+func (s *Server) navPage(c *fiber.Ctx, title, nav string) views.Page {
+	p := s.page(c, title)
+	p.Nav = nav
+	return p
+}
+
+func (s *Server) landing(c *fiber.Ctx) error {
+	return render(c, views.Landing(s.page(c, "Paid APIs from your code")))
+}

@@ -1,0 +1,126 @@
+package web
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/views"
+	"github.com/gofiber/fiber/v2"
+)
+
+func (s *Server) settingsShow(c *fiber.Ctx) error {
+	toks, err := s.store.APITokens(c.UserContext(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	return render(c, views.SettingsPage(s.navPage(c, "Settings", "settings"), views.Settings{Tokens: views.Tokens{List: toks}}))
+}
+
+func (s *Server) passwordSave(c *fiber.Ctx) error {
+	u := currentUser(c)
+	f := views.Form{Errors: map[string]string{}}
+	current, next := c.FormValue("current"), c.FormValue("password")
+	if !models.CheckPassword(u.PasswordHash, current) {
+		f.Errors["current"] = "That is not your current password."
+	}
+	if fe, ok := models.AsFieldError(models.ValidatePassword(next)); ok {
+		f.Errors["password"] = fe.Message
+	}
+	if len(f.Errors) == 0 {
+		hash, err := models.HashPassword(next)
+		if err != nil {
+			return err
+		}
+		if err := s.store.SetPassword(c.UserContext(), u.ID, hash, currentSession(c).ID); err != nil {
+			return err
+		}
+		s.audit(c, &u.ID, "password_changed", "user:"+u.Email, "")
+		f.Message = "Password changed. Your other sessions were logged out."
+	} else {
+		f.Message = "The password was not changed."
+		c.Status(fiber.StatusUnprocessableEntity)
+	}
+	if isHTMX(c) {
+		if c.Response().StatusCode() >= 400 {
+			// htmx 2 ignores 4xx bodies by default; answer 200 with the form showing its errors.
+			c.Status(fiber.StatusOK)
+		}
+		return render(c, views.PasswordForm(s.page(c, ""), f))
+	}
+	toks, err := s.store.APITokens(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	return render(c, views.SettingsPage(s.navPage(c, "Settings", "settings"), views.Settings{Password: f, Tokens: views.Tokens{List: toks}}))
+}
+
+// tokenName validates the label of a new API token.
+func tokenName(v string) (string, string) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "":
+		return "", "Name the token so you can recognise it later."
+	case !utf8.ValidString(v):
+		return "", "The name is not valid text (UTF-8)."
+	case utf8.RuneCountInString(v) > 100:
+		return "", "Use at most 100 characters."
+	}
+	return v, ""
+}
+
+func (s *Server) tokenCreate(c *fiber.Ctx) error {
+	u := currentUser(c)
+	name, msg := tokenName(c.FormValue("name"))
+	t := views.Tokens{Error: msg}
+	if msg == "" {
+		tok, secret, err := s.store.CreateAPIToken(c.UserContext(), u.ID, name)
+		if err != nil {
+			return err
+		}
+		s.audit(c, &u.ID, "token_created", "token:"+strconv.FormatUint(uint64(tok.ID), 10), name)
+		t.NewSecret, t.NewName = secret, name
+	}
+	return s.renderTokens(c, t)
+}
+
+func (s *Server) tokenRevoke(c *fiber.Ctx) error {
+	u := currentUser(c)
+	id, err := strconv.ParseUint(c.Params("id"), 10, 32)
+	t := views.Tokens{}
+	if err != nil {
+		t.Error = "No such token."
+	} else if err := s.store.RevokeAPIToken(c.UserContext(), u.ID, uint(id)); err == models.ErrNotFound {
+		t.Error = "No such token, or it was already revoked."
+	} else if err != nil {
+		return err
+	} else {
+		s.audit(c, &u.ID, "token_revoked", "token:"+c.Params("id"), "")
+	}
+	return s.renderTokens(c, t)
+}
+
+// renderTokens answers htmx with the partial and plain forms with the page.
+func (s *Server) renderTokens(c *fiber.Ctx, t views.Tokens) error {
+	u := currentUser(c)
+	list, err := s.store.APITokens(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	t.List = list
+	if isHTMX(c) {
+		return render(c, views.TokensPartial(s.page(c, ""), t))
+	}
+	if t.Error != "" {
+		c.Status(fiber.StatusUnprocessableEntity)
+	}
+	return render(c, views.SettingsPage(s.navPage(c, "Settings", "settings"), views.Settings{Tokens: t}))
+}
+
+// audit records an action; a failure is logged, never shown.
+func (s *Server) audit(c *fiber.Ctx, actor *uint, action, target, detail string) {
+	if err := s.store.Audit(c.UserContext(), actor, action, target, detail, s.clientIP(c)); err != nil {
+		s.log.Error("audit write failed", "request_id", c.Locals(localRequestID), "action", action, "err", err)
+	}
+}
