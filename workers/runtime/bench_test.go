@@ -48,48 +48,52 @@ func TestBench(t *testing.T) {
 		conns = v
 	}
 
-	// Direct: the tenant worker as workerd's only service.
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "hello.js"), []byte(helloWorker), 0o644)
-	os.WriteFile(filepath.Join(dir, "config.capnp"), []byte(`using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "main", worker = (modules = [ (name = "hello.js", esModule = embed "hello.js") ], compatibilityDate = "2026-11-01")) ],
-  sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ] );
-`), 0o644)
-	direct := startDirect(t, wd, dir)
-	directRPS, directN := load(t, "http://"+direct.addr+"/", "", dur, conns)
-	directRSS := rssMB(direct.cmd.Process.Pid)
-	time.Sleep(300 * time.Millisecond) // let the trace reader catch up
-	directJS := direct.cpu.snapshot()
+	// Throughput and memory are measured without the async trace (it slows
+	// every context); JS time per request in a second, traced run.
+	for _, traced := range []bool{false, true} {
+		d := dur
+		if traced {
+			d = min(dur, 5*time.Second)
+		}
+		direct := startDirect(t, wd, traced)
+		directRPS, directN := load(t, "http://"+direct.addr+"/", d, conns)
+		directRSS := rssMB(direct.cmd.Process.Pid)
+		direct.stop()
 
-	// Through the local edge.
-	fe := newFakeEdge()
-	srv := httptest.NewServer(fe)
-	defer srv.Close()
-	rt, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
-		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: true, SubrequestEmulation: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Stop(context.Background())
-	e := &edgeEnv{rt: rt, edge: fe}
-	e.deploy("hello", helloWorker, nil, nil)
-	if r := e.do(t, "GET", "", "/hello/", nil); r.body != "hello" {
-		t.Fatalf("warm-up: %d %s", r.status, r.body)
-	}
-	rt.ResetCPUStats()
-	edgeRPS, edgeN := load(t, "http://"+rt.Addr()+"/hello/", "", dur, conns)
-	edgeRSS := rssMB(rt.Status().PID)
-	time.Sleep(300 * time.Millisecond)
-	disp, _ := rt.CPUStatsFor("dispatcher")
-	tenant, _ := rt.CPUStatsFor("app-hello")
+		fe := newFakeEdge()
+		srv := httptest.NewServer(fe)
+		rt, err := Start(context.Background(), Options{
+			WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
+			ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: traced, SubrequestEmulation: os.Getenv("CLAW_BENCH_NOSUB") == "",
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &edgeEnv{rt: rt, edge: fe}
+		e.deploy("hello", helloWorker, nil, nil)
+		if r := e.do(t, "GET", "", "/hello/", nil); r.body != "hello" {
+			t.Fatalf("warm-up: %d %s", r.status, r.body)
+		}
+		rt.ResetCPUStats()
+		edgeRPS, edgeN := load(t, "http://"+rt.Addr()+"/hello/", d, conns)
+		edgeRSS := rssMB(rt.Status().PID)
+		time.Sleep(300 * time.Millisecond) // let the trace reader catch up
+		disp, _ := rt.CPUStatsFor("dispatcher")
+		tenant, _ := rt.CPUStatsFor("app-hello")
+		cfgKV, _ := rt.CPUStatsFor("config-kv")
+		rt.Stop(context.Background())
+		srv.Close()
 
-	t.Logf("direct: %d requests, %.0f req/s, JS %v/request, RSS %.0f MB", directN, directRPS, meanOf(directJS, "main"), directRSS)
-	t.Logf("edge:   %d requests, %.0f req/s (%.2f× direct), dispatcher JS %v/request over %d, tenant JS %v/request, RSS %.0f MB (%.2f× direct)",
-		edgeN, edgeRPS, edgeRPS/directRPS, disp.Mean(), disp.Requests, tenant.Mean(), edgeRSS, edgeRSS/directRSS)
+		if traced {
+			t.Logf("traced: direct JS %v/request; edge: dispatcher JS %v/request over %d requests, tenant JS %v/request, config-kv reads %d",
+				meanOf(direct.cpu.snapshot(), "main"), disp.Mean(), disp.Requests, tenant.Mean(), cfgKV.Requests)
+			t.Logf("traced: direct %.0f req/s, edge %.0f req/s", directRPS, edgeRPS)
+			continue
+		}
+		t.Logf("direct: %d requests, %.0f req/s, RSS %.0f MB", directN, directRPS, directRSS)
+		t.Logf("edge:   %d requests, %.0f req/s (%.2f× direct), RSS %.0f MB (%.2f× direct)", edgeN, edgeRPS, edgeRPS/directRPS, edgeRSS, edgeRSS/directRSS)
+	}
 }
 
 func meanOf(ws []WorkerCPU, name string) time.Duration {
@@ -105,32 +109,50 @@ type directWorkerd struct {
 	cmd  *exec.Cmd
 	addr string
 	cpu  *cpuStats
+	stop func()
 }
 
-func startDirect(t *testing.T, wd, dir string) *directWorkerd {
-	fifo := filepath.Join(dir, "trace.fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+func startDirect(t *testing.T, wd string, traced bool) *directWorkerd {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.js"), []byte(helloWorker), 0o644)
+	os.WriteFile(filepath.Join(dir, "config.capnp"), []byte(`using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = (modules = [ (name = "hello.js", esModule = embed "hello.js") ], compatibilityDate = "2026-11-01")) ],
+  sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ] );
+`), 0o644)
 	d := &directWorkerd{cpu: newCPUStats()}
+	args := []string{"serve", "--experimental", "--control-fd", "3"}
+	fifo := filepath.Join(dir, "trace.fifo")
+	if traced {
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--async-trace", fifo)
+	}
 	ctlR, ctlW, _ := os.Pipe()
-	d.cmd = exec.Command(wd, "serve", "--experimental", "--control-fd", "3", "--async-trace", fifo, "config.capnp")
+	d.cmd = exec.Command(wd, append(args, "config.capnp")...)
 	d.cmd.Dir = dir
 	d.cmd.ExtraFiles = []*os.File{ctlW}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	ctlW.Close()
-	tf, err := os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
+	var tf *os.File
+	if traced {
+		var err error
+		if tf, err = os.OpenFile(fifo, os.O_RDWR, 0); err != nil {
+			t.Fatal(err)
+		}
+		go d.cpu.consume(tf)
 	}
-	go d.cpu.consume(tf)
-	t.Cleanup(func() {
+	d.stop = func() {
 		d.cmd.Process.Kill()
 		d.cmd.Wait()
-		tf.Close()
-	})
+		if tf != nil {
+			tf.Close()
+		}
+	}
+	t.Cleanup(d.stop)
 	sc := bufio.NewScanner(ctlR)
 	for sc.Scan() {
 		if m := regexp.MustCompile(`"port":(\d+)`).FindStringSubmatch(sc.Text()); m != nil {
@@ -143,7 +165,7 @@ func startDirect(t *testing.T, wd, dir string) *directWorkerd {
 }
 
 // load drives url for dur and returns requests/s and the request count.
-func load(t *testing.T, url, host string, dur time.Duration, conns int) (float64, int64) {
+func load(t *testing.T, url string, dur time.Duration, conns int) (float64, int64) {
 	if wrk, err := exec.LookPath("wrk"); err == nil {
 		out, err := exec.Command(wrk, "-t2", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(dur.Seconds()))+"s", url).CombinedOutput()
 		if err != nil {
