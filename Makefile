@@ -1,0 +1,61 @@
+# 402claw — two commands set everything up: `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+NPM ?= npm
+BIN := bin/402claw
+STRIPE_MOCK_VERSION := v0.203.0
+GOBIN := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: run test build generate lint bench deps node-deps stripe-mock check-generated vendor clean
+
+# Node packages (workerd, the official x402 clients) from package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+node-deps: node_modules/.package-lock.json
+
+deps: node-deps
+	$(GO) mod download
+
+stripe-mock:
+	@test -x "$(GOBIN)/stripe-mock" || $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
+generate:
+	$(GO) tool templ generate
+
+build: generate
+	$(GO) build -trimpath -o $(BIN) ./cmd/402claw
+
+# Run the portal with SQLite and the local edge (emulated Cloudflare API + workerd).
+run: deps build
+	./$(BIN) serve
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Fails when committed *_templ.go files do not match their .templ sources.
+check-generated:
+	$(GO) tool templ generate
+	@git diff --exit-code -- '*_templ.go' || { echo "generated templ files are stale: run 'make generate' and commit"; exit 1; }
+
+test: deps stripe-mock
+	@if [ -z "$$CLAW_TEST_POSTGRES_URL" ]; then \
+	  echo "************************************************************************"; \
+	  echo "*** CLAW_TEST_POSTGRES_URL is not set: PostgreSQL tests are SKIPPED. ***"; \
+	  echo "*** Set it (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)"; \
+	  echo "************************************************************************"; fi
+	@command -v chromium >/dev/null || echo "*** chromium is not installed: browser tests are SKIPPED (apt-get install -y chromium) ***"
+	PATH="$(GOBIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
+	node --test workers/
+
+# Benchmarks: Go micro-benchmarks plus the load runs (wrk on loopback).
+bench: deps build
+	PATH="$(GOBIN):$$PATH" CLAW_BENCH=1 $(GO) test -count=1 -run 'Load' -bench . -benchtime 2s -timeout 30m ./...
+
+# Refresh the vendored htmx from the pinned npm package.
+vendor: node-deps
+	cp node_modules/htmx.org/dist/htmx.min.js static/js/htmx-2.0.11.min.js
+
+clean:
+	rm -rf bin
