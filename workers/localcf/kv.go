@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,33 +95,44 @@ func (s *Server) kvLookup(nsID, key string) *kvEntry {
 }
 
 func (s *Server) kvPut(ns *kvNamespace, entries []*kvEntry) error {
+	record, err := encodePutRecord(entries)
+	if err != nil {
+		return fmt.Errorf("localcf: unable to encode kv values: %w", err)
+	}
+	if err := s.appendKV(ns, record); err != nil {
+		return err
+	}
 	for _, e := range entries {
-		data, err := encodeKVFile(e)
-		if err != nil {
-			return err
-		}
-		if err := s.writeAtomic(s.kvPath(ns.ID, e.Key), data); err != nil {
-			return fmt.Errorf("localcf: unable to store kv value %q: %w", e.Key, err)
-		}
-		if _, ok := ns.entries[e.Key]; !ok {
+		if old, ok := ns.entries[e.Key]; ok {
+			ns.liveBytes -= entryCost(old)
+		} else {
 			ns.sorted = nil
 		}
 		ns.entries[e.Key] = e
+		ns.liveBytes += entryCost(e)
 	}
+	s.maybeCompact(ns)
 	return nil
 }
 
 func (s *Server) kvDelete(ns *kvNamespace, keys []string) error {
-	for _, k := range keys {
-		if _, ok := ns.entries[k]; !ok {
-			continue
-		}
-		if err := os.Remove(s.kvPath(ns.ID, k)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("localcf: unable to delete kv value %q: %w", k, err)
-		}
-		delete(ns.entries, k)
-		ns.sorted = nil
+	present := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return ns.entries[k] == nil })
+	if len(present) == 0 {
+		return nil
 	}
+	header, err := json.Marshal(logHeader{Del: present})
+	if err != nil {
+		return err
+	}
+	if err := s.appendKV(ns, append(header, '\n')); err != nil {
+		return err
+	}
+	for _, k := range present {
+		ns.liveBytes -= entryCost(ns.entries[k])
+		delete(ns.entries, k)
+	}
+	ns.sorted = nil
+	s.maybeCompact(ns)
 	return nil
 }
 
@@ -209,7 +219,12 @@ func (s *Server) createKVNamespace(w http.ResponseWriter, r *http.Request) {
 	}
 	ns := &kvNamespace{ID: newID(), Title: body.Title, entries: map[string]*kvEntry{}}
 	s.kv[ns.ID] = ns
-	if err := s.saveState(); err != nil {
+	err := s.openKVLog(ns)
+	if err == nil {
+		err = s.saveState()
+	}
+	if err != nil {
+		s.closeKVLog(ns)
 		delete(s.kv, ns.ID)
 		writeRequestError(w, err)
 		return
@@ -243,7 +258,8 @@ func (s *Server) deleteKVNamespace(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
-	os.RemoveAll(filepath.Join(s.dir, "kv", hashName(ns.ID)))
+	s.closeKVLog(ns)
+	os.Remove(s.kvLogPath(ns.ID))
 	events := kvEvents(ns.ID, slices.Collect(maps.Keys(ns.entries)))
 	s.mu.Unlock()
 	s.emit(events...)
@@ -619,7 +635,12 @@ func (s *Server) runtimeNamespace(nsID string) (*kvNamespace, error) {
 	}
 	ns := &kvNamespace{ID: nsID, Title: nsID, entries: map[string]*kvEntry{}}
 	s.kv[nsID] = ns
-	if err := s.saveState(); err != nil {
+	err := s.openKVLog(ns)
+	if err == nil {
+		err = s.saveState()
+	}
+	if err != nil {
+		s.closeKVLog(ns)
 		delete(s.kv, nsID)
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package localcf
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,12 +20,13 @@ import (
 //	state.json                       dispatch namespaces and KV namespaces (small, rewritten whole)
 //	scripts/<hash(ns)>/<hash(name)>.json   one user worker per file, modules included
 //	workers/<hash(name)>.json              one normal worker (dispatcher, outbound) per file
-//	kv/<hash(nsid)>/<hash(key)>            one KV value per file: a JSON header line, then the raw value
+//	kv/<hash(nsid)>.log                    one append-only log per KV namespace (see kvlog.go)
 //
-// File names are hashes because script names and KV keys may hold '/', '%', unicode and up to
-// 512 bytes, none of which a file name can carry safely; the real name lives inside the file.
-// Every file is written to a temporary name and renamed, so a crash leaves the old or the new
-// version, never half of one.
+// File names are hashes because script names and namespace ids may hold '/', '%' and unicode,
+// which a file name cannot carry safely; the real name lives inside the file. Script files are
+// written to a temporary name and renamed, so a crash leaves the old or the new version, never
+// half of one. KV uses a log instead of a file per key because creating a file costs ~0.75 ms
+// on the machines we measured (10,000 keys: ~8 s) while an append costs about a microsecond.
 
 type stateFile struct {
 	DispatchNamespaces []*dispatchNamespace `json:"dispatch_namespaces"`
@@ -48,6 +48,10 @@ type kvNamespace struct {
 
 	entries map[string]*kvEntry
 	sorted  []string // keys in order; nil when stale
+
+	log       *os.File
+	logSize   int64 // bytes in the log
+	liveBytes int64 // bytes a compacted log would need
 }
 
 type module struct {
@@ -98,8 +102,8 @@ func (s *Server) scriptPath(ns, name string) string {
 	return filepath.Join(s.dir, "scripts", hashName(ns), hashName(name)+".json")
 }
 
-func (s *Server) kvPath(nsID, key string) string {
-	return filepath.Join(s.dir, "kv", hashName(nsID), hashName(key))
+func (s *Server) kvLogPath(nsID string) string {
+	return filepath.Join(s.dir, "kv", hashName(nsID)+".log")
 }
 
 // writeAtomic writes data under a temporary name next to path and renames it into place.
@@ -175,30 +179,6 @@ func (s *Server) readScriptFile(ns, name string) (*script, error) {
 	return &sc, nil
 }
 
-func encodeKVFile(e *kvEntry) ([]byte, error) {
-	header, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 0, len(header)+1+len(e.value))
-	buf = append(buf, header...)
-	buf = append(buf, '\n')
-	return append(buf, e.value...), nil
-}
-
-func decodeKVFile(data []byte) (*kvEntry, error) {
-	i := bytes.IndexByte(data, '\n')
-	if i < 0 {
-		return nil, errors.New("missing header line")
-	}
-	var e kvEntry
-	if err := json.Unmarshal(data[:i], &e); err != nil {
-		return nil, err
-	}
-	e.value = data[i+1:]
-	return &e, nil
-}
-
 func (s *Server) load() error {
 	data, err := os.ReadFile(filepath.Join(s.dir, "state.json"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -226,26 +206,8 @@ func (s *Server) load() error {
 	for _, kv := range st.KVNamespaces {
 		kv.entries = map[string]*kvEntry{}
 		s.kv[kv.ID] = kv
-		dir := filepath.Join(s.dir, "kv", hashName(kv.ID))
-		files, err := os.ReadDir(dir)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("localcf: unable to list kv namespace %s: %w", kv.ID, err)
-		}
-		for _, f := range files {
-			path := filepath.Join(dir, f.Name())
-			if strings.HasPrefix(f.Name(), ".tmp-") {
-				os.Remove(path)
-				continue
-			}
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				return fmt.Errorf("localcf: unable to read kv value: %w", err)
-			}
-			e, err := decodeKVFile(raw)
-			if err != nil {
-				return fmt.Errorf("localcf: unable to decode kv value %s: %w", path, err)
-			}
-			kv.entries[e.Key] = e
+		if err := s.openKVLog(kv); err != nil {
+			return err
 		}
 	}
 	return nil
