@@ -169,7 +169,8 @@ func (p Pattern) Match(method, path string) bool {
 	if !p.valid {
 		return false
 	}
-	if p.Method != "" && !strings.EqualFold(strings.TrimSpace(method), p.Method) {
+	// ASCII folding only: strings.EqualFold would let "POſT" be POST.
+	if p.Method != "" && !asciiEqualFold(method, strings.ToLower(p.Method)) {
 		return false
 	}
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
