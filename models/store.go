@@ -56,7 +56,11 @@ func (s *Store) SignUp(ctx context.Context, email, passwordHash, tenantName, rol
 	}
 	for attempt := 1; attempt <= 20; attempt++ {
 		slug := base
-		if attempt > 1 {
+		switch {
+		case attempt > 5:
+			// Popular names: stop counting and pick a random suffix.
+			slug = base + "-" + strings.ToLower(strings.NewReplacer("-", "0", "_", "1").Replace(NewSecret(3)))
+		case attempt > 1:
 			slug = fmt.Sprintf("%s-%d", base, attempt)
 		}
 		var u User

@@ -23,27 +23,31 @@ func (s *Server) routes(app *fiber.App) {
 	api.Get("/me", s.apiAuth, s.apiMe)
 
 	// Browser pages: session cookie, CSRF on every state-changing request.
-	web := app.Group("", s.loadSession, s.csrf)
-	web.Get("/", s.landing)
-	web.Get("/signup", s.signupShow)
-	web.Post("/signup", s.rateLimited, s.signupSave)
-	web.Get("/login", s.loginShow)
-	web.Post("/login", s.rateLimited, s.loginSave)
-	web.Post("/logout", s.logout)
+	// Middleware chains are spelled out per route: a fiber Group("") would
+	// apply its middleware to every path, unknown ones included.
+	page := func(h ...fiber.Handler) []fiber.Handler { return append([]fiber.Handler{s.loadSession, s.csrf}, h...) }
+	user := func(h ...fiber.Handler) []fiber.Handler { return page(append([]fiber.Handler{s.requireUser}, h...)...) }
+	admin := func(h ...fiber.Handler) []fiber.Handler { return user(append([]fiber.Handler{s.requireAdmin}, h...)...) }
 
-	tenant := web.Group("", s.requireUser)
-	tenant.Get("/dashboard", s.dashboard)
-	tenant.Get("/apps", s.appsList)
-	tenant.Get("/billing", s.billingShow)
-	tenant.Get("/usage", s.usageShow)
-	tenant.Get("/settings", s.settingsShow)
-	tenant.Post("/settings/password", s.passwordSave)
-	tenant.Post("/settings/tokens", s.tokenCreate)
-	tenant.Post("/settings/tokens/:id/revoke", s.tokenRevoke)
+	app.Get("/", page(s.landing)...)
+	app.Get("/signup", page(s.signupShow)...)
+	app.Post("/signup", page(s.rateLimited, s.signupSave)...)
+	app.Get("/login", page(s.loginShow)...)
+	app.Post("/login", page(s.rateLimited, s.loginSave)...)
+	app.Post("/logout", page(s.logout)...)
 
-	admin := web.Group("/admin", s.requireUser, s.requireAdmin)
-	admin.Get("/", s.adminHome)
-	admin.Get("/tenants", s.adminTenants)
+	app.Get("/dashboard", user(s.dashboard)...)
+	app.Get("/apps", user(s.appsList)...)
+	app.Get("/billing", user(s.billingShow)...)
+	app.Get("/usage", user(s.usageShow)...)
+	app.Get("/settings", user(s.settingsShow)...)
+	app.Post("/settings/password", user(s.passwordSave)...)
+	app.Post("/settings/tokens", user(s.tokenCreate)...)
+	app.Post("/settings/tokens/:id/revoke", user(s.tokenRevoke)...)
 
-	app.Use(s.notFound)
+	app.Get("/admin/", admin(s.adminHome)...)
+	app.Get("/admin/tenants", admin(s.adminTenants)...)
+
+	// Unknown paths still get the session, so the 404 page shows the right navigation.
+	app.Use(s.loadSession, s.csrf, s.notFound)
 }

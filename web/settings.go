@@ -113,7 +113,7 @@ func (s *Server) renderTokens(c *fiber.Ctx, t views.Tokens) error {
 		return render(c, views.TokensPartial(s.page(c, ""), t))
 	}
 	if t.Error != "" {
-		c.Status(fiber.StatusUnprocessableEntity)
+		c.Status(fiber.StatusNotFound)
 	}
 	return render(c, views.SettingsPage(s.navPage(c, "Settings", "settings"), views.Settings{Tokens: t}))
 }

@@ -1,0 +1,334 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web"
+)
+
+// world is a portal with two tenants (A and B), an admin, and a browser and
+// API token for each.
+type world struct {
+	p                  *portal
+	anon, a, b, admin  *browser
+	tokA, tokB, tokAdm string
+	tokenOfB           uint
+}
+
+func newWorld(t *testing.T) *world {
+	p := startPortal(t)
+	w := &world{p: p, anon: p.browser(t), a: p.browser(t), b: p.browser(t), admin: p.browser(t)}
+	w.a.signup("a@example.com", "Tenant A")
+	w.b.signup("b@example.com", "Tenant B")
+	ctx := context.Background()
+	hash, _ := models.HashPassword("admin password 123")
+	adm, err := p.Store.CreateUser(ctx, "admin@example.com", hash, models.RoleAdmin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := w.admin.login("admin@example.com", "admin password 123"); r.Status != http.StatusSeeOther {
+		t.Fatalf("admin login: %d", r.Status)
+	}
+	ua, _ := p.Store.UserByEmail(ctx, "a@example.com")
+	ub, _ := p.Store.UserByEmail(ctx, "b@example.com")
+	_, w.tokA, _ = p.Store.CreateAPIToken(ctx, ua.ID, "a")
+	_, w.tokB, _ = p.Store.CreateAPIToken(ctx, ub.ID, "b")
+	tb, _, _ := p.Store.CreateAPIToken(ctx, ub.ID, "b-spare")
+	w.tokenOfB = tb.ID
+	_, w.tokAdm, _ = p.Store.CreateAPIToken(ctx, adm.ID, "adm")
+	return w
+}
+
+// TestAuthorizationMatrix: every route against every kind of caller, as one table.
+func TestAuthorizationMatrix(t *testing.T) {
+	w := newWorld(t)
+	type expect struct{ anon, tenant, other, admin int }
+	see, login, none := http.StatusOK, http.StatusSeeOther, http.StatusNotFound
+	revokeB := fmt.Sprintf("/settings/tokens/%d/revoke", w.tokenOfB)
+	cases := []struct {
+		method, path string
+		want         expect
+		// forOther: the "other tenant" column is tenant B acting on A's data;
+		// for revoke it is A trying B's token, which must not revoke it.
+	}{
+		{"GET", "/", expect{see, see, see, see}},
+		{"GET", "/signup", expect{see, login, login, login}},
+		{"GET", "/login", expect{see, login, login, login}},
+		{"GET", "/pricing-does-not-exist", expect{none, none, none, none}},
+		{"GET", "/dashboard", expect{login, see, see, login}},
+		{"GET", "/apps", expect{login, see, see, see}},
+		{"GET", "/billing", expect{login, see, see, see}},
+		{"GET", "/usage", expect{login, see, see, see}},
+		{"GET", "/settings", expect{login, see, see, see}},
+		{"POST", "/settings/tokens", expect{login, see, see, see}},
+		{"POST", revokeB, expect{login, none, see, none}},
+		{"GET", "/admin/", expect{login, none, none, see}},
+		{"GET", "/admin/tenants", expect{login, none, none, see}},
+		{"GET", "/healthz", expect{see, see, see, see}},
+		{"GET", "/readyz", expect{see, see, see, see}},
+		{"GET", "/metrics", expect{see, see, see, see}},
+		{"GET", "/api/v1/openapi.json", expect{see, see, see, see}},
+		{"GET", "/api/v1/me", expect{http.StatusUnauthorized, see, see, see}},
+	}
+	callers := []struct {
+		name  string
+		b     *browser
+		token string
+		pick  func(expect) int
+	}{
+		{"anonymous", w.anon, "", func(e expect) int { return e.anon }},
+		{"tenant", w.a, w.tokA, func(e expect) int { return e.tenant }},
+		{"other tenant", w.b, w.tokB, func(e expect) int { return e.other }},
+		{"admin", w.admin, w.tokAdm, func(e expect) int { return e.admin }},
+	}
+	for _, c := range cases {
+		for _, who := range callers {
+			t.Run(c.method+" "+c.path+" as "+who.name, func(t *testing.T) {
+				var r resp
+				switch {
+				case strings.HasPrefix(c.path, "/api/"):
+					r = w.p.api(t, c.method, c.path, who.token, "", "")
+				case c.method == "POST":
+					r = who.b.post(c.path, url.Values{"name": {"matrix"}})
+				default:
+					r = who.b.get(c.path)
+				}
+				if want := who.pick(c.want); r.Status != want {
+					t.Fatalf("status %d, want %d; body %.200s", r.Status, want, r.Body)
+				}
+			})
+		}
+	}
+	// A and the admin posted to B's revoke URL and got 404; B's own post revoked it.
+	toks, _ := w.p.Store.APITokens(context.Background(), mustUser(t, w.p, "b@example.com").ID)
+	for _, tk := range toks {
+		if tk.ID == w.tokenOfB && tk.RevokedAt == nil {
+			t.Fatalf("B's own revoke did not take effect")
+		}
+	}
+}
+
+func mustUser(t *testing.T, p *portal, email string) *models.User {
+	u, err := p.Store.UserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestOtherTenantCannotRevoke checks the matrix's subtle row directly: A's
+// request for B's token changes nothing.
+func TestOtherTenantCannotRevoke(t *testing.T) {
+	w := newWorld(t)
+	r := w.a.htmxPost(fmt.Sprintf("/settings/tokens/%d/revoke", w.tokenOfB), nil)
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, "No such token") {
+		t.Fatalf("A revoking B's token: %d %s", r.Status, r.Body)
+	}
+	if got := w.p.api(t, "GET", "/api/v1/me", w.tokB, "", ""); got.Status != http.StatusOK {
+		t.Fatalf("B's token stopped working after A's attempt: %d", got.Status)
+	}
+}
+
+func TestSignupPageBadInput(t *testing.T) {
+	p := startPortal(t)
+	existing := p.browser(t)
+	existing.signup("taken@example.com", "Taken")
+	long := strings.Repeat("a", 1<<20) + "@example.com"
+	cases := []struct {
+		name, email, password, tenant string
+		status                        int
+		field, msg                    string
+	}{
+		{"empty", "", "", "", 422, "email", "Enter your email"},
+		{"huge email", long, "a good long password", "X", 422, "email", "too long"},
+		{"malformed email", "not-an-email", "a good long password", "X", 422, "email", "does not look like"},
+		{"non-utf8 email", "a\xff@example.com", "a good long password", "X", 422, "email", "UTF-8"},
+		{"weak password", "w@example.com", "short", "X", 422, "password", "at least 10"},
+		{"guessable password", "w@example.com", "password12", "X", 422, "password", "too easy"},
+		{"non-utf8 tenant", "w@example.com", "a good long password", "\xfe\xff", 422, "tenant", "UTF-8"},
+		{"tenant too long", "w@example.com", "a good long password", strings.Repeat("x", 101), 422, "tenant", "at most 100"},
+		{"duplicate email", "TAKEN@example.com", "a good long password", "Other", 422, "email", "already exists"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := count(t, p, &models.User{}) + count(t, p, &models.Tenant{})
+			b := p.browser(t)
+			r := b.post("/signup", url.Values{"email": {c.email}, "password": {c.password}, "tenant": {c.tenant}})
+			if r.Status != c.status {
+				t.Fatalf("status %d, want %d", r.Status, c.status)
+			}
+			if len(r.Body) > 100_000 {
+				t.Fatalf("the page echoed the oversized input (%d bytes)", len(r.Body))
+			}
+			errText := r.doc(t).Find(fmt.Sprintf(`input[name=%s] ~ small.err`, c.field)).Text()
+			if !strings.Contains(errText, c.msg) {
+				t.Fatalf("field %s error %q, want it to contain %q", c.field, errText, c.msg)
+			}
+			if after := count(t, p, &models.User{}) + count(t, p, &models.Tenant{}); after != before {
+				t.Fatalf("a rejected sign-up wrote rows: %d -> %d", before, after)
+			}
+		})
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	p := startPortal(t)
+	b := p.browser(t)
+	b.signup("c@example.com", "C")
+	cases := []struct {
+		name string
+		form url.Values
+		hdr  map[string]string
+	}{
+		{"missing token", url.Values{"_csrf": {""}, "name": {"x"}}, nil},
+		{"wrong token", url.Values{"_csrf": {strings.Repeat("x", 43)}, "name": {"x"}}, nil},
+		{"foreign origin", url.Values{"name": {"x"}}, map[string]string{"Origin": "https://evil.example"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, ok := c.form["_csrf"]; !ok {
+				c.form.Set("_csrf", b.csrf())
+			}
+			h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+			for k, v := range c.hdr {
+				h[k] = v
+			}
+			r := b.do("POST", "/settings/tokens", strings.NewReader(c.form.Encode()), h)
+			if r.Status != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", r.Status)
+			}
+			if n := count(t, p, &models.APIToken{}); n != 0 {
+				t.Fatalf("a forged request created %d tokens", n)
+			}
+		})
+	}
+	// Logging in without the token is refused too (login CSRF).
+	anon := p.browser(t)
+	r := anon.do("POST", "/login", strings.NewReader("email=c%40example.com&password=a+good+long+password"), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	if r.Status != http.StatusForbidden {
+		t.Fatalf("login without csrf: %d", r.Status)
+	}
+}
+
+func TestLoginLogoutAndSessions(t *testing.T) {
+	p := startPortal(t)
+	b := p.browser(t)
+	b.signup("s@example.com", "S")
+	u, _ := url.Parse(p.URL)
+	firstSession := cookie(b, u, "claw_session")
+
+	// One generic message for an unknown email and a wrong password.
+	for _, c := range []struct{ email, pw string }{{"nobody@example.com", "whatever123"}, {"s@example.com", "wrong password!"}, {"\xff", "x"}} {
+		anon := p.browser(t)
+		r := anon.login(c.email, c.pw)
+		if r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, "Wrong email or password.") {
+			t.Fatalf("login %q: %d", c.email, r.Status)
+		}
+	}
+	// Log out ends the session on the server: replaying the old cookie fails.
+	if r := b.post("/logout", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.Status)
+	}
+	replay := p.browser(t)
+	replay.c.Jar.SetCookies(u, []*http.Cookie{{Name: "claw_session", Value: firstSession}})
+	if r := replay.get("/dashboard"); r.Status != http.StatusSeeOther {
+		t.Fatalf("old session cookie still valid after logout: %d", r.Status)
+	}
+	// A new login gets a new session id.
+	if r := b.login("s@example.com", "a good long password"); r.Status != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", r.Status, r.Body)
+	}
+	if s := cookie(b, u, "claw_session"); s == "" || s == firstSession {
+		t.Fatalf("session id not rotated on login")
+	}
+	if r := b.get("/dashboard"); r.Status != http.StatusOK {
+		t.Fatalf("dashboard after login: %d", r.Status)
+	}
+	// A forged cookie is treated as anonymous.
+	forged := p.browser(t)
+	forged.c.Jar.SetCookies(u, []*http.Cookie{{Name: "claw_session", Value: models.NewSecret(32)}})
+	if r := forged.get("/dashboard"); r.Status != http.StatusSeeOther {
+		t.Fatalf("forged session: %d", r.Status)
+	}
+	// An expired session (absolute limit passed) is refused.
+	p.DB.Gorm.Model(&models.Session{}).Where("1=1").Update("expires_at", time.Now().Add(-time.Minute))
+	if r := b.get("/dashboard"); r.Status != http.StatusSeeOther {
+		t.Fatalf("expired session still valid: %d", r.Status)
+	}
+}
+
+func cookie(b *browser, u *url.URL, name string) string {
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func TestCookieFlags(t *testing.T) {
+	for _, c := range []struct {
+		base   string
+		secure bool
+	}{{"http://portal.test", false}, {"https://portal.test", true}} {
+		p := startPortal(t, func(o *web.Options) { o.BaseURL = c.base })
+		b := p.browser(t)
+		b.csrf()
+		r := b.post("/signup", url.Values{"email": {"f@example.com"}, "password": {"a good long password"}, "tenant": {"F"}})
+		var sc string
+		for _, v := range r.Header.Values("Set-Cookie") {
+			if strings.HasPrefix(v, "claw_session=") {
+				sc = v
+			}
+		}
+		if !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "secure") != c.secure {
+			t.Fatalf("%s: session cookie %q", c.base, sc)
+		}
+		if hsts := r.Header.Get("Strict-Transport-Security"); (hsts != "") != c.secure {
+			t.Fatalf("%s: HSTS %q", c.base, hsts)
+		}
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	p := startPortal(t, func(o *web.Options) { o.AuthRate = 3 })
+	b := p.browser(t)
+	for i := 0; i < 3; i++ {
+		if r := b.login("x@example.com", "wrong password"); r.Status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, r.Status)
+		}
+	}
+	r := b.login("x@example.com", "wrong password")
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("4th attempt: %d retry-after %q", r.Status, r.Header.Get("Retry-After"))
+	}
+	// Sign-up through the API shares the limit; nothing is written.
+	api := p.api(t, "POST", "/api/v1/signup", "", "application/json", `{"email":"r@example.com","password":"a good long password","tenant":"R"}`)
+	if api.Status != http.StatusTooManyRequests || count(t, p, &models.User{}) != 0 {
+		t.Fatalf("api signup over the limit: %d", api.Status)
+	}
+}
+
+func TestSignupClosed(t *testing.T) {
+	p := startPortal(t, func(o *web.Options) { o.SignupOpen = false })
+	b := p.browser(t)
+	if r := b.get("/signup"); !strings.Contains(r.Body, "Sign-up is closed") {
+		t.Fatalf("signup page does not say closed")
+	}
+	if r := b.post("/signup", url.Values{"email": {"z@example.com"}, "password": {"a good long password"}, "tenant": {"Z"}}); r.Status != http.StatusForbidden {
+		t.Fatalf("closed signup post: %d", r.Status)
+	}
+	if r := p.api(t, "POST", "/api/v1/signup", "", "application/json", `{"email":"z@example.com","password":"a good long password","tenant":"Z"}`); r.Status != http.StatusForbidden {
+		t.Fatalf("closed api signup: %d", r.Status)
+	}
+	if count(t, p, &models.User{}) != 0 {
+		t.Fatal("closed sign-up wrote a user")
+	}
+}
