@@ -79,7 +79,9 @@ func TestAPIBadInput(t *testing.T) {
 			if r.Status != c.status {
 				t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
 			}
-			var env struct{ Error struct{ Code, Message string } }
+			var env struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal([]byte(r.Body), &env); err != nil || env.Error.Code != c.code || env.Error.Message == "" {
 				t.Fatalf("envelope %s, want code %s", r.Body, c.code)
 			}

@@ -27,7 +27,9 @@ func (s *Server) routes(app *fiber.App) {
 	// apply its middleware to every path, unknown ones included.
 	page := func(h ...fiber.Handler) []fiber.Handler { return append([]fiber.Handler{s.loadSession, s.csrf}, h...) }
 	user := func(h ...fiber.Handler) []fiber.Handler { return page(append([]fiber.Handler{s.requireUser}, h...)...) }
-	admin := func(h ...fiber.Handler) []fiber.Handler { return user(append([]fiber.Handler{s.requireAdmin}, h...)...) }
+	admin := func(h ...fiber.Handler) []fiber.Handler {
+		return user(append([]fiber.Handler{s.requireAdmin}, h...)...)
+	}
 
 	app.Get("/", page(s.landing)...)
 	app.Get("/signup", page(s.signupShow)...)
