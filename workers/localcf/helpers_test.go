@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -142,7 +143,7 @@ func (ts *testServer) upload(t testing.TB, ns, name string, tags []string, bindi
 		meta["bindings"] = bindings
 	}
 	ct, body := form(metadata(meta), part{"index.js", "application/javascript+module", helloModule})
-	return ts.call(t, "PUT", base+"workers/dispatch/namespaces/"+ns+"/scripts/"+name, ct, body)
+	return ts.call(t, "PUT", base+"workers/dispatch/namespaces/"+ns+"/scripts/"+url.PathEscape(name), ct, body)
 }
 
 func (ts *testServer) mustNamespace(t testing.TB, name string) {
