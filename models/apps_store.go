@@ -1,0 +1,635 @@
+package models
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// lockForUpdate locks the selected rows on PostgreSQL. SQLite needs nothing: the store opens
+// its transactions with BEGIN IMMEDIATE, so writers are already serialized.
+func lockForUpdate(tx *gorm.DB) *gorm.DB {
+	if DialectOf(tx) == Postgres {
+		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return tx
+}
+
+// betterPlan names the cheapest active plan whose cap (read by get) is above limit.
+func betterPlan(tx *gorm.DB, limit int64, get func(Plan) int64) string {
+	var ps []Plan
+	if err := tx.Where("active = ?", true).Order("sort, key").Find(&ps).Error; err != nil {
+		return ""
+	}
+	for _, p := range ps {
+		if get(p) > limit {
+			return p.Name
+		}
+	}
+	return ""
+}
+
+// enqueueApp bumps the app's generation and raises its job to it. It must run inside the
+// transaction of the change, so the outbox can never miss a committed change. The UPDATE also
+// takes the app's row lock, which orders concurrent changes of one app: a later commit always
+// carries a higher generation.
+func enqueueApp(tx *gorm.DB, appID uint, kind string) (int64, error) {
+	res := tx.Exec(`UPDATE apps SET generation = generation + 1,
+		sync_state = CASE WHEN sync_state = ? THEN sync_state ELSE ? END, updated_at = ? WHERE id = ?`,
+		SyncDeleting, SyncPending, time.Now().UTC(), appID)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: unable to bump app %d: %w", appID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return 0, ErrNotFound
+	}
+	var gen int64
+	if err := tx.Raw(`SELECT generation FROM apps WHERE id = ?`, appID).Scan(&gen).Error; err != nil {
+		return 0, fmt.Errorf("store: unable to read app %d generation: %w", appID, err)
+	}
+	now := time.Now().UTC()
+	id := appID
+	job := SyncJob{Kind: kind, Target: AppJobTarget(appID), AppID: &id, DesiredGen: gen, NextAt: now, UpdatedAt: now}
+	err := tx.Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: "target"}},
+		DoUpdates: clause.Assignments(map[string]any{
+			"kind": kind, "desired_gen": gen, "next_at": now, "attempts": 0, "permanent": false, "updated_at": now,
+		}),
+	}).Create(&job).Error
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to enqueue app %d: %w", appID, err)
+	}
+	return gen, nil
+}
+
+// EnqueueApp raises the app's job inside tx, for other packages' changes the edge must see
+// (routes, egress, consumer keys). It returns ErrAppBusy for an app being deleted.
+func EnqueueApp(tx *gorm.DB, appID uint) (int64, error) {
+	var state string
+	if err := tx.Raw(`SELECT sync_state FROM apps WHERE id = ?`, appID).Scan(&state).Error; err != nil {
+		return 0, fmt.Errorf("store: unable to read app %d: %w", appID, err)
+	}
+	if state == SyncDeleting {
+		return 0, ErrAppBusy
+	}
+	return enqueueApp(tx, appID, JobApp)
+}
+
+// EnqueueTenantApps raises the job of every app of a tenant (plan change, suspension), inside
+// the caller's transaction.
+func (s *Store) EnqueueTenantApps(ctx context.Context, tx *gorm.DB, tenantID uint) error {
+	if tx == nil {
+		tx = s.db
+	}
+	var ids []uint
+	if err := tx.WithContext(ctx).Model(&App{}).Where("tenant_id = ? AND sync_state <> ?", tenantID, SyncDeleting).
+		Order("id").Pluck("id", &ids).Error; err != nil {
+		return fmt.Errorf("store: unable to list apps of tenant %d: %w", tenantID, err)
+	}
+	for _, id := range ids {
+		if _, err := enqueueApp(tx.WithContext(ctx), id, JobApp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateApp creates an app and enqueues its first config document. The plan's app cap is
+// checked under the tenant's row lock, so concurrent creates cannot overshoot it.
+func (s *Store) CreateApp(ctx context.Context, tenant *Tenant, slug, name string) (*App, error) {
+	if err := ValidateAppSlug(slug); err != nil {
+		if IsReservedSlug(slug) {
+			return nil, errors.Join(ErrReservedSlug, err)
+		}
+		return nil, err
+	}
+	name, err := ValidateAppName(name)
+	if err != nil {
+		return nil, err
+	}
+	var a App
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var t Tenant
+		if err := lockForUpdate(tx).First(&t, tenant.ID).Error; err != nil {
+			return fmt.Errorf("store: unable to read tenant %d: %w", tenant.ID, err)
+		}
+		var p Plan
+		if err := tx.Where("key = ?", t.PlanKey).First(&p).Error; err != nil {
+			return fmt.Errorf("store: unable to read plan %s: %w", t.PlanKey, err)
+		}
+		var n int64
+		if err := tx.Model(&App{}).Where("tenant_id = ? AND sync_state <> ?", t.ID, SyncDeleting).Count(&n).Error; err != nil {
+			return fmt.Errorf("store: unable to count apps: %w", err)
+		}
+		if n >= int64(p.MaxApps) {
+			return &PlanLimitError{What: "apps", Limit: int64(p.MaxApps), Plan: p.Name,
+				BetterPlan: betterPlan(tx, int64(p.MaxApps), func(q Plan) int64 { return int64(q.MaxApps) })}
+		}
+		a = App{TenantID: t.ID, Slug: slug, Name: name, ScriptName: "app-" + slug, Status: AppActive, SyncState: SyncPending}
+		if err := tx.Create(&a).Error; err != nil {
+			if isUniqueViolation(err) {
+				return ErrSlugTaken
+			}
+			return fmt.Errorf("store: unable to create app %s: %w", slug, err)
+		}
+		gen, err := enqueueApp(tx, a.ID, JobApp)
+		a.Generation = gen
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Apps returns a tenant's apps by slug.
+func (s *Store) Apps(ctx context.Context, tenantID uint) ([]App, error) {
+	var as []App
+	if err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Order("slug").Find(&as).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list apps of tenant %d: %w", tenantID, err)
+	}
+	return as, nil
+}
+
+// AppBySlug returns a tenant's app; another tenant's app is ErrNotFound.
+func (s *Store) AppBySlug(ctx context.Context, tenantID uint, slug string) (*App, error) {
+	var a App
+	err := s.db.WithContext(ctx).Where("tenant_id = ? AND slug = ?", tenantID, slug).First(&a).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read app %s: %w", slug, err)
+	}
+	return &a, nil
+}
+
+// AppByID returns any app (syncer, admin).
+func (s *Store) AppByID(ctx context.Context, id uint) (*App, error) {
+	var a App
+	err := s.db.WithContext(ctx).First(&a, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read app %d: %w", id, err)
+	}
+	return &a, nil
+}
+
+// RenameApp changes the display name only; the edge does not see it.
+func (s *Store) RenameApp(ctx context.Context, app *App, name string) error {
+	name, err := ValidateAppName(name)
+	if err != nil {
+		return err
+	}
+	res := s.db.WithContext(ctx).Model(&App{}).Where("id = ?", app.ID).Updates(map[string]any{"name": name, "updated_at": time.Now().UTC()})
+	if res.Error != nil {
+		return fmt.Errorf("store: unable to rename app %d: %w", app.ID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	app.Name = name
+	return nil
+}
+
+// changeApp runs change on the locked, live app row and enqueues its job in the same
+// transaction; app is refreshed from the database afterwards.
+func (s *Store) changeApp(ctx context.Context, app *App, change func(tx *gorm.DB, cur *App) error) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var cur App
+		if err := lockForUpdate(tx).First(&cur, app.ID).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("store: unable to read app %d: %w", app.ID, err)
+		}
+		if cur.SyncState == SyncDeleting {
+			return ErrAppBusy
+		}
+		if err := change(tx, &cur); err != nil {
+			return err
+		}
+		_, err := enqueueApp(tx, cur.ID, JobApp)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fresh, err := s.AppByID(ctx, app.ID)
+	if err != nil {
+		return err
+	}
+	*app = *fresh
+	return nil
+}
+
+// SetAppKV switches the app's KV store on or off. Off removes the binding but keeps the
+// namespace and its data, so switching back on finds them again; DeleteApp removes it.
+func (s *Store) SetAppKV(ctx context.Context, app *App, on bool) error {
+	return s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		return tx.Model(&App{}).Where("id = ?", cur.ID).Update("kv_enabled", on).Error
+	})
+}
+
+// DeleteApp marks the app deleting and enqueues the removal of its script, config document and
+// KV namespace; the rows go when that job succeeds. A deploy still pending is overtaken: the job
+// reads the app's current state, sees it deleting and removes instead of uploading, and its
+// pending deployments end failed ("app deleted").
+func (s *Store) DeleteApp(ctx context.Context, app *App) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var cur App
+		if err := lockForUpdate(tx).First(&cur, app.ID).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("store: unable to read app %d: %w", app.ID, err)
+		}
+		if cur.SyncState == SyncDeleting {
+			return nil // already on its way out
+		}
+		if err := tx.Model(&App{}).Where("id = ?", cur.ID).Updates(map[string]any{"sync_state": SyncDeleting, "sync_error": ""}).Error; err != nil {
+			return fmt.Errorf("store: unable to mark app %d deleting: %w", cur.ID, err)
+		}
+		_, err := enqueueApp(tx, cur.ID, JobAppDelete)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	app.SyncState = SyncDeleting
+	return nil
+}
+
+// PurgeApp removes an app's rows after the edge forgot it. Called by the syncer.
+func PurgeApp(tx *gorm.DB, appID uint) error {
+	now := time.Now().UTC()
+	if err := tx.Model(&Deployment{}).Where("app_id = ? AND status = ?", appID, DeployPending).
+		Updates(map[string]any{"status": DeployFailed, "error": "app deleted", "finished_at": now}).Error; err != nil {
+		return err
+	}
+	for _, m := range []any{&Deployment{}, &Version{}, &Var{}, &Route{}, &EgressRule{}, &ConsumerKey{}} {
+		if err := tx.Where("app_id = ?", appID).Delete(m).Error; err != nil {
+			return fmt.Errorf("store: unable to purge app %d: %w", appID, err)
+		}
+	}
+	if err := tx.Where("target = ?", AppJobTarget(appID)).Delete(&SyncJob{}).Error; err != nil {
+		return fmt.Errorf("store: unable to purge app %d job: %w", appID, err)
+	}
+	return tx.Delete(&App{}, appID).Error
+}
+
+// --- versions ---
+
+// versionListColumns leave out the bundle and the sources, which lists never show.
+var versionListColumns = []string{"id", "app_id", "number", "main_module", "bundle_name", "sha256", "size", "author_user_id", "message", "created_at"}
+
+// CreateVersion stores an immutable snapshot. The plan's script size cap is checked here too,
+// so no caller can store what the plan does not allow.
+func (s *Store) CreateVersion(ctx context.Context, app *App, authorID uint, nv NewVersion) (*Version, error) {
+	if len(nv.Bundle) == 0 || nv.MainModule == "" {
+		return nil, errors.New("store: a version needs a main module and a bundle")
+	}
+	sum := sha256.Sum256(nv.Bundle)
+	digest := hex.EncodeToString(sum[:])
+	if nv.SHA256 != "" && nv.SHA256 != digest {
+		return nil, fmt.Errorf("store: version sha256 %s does not match its bundle (%s)", nv.SHA256, digest)
+	}
+	if nv.BundleName == "" {
+		nv.BundleName = "worker.js"
+	}
+	var v Version
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var cur App
+		if err := lockForUpdate(tx).First(&cur, app.ID).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("store: unable to read app %d: %w", app.ID, err)
+		}
+		if cur.SyncState == SyncDeleting {
+			return ErrAppBusy
+		}
+		var p Plan
+		if err := tx.Raw(`SELECT plans.* FROM plans JOIN tenants ON tenants.plan_key = plans.key WHERE tenants.id = ?`, cur.TenantID).Scan(&p).Error; err != nil {
+			return fmt.Errorf("store: unable to read plan of tenant %d: %w", cur.TenantID, err)
+		}
+		if p.Key != "" && int64(len(nv.Bundle)) > p.MaxScriptBytes {
+			return &PlanLimitError{What: "script bytes", Limit: p.MaxScriptBytes, Plan: p.Name,
+				BetterPlan: betterPlan(tx, p.MaxScriptBytes, func(q Plan) int64 { return q.MaxScriptBytes })}
+		}
+		var max *int
+		if err := tx.Raw(`SELECT MAX(number) FROM versions WHERE app_id = ?`, cur.ID).Scan(&max).Error; err != nil {
+			return fmt.Errorf("store: unable to number version: %w", err)
+		}
+		n := 1
+		if max != nil {
+			n = *max + 1
+		}
+		v = Version{AppID: cur.ID, Number: n, MainModule: nv.MainModule, Sources: nv.Sources, Bundle: nv.Bundle,
+			BundleName: nv.BundleName, SHA256: digest, Size: int64(len(nv.Bundle)), AuthorUserID: authorID, Message: nv.Message}
+		if v.Sources == nil {
+			v.Sources = map[string]string{}
+		}
+		if err := tx.Create(&v).Error; err != nil {
+			return fmt.Errorf("store: unable to create version: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Versions returns an app's versions newest first, without bundles and sources.
+func (s *Store) Versions(ctx context.Context, appID uint) ([]Version, error) {
+	var vs []Version
+	if err := s.db.WithContext(ctx).Select(versionListColumns).Where("app_id = ?", appID).Order("number DESC").Find(&vs).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list versions of app %d: %w", appID, err)
+	}
+	return vs, nil
+}
+
+// VersionByID returns one version with its bundle and sources; another app's is ErrNotFound.
+func (s *Store) VersionByID(ctx context.Context, appID, id uint) (*Version, error) {
+	var v Version
+	err := s.db.WithContext(ctx).Where("app_id = ? AND id = ?", appID, id).First(&v).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read version %d: %w", id, err)
+	}
+	return &v, nil
+}
+
+// --- deployments ---
+
+// Deploy makes versionID (0: the newest) the app's desired version, records a Deployment and
+// raises the job, all in one transaction.
+func (s *Store) Deploy(ctx context.Context, app *App, versionID uint) (*Deployment, error) {
+	var d Deployment
+	err := s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		var v Version
+		q := tx.Select("id").Where("app_id = ?", cur.ID)
+		if versionID != 0 {
+			q = q.Where("id = ?", versionID)
+		}
+		if err := q.Order("number DESC").First(&v).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("store: unable to read version %d: %w", versionID, err)
+		}
+		if err := tx.Model(&App{}).Where("id = ?", cur.ID).Update("desired_version_id", v.ID).Error; err != nil {
+			return fmt.Errorf("store: unable to deploy version %d: %w", v.ID, err)
+		}
+		// The generation this deployment waits for is the one enqueueApp is about to write.
+		d = Deployment{AppID: cur.ID, VersionID: v.ID, Generation: cur.Generation + 1, Status: DeployPending}
+		if err := tx.Create(&d).Error; err != nil {
+			return fmt.Errorf("store: unable to record deployment: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Deployments returns an app's newest deployments.
+func (s *Store) Deployments(ctx context.Context, appID uint, limit int) ([]Deployment, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	var ds []Deployment
+	if err := s.db.WithContext(ctx).Where("app_id = ?", appID).Order("id DESC").Limit(limit).Find(&ds).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list deployments of app %d: %w", appID, err)
+	}
+	return ds, nil
+}
+
+// DeploymentByID returns one deployment; another app's is ErrNotFound.
+func (s *Store) DeploymentByID(ctx context.Context, appID, id uint) (*Deployment, error) {
+	var d Deployment
+	err := s.db.WithContext(ctx).Where("app_id = ? AND id = ?", appID, id).First(&d).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read deployment %d: %w", id, err)
+	}
+	return &d, nil
+}
+
+// --- vars ---
+
+func varAAD(appID uint, name string) []byte {
+	return fmt.Appendf(nil, "402claw var %d %s", appID, name)
+}
+
+// Vars returns an app's vars by name, still encrypted.
+func (s *Store) Vars(ctx context.Context, appID uint) ([]Var, error) {
+	var vs []Var
+	if err := s.db.WithContext(ctx).Where("app_id = ?", appID).Order("name").Find(&vs).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list vars of app %d: %w", appID, err)
+	}
+	return vs, nil
+}
+
+// DecryptVars opens vars for upload.
+func DecryptVars(key []byte, vs []Var) ([]DecryptedVar, error) {
+	out := make([]DecryptedVar, len(vs))
+	for i, v := range vs {
+		plain, err := OpenSecret(key, v.Ciphertext, varAAD(v.AppID, v.Name))
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to decrypt var %s of app %d: %w", v.Name, v.AppID, err)
+		}
+		out[i] = DecryptedVar{Name: v.Name, Value: string(plain), Secret: v.Secret}
+	}
+	return out, nil
+}
+
+// maxVarBytes is Cloudflare's limit on one environment variable.
+const maxVarBytes = 5 << 10
+
+// SetVar creates or replaces a var and redeploys.
+func (s *Store) SetVar(ctx context.Context, app *App, name, value string, secret bool, key []byte) error {
+	if err := ValidateVarName(name); err != nil {
+		return err
+	}
+	if len(value) > maxVarBytes {
+		return fieldErr("value", "Use at most 5 KiB.")
+	}
+	sealed, err := SealSecret(key, []byte(value), varAAD(app.ID, name))
+	if err != nil {
+		return fmt.Errorf("store: unable to encrypt var %s: %w", name, err)
+	}
+	return s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		v := Var{AppID: cur.ID, Name: name, Ciphertext: sealed, Secret: secret, UpdatedAt: time.Now().UTC()}
+		err := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "app_id"}, {Name: "name"}},
+			DoUpdates: clause.AssignmentColumns([]string{"ciphertext", "secret", "updated_at"}),
+		}).Create(&v).Error
+		if err != nil {
+			return fmt.Errorf("store: unable to set var %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// DeleteVar removes a var and redeploys; a missing var is ErrNotFound.
+func (s *Store) DeleteVar(ctx context.Context, app *App, name string) error {
+	return s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		res := tx.Where("app_id = ? AND name = ?", cur.ID, name).Delete(&Var{})
+		if res.Error != nil {
+			return fmt.Errorf("store: unable to delete var %s: %w", name, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// --- what the edge gets ---
+
+// EdgeState is everything the builders need to produce an app's script and config document.
+type EdgeState struct {
+	App     App
+	Tenant  Tenant
+	Plan    Plan
+	Version *Version // the desired version with its bundle; nil before the first deploy
+	Vars    []Var
+	Routes  []Route
+	Egress  []EgressRule
+	Keys    []ConsumerKey // live keys only
+}
+
+// AppEdgeState reads an app's current state. The app row is read first: everything read after
+// it is at least as new as its generation, so pushing it and marking that generation done never
+// claims more than was pushed.
+func (s *Store) AppEdgeState(ctx context.Context, appID uint) (*EdgeState, error) {
+	db := s.db.WithContext(ctx)
+	var st EdgeState
+	if err := db.First(&st.App, appID).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("store: unable to read app %d: %w", appID, err)
+	}
+	if err := db.First(&st.Tenant, st.App.TenantID).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read tenant %d: %w", st.App.TenantID, err)
+	}
+	if err := db.Where("key = ?", st.Tenant.PlanKey).First(&st.Plan).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read plan %s: %w", st.Tenant.PlanKey, err)
+	}
+	if st.App.DesiredVersionID != nil {
+		var v Version
+		if err := db.First(&v, *st.App.DesiredVersionID).Error; err != nil {
+			return nil, fmt.Errorf("store: unable to read version %d: %w", *st.App.DesiredVersionID, err)
+		}
+		st.Version = &v
+	}
+	if err := db.Where("app_id = ?", appID).Order("name").Find(&st.Vars).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read vars of app %d: %w", appID, err)
+	}
+	if err := db.Where("app_id = ?", appID).Order("position, id").Find(&st.Routes).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read routes of app %d: %w", appID, err)
+	}
+	if err := db.Where("app_id = ?", appID).Order("position, id").Find(&st.Egress).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read egress of app %d: %w", appID, err)
+	}
+	if err := db.Where("app_id = ? AND revoked_at IS NULL", appID).Order("id").Find(&st.Keys).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read keys of app %d: %w", appID, err)
+	}
+	return &st, nil
+}
+
+// EdgeStates reads every app that is not being deleted, for the reconciler, in a few queries.
+// Versions come without bundles and vars are left out: the reconciler compares digests.
+func (s *Store) EdgeStates(ctx context.Context) ([]EdgeState, error) {
+	db := s.db.WithContext(ctx)
+	var apps []App
+	if err := db.Where("sync_state <> ?", SyncDeleting).Order("id").Find(&apps).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list apps: %w", err)
+	}
+	var tenants []Tenant
+	if err := db.Find(&tenants).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list tenants: %w", err)
+	}
+	var plans []Plan
+	if err := db.Find(&plans).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list plans: %w", err)
+	}
+	var versions []Version
+	if err := db.Select("versions.id, versions.app_id, versions.number, versions.sha256, versions.size").
+		Joins("JOIN apps ON apps.desired_version_id = versions.id").Find(&versions).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list versions: %w", err)
+	}
+	var routes []Route
+	if err := db.Order("app_id, position, id").Find(&routes).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list routes: %w", err)
+	}
+	var egress []EgressRule
+	if err := db.Order("app_id, position, id").Find(&egress).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list egress rules: %w", err)
+	}
+	var keys []ConsumerKey
+	if err := db.Where("revoked_at IS NULL").Order("app_id, id").Find(&keys).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list consumer keys: %w", err)
+	}
+	tenantByID := map[uint]Tenant{}
+	for _, t := range tenants {
+		tenantByID[t.ID] = t
+	}
+	planByKey := map[string]Plan{}
+	for _, p := range plans {
+		planByKey[p.Key] = p
+	}
+	versionByID := map[uint]*Version{}
+	for i := range versions {
+		versionByID[versions[i].ID] = &versions[i]
+	}
+	routesOf, egressOf, keysOf := map[uint][]Route{}, map[uint][]EgressRule{}, map[uint][]ConsumerKey{}
+	for _, r := range routes {
+		routesOf[r.AppID] = append(routesOf[r.AppID], r)
+	}
+	for _, e := range egress {
+		egressOf[e.AppID] = append(egressOf[e.AppID], e)
+	}
+	for _, k := range keys {
+		keysOf[k.AppID] = append(keysOf[k.AppID], k)
+	}
+	out := make([]EdgeState, len(apps))
+	for i, a := range apps {
+		t := tenantByID[a.TenantID]
+		st := EdgeState{App: a, Tenant: t, Plan: planByKey[t.PlanKey], Routes: routesOf[a.ID], Egress: egressOf[a.ID], Keys: keysOf[a.ID]}
+		if a.DesiredVersionID != nil {
+			st.Version = versionByID[*a.DesiredVersionID]
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// SyncJobs returns jobs that are pending or failed, for the admin page.
+func (s *Store) SyncJobs(ctx context.Context, failingOnly bool, limit int) ([]SyncJob, error) {
+	q := s.db.WithContext(ctx).Where("desired_gen > done_gen")
+	if failingOnly {
+		q = q.Where("last_error <> ''")
+	}
+	var js []SyncJob
+	if err := q.Order("updated_at DESC").Limit(limit).Find(&js).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list sync jobs: %w", err)
+	}
+	return js, nil
+}
