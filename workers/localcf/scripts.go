@@ -364,22 +364,34 @@ func runtimeBindings(sc *script) []json.RawMessage {
 	return out
 }
 
-func scriptResult(sc *script) map[string]any {
+type scriptJSON struct {
+	ID                 string    `json:"id"`
+	ETag               string    `json:"etag"`
+	Tags               []string  `json:"tags"`
+	CreatedOn          time.Time `json:"created_on"`
+	ModifiedOn         time.Time `json:"modified_on"`
+	Handlers           []string  `json:"handlers"`
+	UsageModel         string    `json:"usage_model"`
+	CompatibilityDate  string    `json:"compatibility_date"`
+	CompatibilityFlags []string  `json:"compatibility_flags"`
+	Size               int       `json:"size"`
+}
+
+var fetchHandler = []string{"fetch"}
+
+func scriptResult(sc *script) scriptJSON {
 	tags := sc.Tags
 	if tags == nil {
 		tags = []string{}
 	}
-	return map[string]any{
-		"id":                  sc.Name,
-		"etag":                sc.ETag,
-		"tags":                tags,
-		"created_on":          sc.CreatedOn,
-		"modified_on":         sc.ModifiedOn,
-		"handlers":            []string{"fetch"},
-		"usage_model":         "standard",
-		"compatibility_date":  sc.CompatibilityDate,
-		"compatibility_flags": sc.CompatibilityFlags,
-		"size":                sc.Size,
+	flags := sc.CompatibilityFlags
+	if flags == nil {
+		flags = []string{}
+	}
+	return scriptJSON{
+		ID: sc.Name, ETag: sc.ETag, Tags: tags, CreatedOn: sc.CreatedOn, ModifiedOn: sc.ModifiedOn,
+		Handlers: fetchHandler, UsageModel: "standard", CompatibilityDate: sc.CompatibilityDate,
+		CompatibilityFlags: flags, Size: sc.Size,
 	}
 }
 
@@ -651,7 +663,7 @@ func (s *Server) listScripts(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
-	out := make([]map[string]any, 0, len(names))
+	out := make([]scriptJSON, 0, len(names))
 	for _, n := range names {
 		out = append(out, scriptResult(ns.scripts[n]))
 	}
@@ -670,7 +682,7 @@ func validateFilterTags(filters []tagFilter) error {
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := []map[string]any{}
+	out := []scriptJSON{}
 	for _, name := range slices.Sorted(maps.Keys(s.workers)) {
 		out = append(out, scriptResult(s.workers[name]))
 	}
