@@ -681,7 +681,10 @@ func (s *Server) runtimeKVList(w http.ResponseWriter, r *http.Request, nsID stri
 }
 
 // runtimeKVBulkGet answers get([...keys]): an object from key to value (null when missing),
-// or to {value, metadata} when withMetadata is set.
+// or to {value, metadata} when withMetadata is set. workerd 1.20261117.1 was observed to send
+// {"keys":[…]} for text (no "type"), {"keys":[…],"type":"json"} and {"keys":[…],
+// "withMetadata":true}, and to hand the answer to the worker unchanged, so JSON values must
+// arrive parsed.
 func (s *Server) runtimeKVBulkGet(w http.ResponseWriter, r *http.Request, nsID string) {
 	var req struct {
 		Keys         []string `json:"keys"`
