@@ -48,6 +48,8 @@ type Options struct {
 	Demo bool
 	// HTTPClient posts the demo's webhooks (default: 10 s timeout).
 	HTTPClient *http.Client
+	// SignupOpen shows the sign-up link on the pricing page.
+	SignupOpen bool
 	// Now is the clock (tests).
 	Now func() time.Time
 }
