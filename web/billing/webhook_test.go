@@ -173,7 +173,9 @@ type delivery struct {
 	outcome string
 }
 
-func ok(body []byte, outcome string) delivery { return delivery{body: body, status: 200, outcome: outcome} }
+func ok(body []byte, outcome string) delivery {
+	return delivery{body: body, status: 200, outcome: outcome}
+}
 func bad(body []byte, header, why string) delivery {
 	return delivery{body: body, header: header, status: 400, outcome: why}
 }
