@@ -1,0 +1,311 @@
+package workers
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/models/x402"
+	"github.com/cloudflare/cloudflare-go/v4/option"
+)
+
+// The builders here turn database state into what the edge gets: the user worker upload and
+// the app's config document in KV. They are pure, so the syncer and the reconciler compute the
+// same bytes from the same state.
+
+// CompatibilityDate is the workerd/Cloudflare behaviour every user worker runs with.
+const CompatibilityDate = "2026-11-01"
+
+// Tag names on user workers. OwnerTag marks every script 402claw manages, so the reconciler can
+// list ours in one call and leave anything else in the namespace alone.
+const (
+	OwnerTag     = "402claw"
+	ownerFilter  = OwnerTag + ":yes"
+	shaTagPrefix = "sha:"
+	fpTagPrefix  = "fp:"
+	digestChars  = 16
+)
+
+// ConfigKeyPrefix starts the KV key of every app config document.
+const ConfigKeyPrefix = "app:"
+
+// ConfigKey is the KV key the dispatcher reads for an app.
+func ConfigKey(slug string) string { return ConfigKeyPrefix + slug }
+
+// DecryptedVar is a var ready for upload.
+type DecryptedVar = models.DecryptedVar
+
+// BuildScript is the upload of an app's version: its bundled module, its vars as plain_text or
+// secret_text bindings, its KV store as the KV binding, and the tags the reconciler and
+// delete-by-tag use. Vars come sorted by name so equal state gives equal bytes.
+func BuildScript(app models.App, v models.Version, vars []DecryptedVar, plan models.Plan) ScriptUpload {
+	name := v.BundleName
+	if name == "" {
+		name = "worker.js"
+	}
+	sorted := slices.Clone(vars)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	bindings := make([]Binding, 0, len(sorted)+1)
+	for _, vr := range sorted {
+		typ := "plain_text"
+		if vr.Secret {
+			typ = "secret_text"
+		}
+		bindings = append(bindings, Binding{"type": typ, "name": vr.Name, "text": vr.Value})
+	}
+	if app.KVEnabled && app.KVNamespaceID != "" {
+		bindings = append(bindings, Binding{"type": "kv_namespace", "name": "KV", "namespace_id": app.KVNamespaceID})
+	}
+	return ScriptUpload{
+		MainModule:        name,
+		Modules:           []ScriptModule{{Name: name, ContentType: "application/javascript+module", Content: v.Bundle}},
+		CompatibilityDate: CompatibilityDate,
+		Bindings:          bindings,
+		Tags: []string{
+			OwnerTag,
+			"tenant:" + strconv.FormatUint(uint64(app.TenantID), 10),
+			"app:" + app.Slug,
+			"plan:" + plan.Key,
+			shaTagPrefix + short(v.SHA256),
+		},
+	}
+}
+
+func short(hexDigest string) string {
+	if len(hexDigest) > digestChars {
+		return hexDigest[:digestChars]
+	}
+	return hexDigest
+}
+
+// Fingerprint is a keyed digest of everything an upload sends except the fp: tag itself. It is
+// keyed (HMAC with the secret box key) because it covers secret values and ends up in a tag
+// anyone with read access to the account can see.
+func Fingerprint(up ScriptUpload, key []byte) string {
+	m := hmac.New(sha256.New, key)
+	canon, _ := json.Marshal(struct {
+		Main     string    `json:"m"`
+		Date     string    `json:"d"`
+		Flags    []string  `json:"f"`
+		Bindings []Binding `json:"b"`
+		Tags     []string  `json:"t"`
+	}{up.MainModule, up.CompatibilityDate, up.CompatibilityFlags, up.Bindings, withoutFP(up.Tags)})
+	m.Write(canon)
+	for _, mod := range up.Modules {
+		sum := sha256.Sum256(mod.Content)
+		fmt.Fprintf(m, "\n%q %q %x", mod.Name, mod.ContentType, sum)
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func withoutFP(tags []string) []string {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if !strings.HasPrefix(t, fpTagPrefix) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// WithFingerprint returns up tagged with fp:<first 16 hex of fp>.
+func WithFingerprint(up ScriptUpload, fp string) ScriptUpload {
+	up.Tags = append(withoutFP(up.Tags), fpTagPrefix+short(fp))
+	return up
+}
+
+// ScriptDigests reads the sha: and fp: tags of a listed script.
+func ScriptDigests(tags []string) (sha, fp string) {
+	for _, t := range tags {
+		if v, ok := strings.CutPrefix(t, shaTagPrefix); ok {
+			sha = v
+		} else if v, ok := strings.CutPrefix(t, fpTagPrefix); ok {
+			fp = v
+		}
+	}
+	return sha, fp
+}
+
+// ExpectedDigests are the sha: and fp: tag values a script built from v with fingerprint fp
+// carries.
+func ExpectedDigests(versionSHA, fp string) (sha, fpTag string) { return short(versionSHA), short(fp) }
+
+// ConfigDoc is what the dispatcher reads from KV key app:<slug>. Field order is the JSON order.
+type ConfigDoc struct {
+	V             int           `json:"v"`
+	ConfigVersion int64         `json:"config_version"`
+	Slug          string        `json:"slug"`
+	Script        string        `json:"script"`
+	ETag          string        `json:"etag"`
+	TenantID      uint          `json:"tenant_id"`
+	Status        string        `json:"status"`
+	Reason        string        `json:"reason"`
+	Plan          ConfigPlan    `json:"plan"`
+	Routes        []ConfigRoute `json:"routes"`
+	APIKeys       []string      `json:"api_keys"`
+	Egress        []string      `json:"egress"`
+	KV            *ConfigKV     `json:"kv,omitempty"`
+}
+
+// ConfigPlan carries the limits the dispatcher passes to the user worker.
+type ConfigPlan struct {
+	Key         string `json:"key"`
+	CPUMs       int    `json:"cpuMs"`
+	SubRequests int    `json:"subRequests"`
+}
+
+// ConfigRoute is one route with its payment requirements fully resolved.
+type ConfigRoute struct {
+	Method       string             `json:"method"`
+	Path         string             `json:"path"`
+	Access       string             `json:"access"`
+	Settle       string             `json:"settle"`
+	Requirements *x402.Requirements `json:"requirements,omitempty"`
+	Resource     ConfigResource     `json:"resource"`
+}
+
+// ConfigResource describes what a paid route sells.
+type ConfigResource struct {
+	Description string `json:"description"`
+	MimeType    string `json:"mimeType"`
+}
+
+// ConfigKV names the app's KV namespace.
+type ConfigKV struct {
+	NamespaceID string `json:"namespace_id"`
+}
+
+// Config document statuses.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+	StatusPaused    = "paused"
+)
+
+// BuildConfig is the config document of st at generation gen. etag is the sha256 of st.Version,
+// which is the version the edge holds once the job that writes this document has uploaded it.
+// A suspended tenant wins over a paused app: its reason is the one the consumer must see.
+func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
+	doc := ConfigDoc{
+		V: 1, ConfigVersion: gen, Slug: st.App.Slug, Script: st.App.ScriptName, TenantID: st.App.TenantID,
+		Status: StatusActive,
+		Plan:   ConfigPlan{Key: st.Plan.Key, CPUMs: st.Plan.CPUMs, SubRequests: st.Plan.SubRequests},
+		Routes: []ConfigRoute{}, APIKeys: []string{}, Egress: []string{},
+	}
+	if st.Version != nil {
+		doc.ETag = st.Version.SHA256
+	}
+	switch {
+	case st.Tenant.Status == models.TenantSuspended:
+		doc.Status, doc.Reason = StatusSuspended, st.Tenant.StatusReason
+	case st.App.Status == models.AppPaused:
+		doc.Status, doc.Reason = StatusPaused, st.App.StatusReason
+	}
+	for _, r := range st.Routes {
+		cr := ConfigRoute{Method: r.Method, Path: r.Path, Access: r.Access, Settle: r.Settle,
+			Resource: ConfigResource{Description: r.Description, MimeType: r.MimeType}}
+		if cr.Settle == "" {
+			cr.Settle = models.SettleAfter
+		}
+		if r.Access == models.AccessX402 {
+			req, err := x402.Resolve(r.Network, r.Amount, r.PayTo)
+			if err != nil {
+				return ConfigDoc{}, fmt.Errorf("workers: unable to build route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)
+			}
+			cr.Requirements = &req
+		}
+		doc.Routes = append(doc.Routes, cr)
+	}
+	for _, k := range st.Keys {
+		if k.RevokedAt == nil {
+			doc.APIKeys = append(doc.APIKeys, k.Hash)
+		}
+	}
+	for _, e := range st.Egress {
+		doc.Egress = append(doc.Egress, e.Pattern)
+	}
+	if st.App.KVEnabled && st.App.KVNamespaceID != "" {
+		doc.KV = &ConfigKV{NamespaceID: st.App.KVNamespaceID}
+	}
+	return doc, nil
+}
+
+// Encode returns the document's bytes as stored in KV.
+func (d ConfigDoc) Encode() []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(d) // a struct of strings, numbers and slices cannot fail to encode
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// configMeta is the KV metadata stored with a config document: its digest, so the reconciler
+// can compare 10,000 documents from the key listing instead of reading each one.
+type configMeta struct {
+	SHA256 string `json:"sha256"`
+}
+
+// DocDigest is the digest recorded in a config document's metadata.
+func DocDigest(value []byte) string {
+	sum := sha256.Sum256(value)
+	return hex.EncodeToString(sum[:])
+}
+
+// ConfigPair is the bulk-write entry of a document: raw value plus its digest as metadata.
+func ConfigPair(key string, value []byte) KVPair {
+	return KVPair{Key: key, Value: string(value), Metadata: configMeta{SHA256: DocDigest(value)}}
+}
+
+// KVKey is a listed key with the digest from its metadata ("" when it has none).
+type KVKey struct {
+	Name   string
+	SHA256 string
+}
+
+// KVKeysWithDigest lists the keys under prefix with their metadata digests, following the
+// cursor. (KVKeys drops the metadata, which is all the reconciler needs.)
+func (c *Cloudflare) KVKeysWithDigest(ctx context.Context, nsID, prefix string) ([]KVKey, error) {
+	path := c.accountPath("storage/kv/namespaces/%s/keys", nsID)
+	var keys []KVKey
+	cursor := ""
+	for {
+		opts := []option.RequestOption{option.WithQuery("limit", "1000"), option.WithQuery("prefix", prefix)}
+		if cursor != "" {
+			opts = append(opts, option.WithQuery("cursor", cursor))
+		}
+		var page []struct {
+			Name     string          `json:"name"`
+			Metadata json.RawMessage `json:"metadata"`
+		}
+		env, err := c.call(ctx, http.MethodGet, path, &page, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("cloudflare: unable to list kv keys: %w", err)
+		}
+		for _, k := range page {
+			var m configMeta
+			if len(k.Metadata) > 0 {
+				json.Unmarshal(k.Metadata, &m) // foreign metadata just means "no digest"
+			}
+			keys = append(keys, KVKey{Name: k.Name, SHA256: m.SHA256})
+		}
+		if env.ResultInfo.Cursor == "" || env.ResultInfo.Cursor == cursor || len(page) == 0 {
+			return keys, nil
+		}
+		cursor = env.ResultInfo.Cursor
+	}
+}
+
+// ListOwnedScripts lists every user worker carrying the owner tag.
+func (c *Cloudflare) ListOwnedScripts(ctx context.Context, namespace string) ([]ScriptInfo, error) {
+	return c.ListUserScripts(ctx, namespace, ownerFilter)
+}
