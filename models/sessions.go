@@ -58,25 +58,34 @@ func (s *Store) SessionUser(ctx context.Context, token string, p SessionPolicy) 
 	if token == "" || len(token) > 100 {
 		return nil, nil, ErrNotFound
 	}
-	var sess Session
-	err := s.db.WithContext(ctx).Where("id = ?", HashSecret(token)).First(&sess).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, nil, ErrNotFound
+	type found struct {
+		sess *Session
+		user *User
 	}
+	id := HashSecret(token)
+	f, err := cached(s.cache, "session:"+id, []string{"sessions", "users", "tenants"}, func() (found, error) {
+		var sess Session
+		err := s.db.WithContext(ctx).Where("id = ?", id).First(&sess).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return found{}, ErrNotFound
+		}
+		if err != nil {
+			return found{}, fmt.Errorf("store: unable to read session: %w", err)
+		}
+		u, err := s.UserByID(ctx, sess.UserID)
+		return found{&sess, u}, err
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: unable to read session: %w", err)
+		return nil, nil, err
 	}
+	sess, u := *f.sess, f.user
 	now := time.Now().UTC()
 	if now.After(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) > p.Idle {
-		s.db.WithContext(ctx).Delete(&sess)
+		s.db.WithContext(ctx).Where("id = ?", sess.ID).Delete(&Session{})
 		return nil, nil, ErrNotFound
 	}
 	if now.Sub(sess.LastSeenAt) > time.Minute {
-		s.db.WithContext(ctx).Model(&sess).Update("last_seen_at", now)
-	}
-	u, err := s.UserByID(ctx, sess.UserID)
-	if err != nil {
-		return nil, nil, err
+		s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", sess.ID).Update("last_seen_at", now)
 	}
 	return &sess, u, nil
 }
@@ -108,6 +117,10 @@ func (s *Store) CreateAPIToken(ctx context.Context, userID uint, name string) (*
 
 // APITokens lists a user's tokens, newest first, revoked ones included.
 func (s *Store) APITokens(ctx context.Context, userID uint) ([]APIToken, error) {
+	return cached(s.cache, fmt.Sprintf("tokens:%d", userID), []string{"api_tokens"}, func() ([]APIToken, error) { return s.apiTokens(ctx, userID) })
+}
+
+func (s *Store) apiTokens(ctx context.Context, userID uint) ([]APIToken, error) {
 	var ts []APIToken
 	if err := s.db.WithContext(ctx).Where("user_id = ?", userID).Order("id DESC").Find(&ts).Error; err != nil {
 		return nil, fmt.Errorf("store: unable to list api tokens: %w", err)
@@ -132,17 +145,29 @@ func (s *Store) UserByAPIToken(ctx context.Context, secret string) (*User, error
 	if len(secret) < len(TokenPrefix)+10 || len(secret) > 100 {
 		return nil, ErrNotFound
 	}
-	var t APIToken
-	err := s.db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", HashSecret(secret)).First(&t).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
+	hash := HashSecret(secret)
+	type found struct {
+		tok  APIToken
+		user *User
 	}
+	f, err := cached(s.cache, "token:"+hash, []string{"api_tokens", "users", "tenants"}, func() (found, error) {
+		var t APIToken
+		err := s.db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", hash).First(&t).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return found{}, ErrNotFound
+		}
+		if err != nil {
+			return found{}, fmt.Errorf("store: unable to read api token: %w", err)
+		}
+		u, err := s.UserByID(ctx, t.UserID)
+		return found{t, u}, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("store: unable to read api token: %w", err)
+		return nil, err
 	}
 	now := time.Now().UTC()
-	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
-		s.db.WithContext(ctx).Model(&t).Update("last_used_at", now)
+	if f.tok.LastUsedAt == nil || now.Sub(*f.tok.LastUsedAt) > time.Minute {
+		s.db.WithContext(ctx).Model(&APIToken{}).Where("id = ?", f.tok.ID).Update("last_used_at", now)
 	}
-	return s.UserByID(ctx, t.UserID)
+	return f.user, nil
 }

@@ -12,11 +12,20 @@ import (
 
 // Store is the data access layer. Method names say what they return.
 type Store struct {
-	db *gorm.DB
+	db    *gorm.DB
+	cache *readCache
 }
 
+// CacheTTL bounds how long another replica's write can stay unseen by this
+// process's read cache (see cache.go).
+const CacheTTL = time.Second
+
 // NewStore wraps an opened, migrated database.
-func NewStore(db *gorm.DB) *Store { return &Store{db: db} }
+func NewStore(db *gorm.DB) *Store {
+	c := newReadCache(CacheTTL)
+	c.install(db)
+	return &Store{db: db, cache: c}
+}
 
 // DB exposes the handle for packages that own their own queries (syncer, billing).
 func (s *Store) DB() *gorm.DB { return s.db }
@@ -192,6 +201,19 @@ type TenantRow struct {
 // Tenants returns one page of tenants, newest first, optionally filtered by a
 // slug or name prefix, and the total count for the filter.
 func (s *Store) Tenants(ctx context.Context, query string, offset, limit int) ([]TenantRow, int64, error) {
+	type page struct {
+		rows  []TenantRow
+		total int64
+	}
+	key := fmt.Sprintf("tenants:%d:%d:%s", offset, limit, query)
+	p, err := cached(s.cache, key, []string{"tenants", "users"}, func() (page, error) {
+		rows, total, err := s.tenants(ctx, query, offset, limit)
+		return page{rows, total}, err
+	})
+	return p.rows, p.total, err
+}
+
+func (s *Store) tenants(ctx context.Context, query string, offset, limit int) ([]TenantRow, int64, error) {
 	q := s.db.WithContext(ctx).Model(&Tenant{})
 	if query = strings.TrimSpace(strings.ToLower(query)); query != "" {
 		like := escapeLike(query) + "%"
@@ -216,6 +238,10 @@ func escapeLike(s string) string {
 
 // Plans returns the catalog in display order.
 func (s *Store) Plans(ctx context.Context) ([]Plan, error) {
+	return cached(s.cache, "plans", []string{"plans"}, func() ([]Plan, error) { return s.plans(ctx) })
+}
+
+func (s *Store) plans(ctx context.Context) ([]Plan, error) {
 	var ps []Plan
 	if err := s.db.WithContext(ctx).Order("sort, key").Find(&ps).Error; err != nil {
 		return nil, fmt.Errorf("store: unable to list plans: %w", err)
@@ -225,6 +251,10 @@ func (s *Store) Plans(ctx context.Context) ([]Plan, error) {
 
 // PlanByKey returns one plan.
 func (s *Store) PlanByKey(ctx context.Context, key string) (*Plan, error) {
+	return cached(s.cache, "plan:"+key, []string{"plans"}, func() (*Plan, error) { return s.planByKey(ctx, key) })
+}
+
+func (s *Store) planByKey(ctx context.Context, key string) (*Plan, error) {
 	var p Plan
 	err := s.db.WithContext(ctx).Where("key = ?", key).First(&p).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
