@@ -20,6 +20,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -344,6 +345,9 @@ func (s *Syncer) ensureKV(ctx context.Context, a *models.App) error {
 func (s *Syncer) succeed(ctx context.Context, j *models.SyncJob, st *models.EdgeState, gen int64, fp string) error {
 	now := s.now()
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := lockApp(tx, st.App.ID); err != nil {
+			return err
+		}
 		res := tx.Exec(`UPDATE sync_jobs SET done_gen = CASE WHEN done_gen < ? THEN ? ELSE done_gen END,
 			attempts = 0, last_error = '', permanent = ?, locked_by = '', locked_until = NULL, updated_at = ?
 			WHERE id = ? AND locked_by = ?`, gen, gen, false, now, j.ID, s.o.WorkerID)
@@ -378,14 +382,21 @@ func (s *Syncer) fail(ctx context.Context, j *models.SyncJob, cause error) error
 	permanent := IsPermanent(cause)
 	now := s.now()
 	next := now.Add(Backoff(j.Attempts+1, s.o.BackoffBase, s.o.BackoffMax))
-	var gen int64
-	if st := j.DesiredGen; st > 0 {
-		gen = st
+	gen := j.DesiredGen
+	// A permanent failure only sticks if no newer change arrived while the job ran: that
+	// change may well be the fix.
+	permanentSQL := "permanent = false"
+	if permanent {
+		permanentSQL = "permanent = (desired_gen <= " + strconv.FormatInt(gen, 10) + ")"
 	}
-	return s.db.WithContext(context.WithoutCancel(ctx)).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE sync_jobs SET attempts = attempts + 1, next_at = ?, last_error = ?,
-			permanent = CASE WHEN ? AND desired_gen <= ? THEN ? ELSE ? END, locked_by = '', locked_until = NULL, updated_at = ?
-			WHERE id = ? AND locked_by = ?`, next, msg, permanent, gen, true, false, now, j.ID, s.o.WorkerID)
+	err := s.db.WithContext(context.WithoutCancel(ctx)).Transaction(func(tx *gorm.DB) error {
+		if j.AppID != nil {
+			if err := lockApp(tx, *j.AppID); err != nil {
+				return err
+			}
+		}
+		res := tx.Exec(`UPDATE sync_jobs SET attempts = attempts + 1, next_at = ?, last_error = ?, `+permanentSQL+`,
+			locked_by = '', locked_until = NULL, updated_at = ? WHERE id = ? AND locked_by = ?`, next, msg, now, j.ID, s.o.WorkerID)
 		if res.Error != nil || res.RowsAffected == 0 || j.AppID == nil {
 			return res.Error
 		}
@@ -403,6 +414,24 @@ func (s *Syncer) fail(ctx context.Context, j *models.SyncJob, cause error) error
 		}
 		return tx.Exec(`UPDATE deployments SET error = ? WHERE app_id = ? AND status = ?`, msg, *j.AppID, models.DeployPending).Error
 	})
+	if err != nil {
+		// Without the record the job must at least not stay leased until the lease runs out.
+		s.db.WithContext(context.WithoutCancel(ctx)).Exec(`UPDATE sync_jobs SET locked_by = '', locked_until = NULL, next_at = ? WHERE id = ? AND locked_by = ?`, next, j.ID, s.o.WorkerID)
+	}
+	return err
+}
+
+// lockApp takes the app's row lock first in every transaction that also writes its job, the
+// order the store uses (app, then job), so PostgreSQL never sees the two wait on each other.
+func lockApp(tx *gorm.DB, appID uint) error {
+	if models.DialectOf(tx) != models.Postgres {
+		return nil // SQLite transactions start with BEGIN IMMEDIATE: one writer at a time
+	}
+	var id uint
+	if err := tx.Raw(`SELECT id FROM apps WHERE id = ? FOR UPDATE`, appID).Scan(&id).Error; err != nil {
+		return fmt.Errorf("syncer: unable to lock app %d: %w", appID, err)
+	}
+	return nil
 }
 
 // removeApp deletes the script, the config document and the KV namespace, then the rows. Each
@@ -420,6 +449,9 @@ func (s *Syncer) removeApp(ctx context.Context, j *models.SyncJob, st *models.Ed
 		}
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := lockApp(tx, st.App.ID); err != nil {
+			return err
+		}
 		res := tx.Exec(`UPDATE sync_jobs SET updated_at = ? WHERE id = ? AND locked_by = ?`, s.now(), j.ID, s.o.WorkerID)
 		if res.Error != nil {
 			return res.Error
