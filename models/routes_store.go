@@ -1,0 +1,538 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/402claw/402claw/models/x402"
+	"gorm.io/gorm"
+)
+
+// RouteInput is a route as a tenant typed it, in the portal's form or the JSON API.
+type RouteInput struct {
+	Method      string
+	Path        string
+	Access      string
+	Price       string
+	Network     string
+	PayTo       string
+	Settle      string
+	Description string
+	MimeType    string
+}
+
+// RouteError is a validation failure of one route of a list; Index counts from 0.
+type RouteError struct {
+	Index   int
+	Field   string
+	Message string
+}
+
+func (e *RouteError) Error() string {
+	return fmt.Sprintf("route %d: %s: %s", e.Index+1, e.Field, e.Message)
+}
+
+// MaxEgressRules bounds an app's allowlist: the dispatcher passes it to the outbound worker on
+// every request, and a long list is a sign of wanting "allow all", which is a different choice.
+const MaxEgressRules = 50
+
+// ValidateRoute checks one route and returns it normalized: method upper-case or "" for any,
+// the path in canonical form, the price in atomic units, pay_to in EIP-55. Public and api_key
+// routes carry no price fields. The error is a *FieldError naming the field.
+func ValidateRoute(in RouteInput) (Route, error) {
+	p, err := x402.ParsePattern(in.Method, in.Path)
+	if err != nil {
+		field := "path"
+		if strings.Contains(err.Error(), "unknown method") {
+			field = "method"
+		}
+		return Route{}, fieldErr(field, strings.TrimPrefix(err.Error(), x402.ErrInvalidPattern.Error()+": "))
+	}
+	r := Route{Method: p.Method, Path: p.Path}
+	switch a := strings.TrimSpace(in.Access); a {
+	case "", AccessPublic:
+		r.Access = AccessPublic
+	case AccessX402, AccessAPIKey:
+		r.Access = a
+	default:
+		return Route{}, fieldErr("access", "Choose public, x402 or api_key.")
+	}
+	switch st := strings.TrimSpace(in.Settle); st {
+	case "", SettleAfter:
+		r.Settle = SettleAfter
+	case SettleBefore:
+		r.Settle = SettleBefore
+	default:
+		return Route{}, fieldErr("settle", "Choose after (settle once your code answered below 400) or before (settle first, for side effects).")
+	}
+	desc := strings.TrimSpace(in.Description)
+	if !utf8.ValidString(desc) || utf8.RuneCountInString(desc) > 500 || strings.ContainsFunc(desc, isControl) {
+		return Route{}, fieldErr("description", "Use at most 500 characters of plain text.")
+	}
+	r.Description = desc
+	mt := strings.TrimSpace(in.MimeType)
+	if mt != "" && !validMimeType(mt) {
+		return Route{}, fieldErr("mime_type", "Write a MIME type like application/json or text/plain.")
+	}
+	r.MimeType = strings.ToLower(mt)
+	if r.Access != AccessX402 {
+		return r, nil
+	}
+
+	network := strings.TrimSpace(in.Network)
+	if network == "" {
+		network = x402.DefaultNetwork
+	}
+	n, ok := x402.NetworkByCAIP2(network)
+	if !ok {
+		var names []string
+		for _, n := range x402.Networks() {
+			names = append(names, n.CAIP2+" ("+n.Name+")")
+		}
+		return Route{}, fieldErr("network", fmt.Sprintf("Network %q is not supported; choose %s.", clipText(network), strings.Join(names, " or ")))
+	}
+	r.Network = n.CAIP2
+	amount, err := x402.ParsePrice(in.Price, n.Decimals)
+	if err != nil {
+		return Route{}, fieldErr("price", upperFirst(strings.TrimPrefix(err.Error(), x402.ErrInvalidPrice.Error()+": "))+".")
+	}
+	r.Price, r.Amount = strings.TrimSpace(in.Price), amount
+	if strings.TrimSpace(in.PayTo) == "" {
+		return Route{}, fieldErr("pay_to", "Enter the wallet address that receives the payments (0x…).")
+	}
+	addr, err := x402.NormalizeAddress(in.PayTo)
+	if errors.Is(err, x402.ErrAddressChecksum) {
+		return Route{}, fieldErr("pay_to", "The address checksum is wrong: one character is probably mistyped. Paste the address exactly as your wallet shows it.")
+	}
+	if err != nil {
+		return Route{}, fieldErr("pay_to", upperFirst(strings.TrimPrefix(err.Error(), x402.ErrInvalidAddress.Error()+": "))+".")
+	}
+	r.PayTo = addr
+	// The same check the edge config builder makes, so nothing stored can fail to build.
+	if _, err := x402.Resolve(r.Network, r.Amount, r.PayTo); err != nil {
+		return Route{}, fieldErr("price", err.Error())
+	}
+	return r, nil
+}
+
+// ValidateRoutes checks a whole list and returns it normalized, or a *RouteError for the first
+// bad route.
+func ValidateRoutes(in []RouteInput) ([]Route, error) {
+	out := make([]Route, len(in))
+	for i, ri := range in {
+		r, err := ValidateRoute(ri)
+		if err != nil {
+			fe, _ := AsFieldError(err)
+			return nil, &RouteError{Index: i, Field: fe.Field, Message: fe.Message}
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// RouteWarnings lists the routes that can never match (duplicates, routes under an earlier
+// catch-all), with 0-based indexes into routes.
+func RouteWarnings(routes []Route) []x402.Warning {
+	ps := make([]x402.Pattern, len(routes))
+	for i, r := range routes {
+		// Stored routes were validated; a pattern that no longer parses stays the zero Pattern,
+		// which Unreachable skips.
+		ps[i], _ = x402.ParsePattern(r.Method, r.Path)
+	}
+	return x402.Unreachable(ps)
+}
+
+// Routes returns an app's routes in matching order.
+func (s *Store) Routes(ctx context.Context, appID uint) ([]Route, error) {
+	var rs []Route
+	if err := s.db.WithContext(ctx).Where("app_id = ?", appID).Order("position, id").Find(&rs).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list routes of app %d: %w", appID, err)
+	}
+	return rs, nil
+}
+
+// EditRoutes applies edit to the app's current routes (in order, read under the app's lock) and
+// stores the list it returns, in the same transaction as the sync job: rows keeping their ID are
+// updated, rows with ID 0 created, rows left out deleted, and positions follow the order. The
+// plan's route cap is checked here, so neither the page nor the API can overshoot it. Routes
+// must already be validated.
+func (s *Store) EditRoutes(ctx context.Context, app *App, edit func(cur []Route) ([]Route, error)) ([]Route, error) {
+	var stored []Route
+	err := s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		var old []Route
+		if err := tx.Where("app_id = ?", cur.ID).Order("position, id").Find(&old).Error; err != nil {
+			return fmt.Errorf("store: unable to read routes of app %d: %w", cur.ID, err)
+		}
+		next, err := edit(old)
+		if err != nil {
+			return err
+		}
+		var p Plan
+		if err := tx.Raw(`SELECT plans.* FROM plans JOIN tenants ON tenants.plan_key = plans.key WHERE tenants.id = ?`, cur.TenantID).Scan(&p).Error; err != nil {
+			return fmt.Errorf("store: unable to read plan of tenant %d: %w", cur.TenantID, err)
+		}
+		if p.Key != "" && len(next) > p.MaxRoutes && len(next) > len(old) {
+			return &PlanLimitError{What: "routes per app", Limit: int64(p.MaxRoutes), Plan: p.Name,
+				BetterPlan: betterPlan(tx, int64(p.MaxRoutes), func(q Plan) int64 { return int64(q.MaxRoutes) })}
+		}
+		keep := map[uint]bool{}
+		for _, r := range next {
+			if r.ID != 0 {
+				keep[r.ID] = true
+			}
+		}
+		for _, r := range old {
+			if !keep[r.ID] {
+				if err := tx.Delete(&Route{}, r.ID).Error; err != nil {
+					return fmt.Errorf("store: unable to delete route %d: %w", r.ID, err)
+				}
+			}
+		}
+		oldIDs := map[uint]bool{}
+		for _, r := range old {
+			oldIDs[r.ID] = true
+		}
+		stored = make([]Route, len(next))
+		for i, r := range next {
+			if r.ID != 0 && !oldIDs[r.ID] {
+				return ErrNotFound // an ID from another app, or one deleted meanwhile
+			}
+			r.AppID, r.Position = cur.ID, i
+			var err error
+			if r.ID == 0 {
+				err = tx.Create(&r).Error
+			} else {
+				err = tx.Save(&r).Error
+			}
+			if err != nil {
+				return fmt.Errorf("store: unable to store route %d of app %d: %w", i+1, cur.ID, err)
+			}
+			stored[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+// ReplaceRoutes stores routes as the app's whole list (all or nothing).
+func (s *Store) ReplaceRoutes(ctx context.Context, app *App, routes []Route) ([]Route, error) {
+	return s.EditRoutes(ctx, app, func([]Route) ([]Route, error) {
+		out := make([]Route, len(routes))
+		for i, r := range routes {
+			r.ID = 0
+			out[i] = r
+		}
+		return out, nil
+	})
+}
+
+// AddRoute appends a route (it matches last).
+func (s *Store) AddRoute(ctx context.Context, app *App, r Route) ([]Route, error) {
+	r.ID = 0
+	return s.EditRoutes(ctx, app, func(cur []Route) ([]Route, error) { return append(cur, r), nil })
+}
+
+// UpdateRoute replaces the fields of route id, keeping its place.
+func (s *Store) UpdateRoute(ctx context.Context, app *App, id uint, r Route) ([]Route, error) {
+	return s.EditRoutes(ctx, app, func(cur []Route) ([]Route, error) {
+		for i := range cur {
+			if cur[i].ID == id {
+				r.ID = id
+				cur[i] = r
+				return cur, nil
+			}
+		}
+		return nil, ErrNotFound
+	})
+}
+
+// DeleteRoute removes route id.
+func (s *Store) DeleteRoute(ctx context.Context, app *App, id uint) ([]Route, error) {
+	return s.EditRoutes(ctx, app, func(cur []Route) ([]Route, error) {
+		for i := range cur {
+			if cur[i].ID == id {
+				return append(cur[:i:i], cur[i+1:]...), nil
+			}
+		}
+		return nil, ErrNotFound
+	})
+}
+
+// MoveRoute moves route id up (delta < 0) or down (delta > 0) by one place. Moving the first
+// route up or the last down changes nothing but is not an error.
+func (s *Store) MoveRoute(ctx context.Context, app *App, id uint, delta int) ([]Route, error) {
+	return s.EditRoutes(ctx, app, func(cur []Route) ([]Route, error) {
+		for i := range cur {
+			if cur[i].ID != id {
+				continue
+			}
+			j := i + 1
+			if delta < 0 {
+				j = i - 1
+			}
+			if j >= 0 && j < len(cur) {
+				cur[i], cur[j] = cur[j], cur[i]
+			}
+			return cur, nil
+		}
+		return nil, ErrNotFound
+	})
+}
+
+// --- egress ---
+
+// ValidateEgressPattern checks one allowlist entry and returns it normalized (lower-case, no
+// trailing dot). An entry is a host name ("api.example.com", punycode labels allowed) or
+// "*.example.com", which allows the subdomains of example.com but not example.com itself, as
+// the outbound worker matches. Ports, paths, schemes and IP addresses are refused: the outbound
+// worker compares host names only and ignores ports, so "host:8080" would promise a restriction
+// that does not exist, and an IP address would allow whatever is served there under any name.
+// Non-ASCII names must be written in punycode (xn--…), the form the outbound worker sees.
+func ValidateEgressPattern(s string) (string, error) {
+	h := strings.ToLower(strings.TrimSpace(s))
+	h = strings.TrimSuffix(h, ".")
+	switch {
+	case h == "":
+		return "", fieldErr("allow", "Enter a host name like api.example.com or *.example.com.")
+	case h == "*" || h == "*.":
+		return "", fieldErr("allow", "\"*\" would allow every host; list the hosts the app needs instead.")
+	case strings.Contains(h, "://"):
+		return "", fieldErr("allow", fmt.Sprintf("%q: write the host name only, without http:// or https://.", clipText(s)))
+	case strings.ContainsAny(h, "/?#"):
+		return "", fieldErr("allow", fmt.Sprintf("%q: write the host name only, without a path.", clipText(s)))
+	case strings.ContainsAny(h, "[]") || net.ParseIP(h) != nil:
+		return "", fieldErr("allow", fmt.Sprintf("%q is an IP address; allow host names only.", clipText(s)))
+	case strings.Contains(h, ":"):
+		return "", fieldErr("allow", fmt.Sprintf("%q: leave out the port; rules allow a host on every port.", clipText(s)))
+	case len(h) > 253:
+		return "", fieldErr("allow", "A host name has at most 253 characters.")
+	}
+	rest := h
+	if after, ok := strings.CutPrefix(h, "*."); ok {
+		rest = after
+		if !strings.Contains(rest, ".") {
+			return "", fieldErr("allow", fmt.Sprintf("%q would allow a whole top-level domain; name a domain like *.example.com.", clipText(s)))
+		}
+	}
+	for _, label := range strings.Split(rest, ".") {
+		if msg := hostLabelProblem(label); msg != "" {
+			return "", fieldErr("allow", fmt.Sprintf("%q: %s", clipText(s), msg))
+		}
+	}
+	return h, nil
+}
+
+func hostLabelProblem(l string) string {
+	switch {
+	case l == "":
+		return "a host name cannot have an empty part (two dots in a row)."
+	case l == "*":
+		return "* may only come first, as in *.example.com."
+	case len(l) > 63:
+		return "each part of a host name has at most 63 characters."
+	case l[0] == '-' || l[len(l)-1] == '-':
+		return "a part of a host name cannot start or end with a hyphen."
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if c >= 0x80 {
+			return "write international names in punycode (xn--…)."
+		}
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return "use letters, digits, hyphens and dots only."
+		}
+	}
+	return ""
+}
+
+// ValidateEgress checks a whole allowlist; duplicates are dropped, the order is kept. The error
+// names the index of the first bad entry.
+func ValidateEgress(in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	seen := map[string]bool{}
+	for i, s := range in {
+		h, err := ValidateEgressPattern(s)
+		if err != nil {
+			fe, _ := AsFieldError(err)
+			return nil, &RouteError{Index: i, Field: "allow", Message: fe.Message}
+		}
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	if len(out) > MaxEgressRules {
+		return nil, fieldErr("allow", fmt.Sprintf("An app may allow at most %d hosts; use *.example.com for many subdomains.", MaxEgressRules))
+	}
+	return out, nil
+}
+
+// EgressRules returns an app's allowlist in order.
+func (s *Store) EgressRules(ctx context.Context, appID uint) ([]EgressRule, error) {
+	var es []EgressRule
+	if err := s.db.WithContext(ctx).Where("app_id = ?", appID).Order("position, id").Find(&es).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list egress rules of app %d: %w", appID, err)
+	}
+	return es, nil
+}
+
+// ReplaceEgress stores patterns (already validated) as the app's allowlist, with its sync job.
+func (s *Store) ReplaceEgress(ctx context.Context, app *App, patterns []string) ([]EgressRule, error) {
+	if len(patterns) > MaxEgressRules {
+		return nil, fieldErr("allow", fmt.Sprintf("An app may allow at most %d hosts.", MaxEgressRules))
+	}
+	var out []EgressRule
+	err := s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		if err := tx.Where("app_id = ?", cur.ID).Delete(&EgressRule{}).Error; err != nil {
+			return fmt.Errorf("store: unable to clear egress of app %d: %w", cur.ID, err)
+		}
+		out = make([]EgressRule, len(patterns))
+		for i, p := range patterns {
+			out[i] = EgressRule{AppID: cur.ID, Position: i, Pattern: p}
+		}
+		if len(out) > 0 {
+			if err := tx.Create(&out).Error; err != nil {
+				return fmt.Errorf("store: unable to store egress of app %d: %w", cur.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AddEgress appends one validated pattern; an existing one is left as it is.
+func (s *Store) AddEgress(ctx context.Context, app *App, pattern string) error {
+	return s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		var es []EgressRule
+		if err := tx.Where("app_id = ?", cur.ID).Order("position, id").Find(&es).Error; err != nil {
+			return fmt.Errorf("store: unable to read egress of app %d: %w", cur.ID, err)
+		}
+		for _, e := range es {
+			if e.Pattern == pattern {
+				return nil
+			}
+		}
+		if len(es) >= MaxEgressRules {
+			return fieldErr("allow", fmt.Sprintf("An app may allow at most %d hosts; use *.example.com for many subdomains.", MaxEgressRules))
+		}
+		pos := 0
+		if len(es) > 0 {
+			pos = es[len(es)-1].Position + 1
+		}
+		if err := tx.Create(&EgressRule{AppID: cur.ID, Position: pos, Pattern: pattern}).Error; err != nil {
+			return fmt.Errorf("store: unable to add egress rule to app %d: %w", cur.ID, err)
+		}
+		return nil
+	})
+}
+
+// RemoveEgress deletes rule id of the app.
+func (s *Store) RemoveEgress(ctx context.Context, app *App, id uint) error {
+	return s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		res := tx.Where("app_id = ? AND id = ?", cur.ID, id).Delete(&EgressRule{})
+		if res.Error != nil {
+			return fmt.Errorf("store: unable to remove egress rule %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// --- consumer keys ---
+
+// ConsumerKeyPrefix starts every consumer API key, so secret scanners and people can tell
+// them from portal tokens (claw_…).
+const ConsumerKeyPrefix = "ck_"
+
+// ConsumerKeys returns an app's consumer keys, revoked ones included, newest first.
+func (s *Store) ConsumerKeys(ctx context.Context, appID uint) ([]ConsumerKey, error) {
+	var ks []ConsumerKey
+	if err := s.db.WithContext(ctx).Where("app_id = ?", appID).Order("id DESC").Find(&ks).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list consumer keys of app %d: %w", appID, err)
+	}
+	return ks, nil
+}
+
+// CreateConsumerKey makes a key for the app's api_key routes and returns it with its secret,
+// which is never stored: the row keeps the sha256 hex digest the dispatcher compares.
+func (s *Store) CreateConsumerKey(ctx context.Context, app *App, name string) (*ConsumerKey, string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return nil, "", fieldErr("name", "Name the key after who will use it.")
+	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, isControl):
+		return nil, "", fieldErr("name", "Use at most 100 characters of plain text.")
+	}
+	secret := ConsumerKeyPrefix + NewSecret(32)
+	k := ConsumerKey{Name: name, Prefix: secret[:len(ConsumerKeyPrefix)+6], Hash: HashSecret(secret), CreatedAt: time.Now().UTC()}
+	err := s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		k.AppID = cur.ID
+		if err := tx.Create(&k).Error; err != nil {
+			return fmt.Errorf("store: unable to create consumer key for app %d: %w", cur.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return &k, secret, nil
+}
+
+// RevokeConsumerKey revokes key id of the app; an unknown or already revoked key is ErrNotFound.
+func (s *Store) RevokeConsumerKey(ctx context.Context, app *App, id uint) error {
+	return s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		res := tx.Model(&ConsumerKey{}).Where("app_id = ? AND id = ? AND revoked_at IS NULL", cur.ID, id).Update("revoked_at", time.Now().UTC())
+		if res.Error != nil {
+			return fmt.Errorf("store: unable to revoke consumer key %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+func validMimeType(s string) bool {
+	if len(s) > 100 {
+		return false
+	}
+	typ, sub, ok := strings.Cut(s, "/")
+	if !ok || typ == "" || sub == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/+-.;= _", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func upperFirst(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+func clipText(s string) string {
+	if utf8.RuneCountInString(s) > 60 {
+		return string([]rune(s)[:60]) + "…"
+	}
+	return s
+}
