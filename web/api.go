@@ -21,6 +21,9 @@ const localAPIUser = "api_user"
 func (s *Server) apiJSON(c *fiber.Ctx) error {
 	switch c.Method() {
 	case fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch:
+		if len(c.Body()) == 0 && c.Get(fiber.HeaderContentType) == "" {
+			break // a bodiless POST (deploy the newest version) needs no type
+		}
 		mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 		if err != nil || (mt != fiber.MIMEApplicationJSON && mt != fiber.MIMEMultipartForm) {
 			return newAPIError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")

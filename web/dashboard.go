@@ -31,11 +31,6 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 	return render(c, views.DashboardPage(s.navPage(c, "Dashboard", "dashboard"), d))
 }
 
-func (s *Server) appsList(c *fiber.Ctx) error {
-	return render(c, views.Placeholder(s.navPage(c, "Apps", "apps"), "Apps",
-		"No apps yet — creating apps, pasting code and deploying are not built in this version of 402claw. They come with the next release."))
-}
-
 func (s *Server) billingShow(c *fiber.Ctx) error {
 	return render(c, views.Placeholder(s.navPage(c, "Billing", "billing"), "Billing",
 		"Billing is not built yet: every account is on the Free plan, and an admin can change plans. Stripe subscriptions come in a later release."))

@@ -35,6 +35,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	status, code, msg, field := fiber.StatusInternalServerError, "", "Something went wrong on our side. It has been logged; try again in a moment.", ""
 	var ae *apiError
 	var fe *fiber.Error
+	var pe *problemsError
+	if errors.As(err, &pe) && strings.HasPrefix(c.Path(), "/api/") {
+		c.Status(pe.status)
+		return c.JSON(fiber.Map{"error": fiber.Map{"code": pe.code, "message": pe.message, "problems": pe.problems}})
+	}
 	switch {
 	case errors.As(err, &ae):
 		status, code, msg, field = ae.Status, ae.Code, ae.Message, ae.Field

@@ -21,6 +21,17 @@ func (s *Server) routes(app *fiber.App) {
 	api.Post("/signup", s.rateLimited, s.apiSignup)
 	api.Post("/tokens", s.rateLimited, s.apiTokenCreate)
 	api.Get("/me", s.apiAuth, s.apiMe)
+	api.Get("/apps", s.apiAuth, s.apiApps)
+	api.Post("/apps", s.apiAuth, s.apiAppCreate)
+	api.Get("/apps/:slug", s.apiAuth, s.apiAppGet)
+	api.Patch("/apps/:slug", s.apiAuth, s.apiAppPatch)
+	api.Delete("/apps/:slug", s.apiAuth, s.apiAppDelete)
+	api.Get("/apps/:slug/versions", s.apiAuth, s.apiVersions)
+	api.Post("/apps/:slug/versions", s.apiAuth, s.apiVersionCreate)
+	api.Post("/apps/:slug/deployments", s.apiAuth, s.apiDeploy)
+	api.Get("/apps/:slug/deployments/:id", s.apiAuth, s.apiDeployment)
+	api.Put("/apps/:slug/vars/:name", s.apiAuth, s.apiVarPut)
+	api.Delete("/apps/:slug/vars/:name", s.apiAuth, s.apiVarDelete)
 
 	// Browser pages: session cookie, CSRF on every state-changing request.
 	// Middleware chains are spelled out per route: a fiber Group("") would
@@ -40,6 +51,18 @@ func (s *Server) routes(app *fiber.App) {
 
 	app.Get("/dashboard", user(s.dashboard)...)
 	app.Get("/apps", user(s.appsList)...)
+	app.Post("/apps", user(s.appCreate)...)
+	app.Get("/apps/:slug", user(s.appCode)...)
+	app.Post("/apps/:slug/versions", user(s.appVersionSave)...)
+	app.Get("/apps/:slug/versions", user(s.appVersions)...)
+	app.Post("/apps/:slug/deployments", user(s.appDeploy)...)
+	app.Get("/apps/:slug/deployments/:id", user(s.appDeployment)...)
+	app.Get("/apps/:slug/settings", user(s.appSettings)...)
+	app.Post("/apps/:slug/rename", user(s.appRename)...)
+	app.Post("/apps/:slug/kv", user(s.appKV)...)
+	app.Post("/apps/:slug/vars", user(s.appVarSet)...)
+	app.Post("/apps/:slug/vars/:name/delete", user(s.appVarDelete)...)
+	app.Post("/apps/:slug/delete", user(s.appDelete)...)
 	app.Get("/billing", user(s.billingShow)...)
 	app.Get("/usage", user(s.usageShow)...)
 	app.Get("/settings", user(s.settingsShow)...)
@@ -49,6 +72,7 @@ func (s *Server) routes(app *fiber.App) {
 
 	app.Get("/admin/", admin(s.adminHome)...)
 	app.Get("/admin/tenants", admin(s.adminTenants)...)
+	app.Get("/admin/sync", admin(s.adminSync)...)
 
 	// Unknown paths still get the session, so the 404 page shows the right navigation.
 	app.Use(s.loadSession, s.csrf, s.notFound)

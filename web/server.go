@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web/billing"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,6 +28,14 @@ type Options struct {
 	Registry    *prometheus.Registry // nil: a private registry
 	EdgeInfo    EdgeInfo
 	ReadyChecks []ReadyCheck
+	// SecretKey encrypts app vars and secrets (AES-256-GCM).
+	SecretKey []byte
+	// SyncNow tries a sync job at once (the background syncer retries what fails).
+	SyncNow func(ctx context.Context, target string) error
+	// Billing serves plans and Stripe; nil shows billing as off.
+	Billing *billing.Service
+	// IngestToken authenticates the dispatcher's telemetry posts.
+	IngestToken string
 }
 
 // EdgeInfo tells pages where tenants' APIs are served.
@@ -34,6 +43,8 @@ type EdgeInfo struct {
 	Local      bool
 	EdgeURL    string // e.g. http://127.0.0.1:8787
 	BaseDomain string
+	// RuntimeNote explains a local runtime problem (workerd missing or down) to tenants.
+	RuntimeNote func() string
 }
 
 // ReadyCheck is one dependency /readyz reports on.

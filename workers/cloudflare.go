@@ -104,6 +104,8 @@ type ScriptUpload struct {
 	CompatibilityFlags []string
 	Bindings           []Binding
 	Tags               []string // at most 8, without ',' or '&'; nil leaves the script's tags alone
+	// Migrations declares Durable Object classes (metadata.migrations); nil sends none.
+	Migrations any
 }
 
 // ScriptInfo describes a stored script.
@@ -285,6 +287,9 @@ func scriptMultipart(s ScriptUpload) (contentType string, body []byte, err error
 	meta["bindings"] = bindings
 	if s.Tags != nil {
 		meta["tags"] = s.Tags
+	}
+	if s.Migrations != nil {
+		meta["migrations"] = s.Migrations
 	}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {

@@ -1,0 +1,317 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/views"
+	"github.com/402claw/402claw/workers/bundle"
+	"github.com/gofiber/fiber/v2"
+)
+
+const defaultCode = `export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    return Response.json({ hello: "world", path: url.pathname });
+  },
+};
+`
+
+// appCode is the Code tab: the latest version in the editor, the deployment panel.
+func (s *Server) appCode(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.codeTab(c, a)
+	if err != nil {
+		return err
+	}
+	return render(c, views.AppCodePage(s.page(c, a.Name), t))
+}
+
+func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
+	ctx := c.UserContext()
+	plan, err := s.store.PlanByKey(ctx, currentUser(c).Tenant.PlanKey)
+	if err != nil {
+		return views.CodeTab{}, err
+	}
+	t := views.CodeTab{Header: s.appHeader(a), MainModule: "index.js", Code: defaultCode, MaxBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes)}
+	vs, err := s.store.Versions(ctx, a.ID)
+	if err != nil {
+		return t, err
+	}
+	if len(vs) > 0 {
+		latest, err := s.store.VersionByID(ctx, a.ID, vs[0].ID)
+		if err != nil {
+			return t, err
+		}
+		t.Latest, t.MainModule, t.Code = latest, latest.MainModule, latest.Sources[latest.MainModule]
+		for name := range latest.Sources {
+			if name != latest.MainModule {
+				t.OtherFiles = append(t.OtherFiles, name)
+			}
+		}
+		sort.Strings(t.OtherFiles)
+	}
+	ds, err := s.store.Deployments(ctx, a.ID, 1)
+	if err != nil {
+		return t, err
+	}
+	if len(ds) > 0 {
+		dv, err := s.deploymentView(c, a, &ds[0])
+		if err != nil {
+			return t, err
+		}
+		t.Deployment = &dv
+	}
+	return t, nil
+}
+
+func (s *Server) deploymentView(c *fiber.Ctx, a *models.App, d *models.Deployment) (views.DeploymentView, error) {
+	dv := views.DeploymentView{Slug: a.Slug, D: *d}
+	v, err := s.store.VersionByID(c.UserContext(), a.ID, d.VersionID)
+	if err != nil {
+		return dv, err
+	}
+	dv.Version = v.Number
+	return dv, nil
+}
+
+// upload is what a save sends: files, the main module and a message.
+type upload struct {
+	Files   []bundle.File
+	Main    string
+	Message string
+}
+
+// readUpload reads the multipart files or the editor's single module.
+func readUpload(c *fiber.Ctx) (upload, error) {
+	up := upload{Main: strings.TrimSpace(c.FormValue("main_module")), Message: strings.TrimSpace(c.FormValue("message"))}
+	if form, err := c.MultipartForm(); err == nil && form != nil && len(form.File["files"]) > 0 {
+		fhs := form.File["files"]
+		if len(fhs) > bundle.HardMaxFiles {
+			return up, &bundle.Error{Problems: []bundle.Problem{{Kind: "too_many_files", Message: fmt.Sprintf("%d files uploaded; at most %d are allowed.", len(fhs), bundle.HardMaxFiles)}}}
+		}
+		for _, fh := range fhs {
+			b, err := readPart(fh)
+			if err != nil {
+				return up, err
+			}
+			up.Files = append(up.Files, bundle.File{Name: fh.Filename, Content: b})
+		}
+		return up, nil
+	}
+	if up.Main == "" {
+		up.Main = "index.js"
+	}
+	up.Files = []bundle.File{{Name: up.Main, Content: []byte(c.FormValue("code"))}}
+	return up, nil
+}
+
+func readPart(fh *multipart.FileHeader) ([]byte, error) {
+	if fh.Size > bundle.HardMaxBundleBytes {
+		return nil, fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("%s is %d bytes; files may be at most 10 MiB.", fh.Filename, fh.Size))
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, bundle.HardMaxBundleBytes+1))
+}
+
+// saveVersion builds the upload and stores it as a new version. A build
+// problem comes back as *bundle.Error, a plan cap as *models.PlanLimitError;
+// in both cases nothing is stored.
+func (s *Server) saveVersion(c *fiber.Ctx, a *models.App, up upload) (*models.Version, error) {
+	plan, err := s.store.PlanByKey(c.UserContext(), currentUser(c).Tenant.PlanKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(up.Message) > 200 {
+		up.Message = up.Message[:200]
+	}
+	res, err := bundle.Build(up.Files, up.Main, bundle.Limits{MaxBundleBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes)})
+	if err != nil {
+		var be *bundle.Error
+		if errors.As(err, &be) && be.Has("too_large") {
+			if better := s.betterPlanFor(c, func(p models.Plan) bool { return p.MaxScriptBytes > plan.MaxScriptBytes }); better != "" {
+				be.Problems = append(be.Problems, bundle.Problem{Kind: "too_large", Message: "The " + better + " plan allows larger scripts."})
+			}
+		}
+		return nil, err
+	}
+	sources := make(map[string]string, len(res.Sources))
+	for k, v := range res.Sources {
+		sources[k] = v
+	}
+	var mod []byte
+	if len(res.Modules) > 0 {
+		mod = res.Modules[0].Content
+	}
+	return s.store.CreateVersion(c.UserContext(), a, currentUser(c).ID, models.NewVersion{
+		MainModule: res.MainModule, Sources: sources, Bundle: mod, BundleName: bundle.OutputModule, SHA256: res.SHA256, Message: up.Message,
+	})
+}
+
+// betterPlanFor names the cheapest active plan satisfying ok, if any.
+func (s *Server) betterPlanFor(c *fiber.Ctx, ok func(models.Plan) bool) string {
+	plans, err := s.store.Plans(c.UserContext())
+	if err != nil {
+		return ""
+	}
+	for _, p := range plans {
+		if p.Active && ok(p) {
+			return p.Name
+		}
+	}
+	return ""
+}
+
+func (s *Server) appVersionSave(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	up, err := readUpload(c)
+	var v *models.Version
+	if err == nil {
+		v, err = s.saveVersion(c, a, up)
+	}
+	t, terr := s.codeTab(c, a)
+	if terr != nil {
+		return terr
+	}
+	if len(up.Files) == 1 {
+		t.MainModule, t.Code, t.OtherFiles = up.Files[0].Name, string(up.Files[0].Content), nil
+	}
+	var be *bundle.Error
+	var pl *models.PlanLimitError
+	switch {
+	case errors.As(err, &be):
+		t.Problems = be.Problems
+		c.Status(fiber.StatusUnprocessableEntity)
+		if be.Has("too_large") {
+			c.Status(fiber.StatusRequestEntityTooLarge)
+		}
+		if !utf8Valid(t.Code) {
+			t.Code = toValidUTF8(t.Code)
+		}
+	case errors.As(err, &pl):
+		t.Problems = []bundle.Problem{{Kind: "too_large", Message: pl.Error()}}
+		c.Status(fiber.StatusRequestEntityTooLarge)
+	case errors.Is(err, models.ErrAppBusy):
+		return fiber.NewError(fiber.StatusConflict, "The app is being deleted.")
+	case err != nil:
+		return err
+	default:
+		t.Saved, t.Latest = v, v
+		if c.FormValue("deploy") != "" {
+			d, err := s.store.Deploy(c.UserContext(), a, v.ID)
+			if err != nil {
+				return err
+			}
+			s.syncNow(a)
+			dv, err := s.deploymentView(c, a, d)
+			if err != nil {
+				return err
+			}
+			t.Deployment = &dv
+		}
+	}
+	return render(c, views.AppCodePage(s.page(c, a.Name), t))
+}
+
+// appDeploy deploys a version (rollback is deploying an older one).
+func (s *Server) appDeploy(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseUint(c.FormValue("version_id"), 10, 32)
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "Choose a version to deploy.")
+	}
+	d, err := s.store.Deploy(c.UserContext(), a, uint(id))
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return fiber.NewError(fiber.StatusNotFound, "That version does not exist in this app.")
+	case errors.Is(err, models.ErrAppBusy):
+		return fiber.NewError(fiber.StatusConflict, "The app is being deleted.")
+	case err != nil:
+		return err
+	}
+	s.audit(c, &currentUser(c).ID, "deploy", "app:"+a.Slug, fmt.Sprintf("version %d", id))
+	s.syncNow(a)
+	if isHTMX(c) {
+		dv, err := s.deploymentView(c, a, d)
+		if err != nil {
+			return err
+		}
+		return render(c, views.DeploymentStatus(s.page(c, ""), dv))
+	}
+	return c.Redirect("/apps/"+a.Slug, fiber.StatusSeeOther)
+}
+
+// appDeployment is the live status fragment the page polls.
+func (s *Server) appDeployment(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseUint(c.Params("id"), 10, 32)
+	if err != nil {
+		return fiber.NewError(fiber.StatusNotFound, "No such deployment.")
+	}
+	d, err := s.store.DeploymentByID(c.UserContext(), a.ID, uint(id))
+	if errors.Is(err, models.ErrNotFound) {
+		return fiber.NewError(fiber.StatusNotFound, "No such deployment.")
+	} else if err != nil {
+		return err
+	}
+	dv, err := s.deploymentView(c, a, d)
+	if err != nil {
+		return err
+	}
+	return render(c, views.DeploymentStatus(s.page(c, ""), dv))
+}
+
+func (s *Server) appVersions(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	vs, err := s.store.Versions(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	t := views.VersionsTab{Header: s.appHeader(a), Versions: vs}
+	if a.DeployedVersionID != nil {
+		t.Live = *a.DeployedVersionID
+	}
+	from, _ := strconv.ParseUint(c.Query("from"), 10, 32)
+	to, _ := strconv.ParseUint(c.Query("to"), 10, 32)
+	if from != 0 && to != 0 {
+		fv, err1 := s.store.VersionByID(ctx, a.ID, uint(from))
+		tv, err2 := s.store.VersionByID(ctx, a.ID, uint(to))
+		if errors.Is(err1, models.ErrNotFound) || errors.Is(err2, models.ErrNotFound) {
+			return fiber.NewError(fiber.StatusNotFound, "One of those versions does not exist in this app.")
+		}
+		if err1 != nil {
+			return err1
+		}
+		if err2 != nil {
+			return err2
+		}
+		t.From, t.To, t.Diff = fv, tv, bundle.Diff(fv.Sources, tv.Sources)
+	}
+	return render(c, views.AppVersionsPage(s.page(c, a.Name+" versions"), t))
+}

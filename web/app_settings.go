@@ -1,0 +1,138 @@
+package web
+
+import (
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/views"
+	"github.com/gofiber/fiber/v2"
+)
+
+func utf8Valid(s string) bool { return utf8.ValidString(s) }
+
+func (s *Server) appSettings(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	return s.renderAppSettings(c, a, views.SettingsTab{})
+}
+
+func (s *Server) renderAppSettings(c *fiber.Ctx, a *models.App, t views.SettingsTab) error {
+	vars, err := s.store.Vars(c.UserContext(), a.ID)
+	if err != nil {
+		return err
+	}
+	t.Header, t.Vars = s.appHeader(a), vars
+	if isHTMX(c) && c.Method() == fiber.MethodPost {
+		return render(c, views.VarsPartial(s.page(c, ""), t))
+	}
+	return render(c, views.AppSettingsPage(s.page(c, a.Name+" settings"), t))
+}
+
+func (s *Server) appRename(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RenameApp(c.UserContext(), a, c.FormValue("name")); err != nil {
+		if fe, ok := models.AsFieldError(err); ok {
+			c.Status(fiber.StatusUnprocessableEntity)
+			return s.renderAppSettings(c, a, views.SettingsTab{Rename: views.Form{Message: fe.Message}})
+		}
+		return err
+	}
+	return c.Redirect("/apps/"+a.Slug+"/settings", fiber.StatusSeeOther)
+}
+
+func (s *Server) appKV(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	on := c.FormValue("on") == "true"
+	if err := s.store.SetAppKV(c.UserContext(), a, on); err != nil {
+		if errors.Is(err, models.ErrAppBusy) {
+			return fiber.NewError(fiber.StatusConflict, "The app is being deleted.")
+		}
+		return err
+	}
+	s.audit(c, &currentUser(c).ID, "app_kv", "app:"+a.Slug, map[bool]string{true: "on", false: "off"}[on])
+	s.syncNow(a)
+	return c.Redirect("/apps/"+a.Slug+"/settings", fiber.StatusSeeOther)
+}
+
+// maxVarValue keeps one var well under Cloudflare's 5 KiB env var limit.
+const maxVarValue = 5 << 10
+
+func (s *Server) appVarSet(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	name, value, secret := strings.TrimSpace(c.FormValue("name")), c.FormValue("value"), c.FormValue("secret") == "true"
+	t := views.SettingsTab{VarForm: views.Form{Values: map[string]string{"name": sanitizeEcho(name)}}}
+	switch {
+	case !utf8.ValidString(value):
+		t.VarForm.Message = "The value is not valid text (UTF-8)."
+	case len(value) > maxVarValue:
+		t.VarForm.Message = "The value is too long (5 KiB at most)."
+	default:
+		err := s.store.SetVar(c.UserContext(), a, name, value, secret, s.opts.SecretKey)
+		if fe, ok := models.AsFieldError(err); ok {
+			t.VarForm.Message = fe.Message
+		} else if errors.Is(err, models.ErrAppBusy) {
+			return fiber.NewError(fiber.StatusConflict, "The app is being deleted.")
+		} else if err != nil {
+			return err
+		} else {
+			t.VarFlash = name + " saved; the app is redeploying."
+			t.VarForm = views.Form{}
+			s.audit(c, &currentUser(c).ID, "var_set", "app:"+a.Slug, name)
+			s.syncNow(a)
+		}
+	}
+	if t.VarForm.Message != "" && !isHTMX(c) {
+		c.Status(fiber.StatusUnprocessableEntity)
+	}
+	return s.renderAppSettings(c, a, t)
+}
+
+func (s *Server) appVarDelete(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	name := c.Params("name")
+	t := views.SettingsTab{}
+	switch err := s.store.DeleteVar(c.UserContext(), a, name); {
+	case errors.Is(err, models.ErrNotFound):
+		t.VarForm.Message = "No variable named " + sanitizeEcho(name) + "."
+	case err != nil:
+		return err
+	default:
+		t.VarFlash = name + " deleted; the app is redeploying."
+		s.audit(c, &currentUser(c).ID, "var_deleted", "app:"+a.Slug, name)
+		s.syncNow(a)
+	}
+	return s.renderAppSettings(c, a, t)
+}
+
+func (s *Server) appDelete(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	if c.FormValue("confirm") != a.Slug {
+		c.Status(fiber.StatusUnprocessableEntity)
+		return s.renderAppSettings(c, a, views.SettingsTab{Rename: views.Form{Message: "To delete, type the slug " + a.Slug + " exactly."}})
+	}
+	if err := s.store.DeleteApp(c.UserContext(), a); err != nil && !errors.Is(err, models.ErrAppBusy) {
+		return err
+	}
+	s.audit(c, &currentUser(c).ID, "app_deleted", "app:"+a.Slug, "")
+	s.syncNow(a)
+	return c.Redirect("/apps", fiber.StatusSeeOther)
+}
