@@ -63,7 +63,9 @@ export async function handle(request, env, ctx, platform = {}) {
   const finish = (response, fields) => {
     Object.assign(ev, fields, { status_code: response.status, duration_ms: Date.now() - started });
     if (ev.app) sendEvent(env, ctx, ev);
-    return withCors(response);
+    // Every response finish sees was made here, with mutable headers.
+    applyCors(response.headers);
+    return response;
   };
 
   if (!where.slug) {
@@ -93,41 +95,54 @@ export async function handle(request, env, ctx, platform = {}) {
   ev.route = route ? (route.method ? route.method + " " : "") + route.path : null;
   const access = route ? route.access || "public" : "public";
 
-  if (access === "api_key") {
+  // run forwards to the tenant with the app prefix stripped (the original
+  // path stays visible) and returns a response whose headers are ours to
+  // change: CORS is applied here, the paywall adds its receipt.
+  const run = async (req) => {
+    const target = new URL(url);
+    target.pathname = where.path;
+    const fwd = new Request(target.toString(), req);
+    fwd.headers.set("x-forwarded-path", url.pathname);
+    fwd.headers.set("x-forwarded-host", req.headers.get("host") || url.host);
+    // The tenant never sees the payment: it is the platform's business.
+    fwd.headers.delete("payment-signature");
+    const ns = platform.namespace ? platform.namespace(env, ctx, cfg) : env.DISPATCHER;
+    let response;
+    try {
+      const worker = ns.get(cfg.script, {}, dispatchOptions(cfg));
+      response = await worker.fetch(fwd);
+    } catch (err) {
+      const r = dispatchErrorResponse(err);
+      if (platform.onDispatchError) platform.onDispatchError(err, cfg);
+      ev.error_code = errorCodeOf(r);
+      applyCors(r.headers);
+      return r;
+    }
+    const out = withCors(response);
+    if (platform.takeUsage) Object.assign(ev, platform.takeUsage(out.headers));
+    return out;
+  };
+
+  let response;
+  if (access === "public") {
+    response = await run(request);
+  } else if (access === "api_key") {
     const denied = await checkApiKey(request, cfg);
     if (denied) return finish(denied, { error_code: errorCodeOf(denied) });
+    response = await run(request);
   } else if (access === "x402") {
-    const pw = await paywall(request, route, env, ctx);
-    if (pw.response) {
-      return finish(pw.response, { payment_required: !!pw.paymentRequired, error_code: pw.paymentRequired ? "payment_required" : null });
-    }
-  } else if (access !== "public") {
+    response = await paywall(request, route, cfg, env, ctx, ev, run);
+    if (!ev.error_code) ev.error_code = errorCodeOf(response) || (response.status === 402 ? "payment_required" : null);
+    applyCors(response.headers);
+  } else {
     return finish(jsonError(500, "bad_config", "The app's route configuration is invalid."), { error_code: "bad_config" });
   }
-
-  // Forward with the app prefix stripped; the original path stays visible.
-  const target = new URL(url);
-  target.pathname = where.path;
-  const fwd = new Request(target.toString(), request);
-  fwd.headers.set("x-forwarded-path", url.pathname);
-  fwd.headers.set("x-forwarded-host", request.headers.get("host") || url.host);
-
-  const ns = platform.namespace ? platform.namespace(env, ctx, cfg) : env.DISPATCHER;
-  let response;
-  try {
-    const worker = ns.get(cfg.script, {}, dispatchOptions(cfg));
-    response = await worker.fetch(fwd);
-  } catch (err) {
-    const r = dispatchErrorResponse(err);
-    if (platform.onDispatchError) platform.onDispatchError(err, cfg);
-    return finish(r, { error_code: errorCodeOf(r) });
-  }
-  const out = withCors(response);
-  if (platform.takeUsage) Object.assign(ev, platform.takeUsage(out.headers));
-  Object.assign(ev, { status_code: out.status, duration_ms: Date.now() - started });
+  Object.assign(ev, { status_code: response.status, duration_ms: Date.now() - started });
   sendEvent(env, ctx, ev);
-  return out;
+  return response;
 }
+
+export { PaymentLock } from "./lock.js";
 
 export default {
   fetch(request, env, ctx) {

@@ -10,6 +10,13 @@ export function jsonError(status, code, message, headers) {
   return r;
 }
 
+// tagErrorCode records the code of an error response built elsewhere (the
+// paywall's 402s), for telemetry.
+export function tagErrorCode(response, code) {
+  codes.set(response, code);
+  return response;
+}
+
 // The error code of a response made by jsonError, for telemetry.
 export function errorCodeOf(response) {
   return codes.get(response) || null;

@@ -1,38 +1,119 @@
-// Route matching with the x402 route syntax: "/api/*" matches /api and below,
-// ":id" and "[id]" match one segment; case-insensitive, trailing slash and
-// query ignored, first match wins. A route without a method (or "*") matches
-// any method.
+// Route matching with the x402 route syntax, byte for byte the rules of
+// models/x402 (Pattern.Match): the portal warns about unreachable routes
+// with the Go matcher, so the dispatcher must agree with it on every case in
+// models/x402/testdata/route_cases.json.
+//
+// "/api/*" matches /api and below, ":id" and "[id]" match one segment; the
+// query, repeated and trailing slashes are ignored; segments are compared
+// percent-decoded, folding ASCII letters only (toLowerCase folds more than Go
+// does, and "POſT".toUpperCase() is "POST"). First match wins. A route
+// without a method (or "*"/"ANY") matches any method. A pattern the portal
+// would refuse matches nothing.
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+const PARAM = 1;
+const INVALID = { valid: false };
 const compiled = new Map();
 
-function compile(pattern) {
-  let re = compiled.get(pattern);
-  if (re) return re;
-  let p = String(pattern || "/").trim();
-  if (!p.startsWith("/")) p = "/" + p;
-  if (p.length > 1 && p.endsWith("/")) p = p.slice(0, -1);
-  let wildcard = false;
-  if (p === "/*") {
-    p = "";
-    wildcard = true;
-  } else if (p.endsWith("/*")) {
-    p = p.slice(0, -2);
-    wildcard = true;
+export function asciiLower(s) {
+  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s;
+}
+
+function asciiUpper(s) {
+  return /[a-z]/.test(s) ? s.replace(/[a-z]+/g, (m) => m.toUpperCase()) : s;
+}
+
+// decodeURIComponent throws on a broken escape and on invalid UTF-8, which
+// are exactly the cases where the segment stays raw.
+function tryDecode(seg) {
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    return null;
   }
-  const parts = p.split("/").map((seg) => {
-    if (/^:[A-Za-z0-9_]+$/.test(seg) || /^\[[A-Za-z0-9_]+\]$/.test(seg)) return "[^/]+";
-    return seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  });
-  const body = parts.join("/");
-  re = new RegExp("^" + body + (wildcard ? "(?:/.*)?" : "") + "/?$", "i");
+}
+
+function decodeSegment(seg) {
+  if (!seg.includes("%")) return seg;
+  let dec = tryDecode(seg);
+  if (dec === null) return seg;
+  if (dec.includes("/") || dec.includes("\\")) dec = dec.replace(/\//g, "%2F").replace(/\\/g, "%5C");
+  return dec;
+}
+
+export function compilePattern(method, pattern) {
+  const key = (method || "") + " " + pattern;
+  let c = compiled.get(key);
+  if (c) return c;
+  c = parse(method, pattern);
   if (compiled.size > 10000) compiled.clear();
-  compiled.set(pattern, re);
-  return re;
+  compiled.set(key, c);
+  return c;
+}
+
+function parse(method, pattern) {
+  let m = asciiUpper(String(method || "").trim());
+  if (m === "*" || m === "ANY") m = "";
+  if (m !== "" && !METHODS.has(m)) return INVALID;
+  let p = String(pattern ?? "").trim();
+  if (p === "*") p = "/*";
+  if (p === "" || p.length > 512 || /[ \t\r\n?#\\]/.test(p) || p[0] !== "/") return INVALID;
+  const parts = p.split("/");
+  let last = parts.length - 1;
+  while (last >= 0 && parts[last] === "") last--;
+  const segs = [];
+  let wildcard = false;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (part === "") continue;
+    if (part === "*") {
+      if (i !== last) return INVALID;
+      wildcard = true;
+      continue;
+    }
+    if (part.includes("*") || part === "." || part === "..") return INVALID;
+    if (part[0] === ":") {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(part.slice(1))) return INVALID;
+      segs.push(PARAM);
+      continue;
+    }
+    if (part[0] === "[") {
+      if (!/^\[[^[\]]+\]$/.test(part)) return INVALID;
+      segs.push(PARAM);
+      continue;
+    }
+    if (/[:[\]]/.test(part)) return INVALID;
+    const dec = tryDecode(part);
+    if (dec === null || dec.includes("/") || dec.includes("\\")) return INVALID;
+    segs.push(asciiLower(dec));
+  }
+  return { valid: true, method: m, segs, wildcard };
+}
+
+export function patternMatches(c, method, path) {
+  if (!c.valid) return false;
+  if (c.method !== "" && asciiUpper(method) !== c.method) return false;
+  let p = path || "";
+  const q = p.search(/[?#]/);
+  if (q >= 0) p = p.slice(0, q);
+  const segs = c.segs;
+  let n = 0;
+  let start = 0;
+  while (start <= p.length) {
+    let end = p.indexOf("/", start);
+    if (end < 0) end = p.length;
+    if (end > start) {
+      if (n >= segs.length) return c.wildcard;
+      const want = segs[n];
+      if (want !== PARAM && asciiLower(decodeSegment(p.slice(start, end))) !== want) return false;
+      n++;
+    }
+    start = end + 1;
+  }
+  return n === segs.length;
 }
 
 export function routeMatches(route, method, path) {
-  const m = String(route.method || "*").toUpperCase();
-  if (m !== "*" && m !== "" && m !== method.toUpperCase()) return false;
-  return compile(route.path).test(path || "/");
+  return patternMatches(compilePattern(route.method, route.path), method, path);
 }
 
 export function matchRoute(routes, method, path) {

@@ -15,6 +15,13 @@ export function newEvent(fields) {
       payment_required: false,
       payment_success: false,
       settlement_result: null,
+      // x402 routes: what the portal's payments ledger records for every
+      // verify and settle outcome.
+      verify_result: null,
+      payer: null,
+      amount: null,
+      network: null,
+      transaction: null,
       cpu_ms: null,
       subrequests: null,
       duration_ms: 0,
@@ -35,6 +42,11 @@ export function toDataPoint(e) {
       String(e.error_code || ""),
       String(e.settlement_result || ""),
       String(e.host || ""),
+      String(e.verify_result || ""),
+      String(e.payer || ""),
+      String(e.amount || ""),
+      String(e.network || ""),
+      String(e.transaction || ""),
     ],
     doubles: [
       e.status_code || 0,

@@ -1,12 +1,409 @@
-import { jsonError } from "./errors.js";
+// The x402 v2 paywall (reference: ../../shared/reference/x402.md, behaviour of
+// the official @x402/hono middleware). Everything that depends only on the
+// route is computed once per config version; a request costs one base64
+// decode, one JSON.parse, a field-by-field compare, the facilitator calls and
+// one Durable Object call. Signatures are the facilitator's business: the
+// dispatcher does no crypto.
+import { jsonError, tagErrorCode } from "./errors.js";
 
-// The x402 paywall slots in here: it receives the matched route and returns
-// either a Response (payment required, invalid payment) or a continuation
-// that settles after the tenant answered. Until it lands, priced routes
-// refuse honestly instead of serving for free.
-export async function paywall(_request, route, _env, _ctx) {
-  return {
-    response: jsonError(402, "payment_required", "This route requires an x402 payment; payments are not enabled on this edge yet."),
-    paymentRequired: true,
+export const DEFAULT_FACILITATOR_URL = "https://x402.org/facilitator";
+export const NO_MATCH = "No matching payment requirements";
+const FACILITATOR_TIMEOUT_MS = 15000;
+const REQ_FIELDS = ["scheme", "network", "amount", "asset", "payTo", "maxTimeoutSeconds"];
+const NETWORK_NAMES = { "eip155:84532": "Base Sepolia", "eip155:8453": "Base" };
+const HEX_ADDR = /^0x[0-9a-fA-F]{40}$/;
+const HEX_NONCE = /^0x[0-9a-fA-F]{64}$/;
+
+// ---- base64 ---------------------------------------------------------------
+
+function b64(s) {
+  // btoa takes Latin-1 only; JSON from us and from facilitators is ASCII in
+  // practice, so the TextEncoder path is the rare one.
+  if (!/[^\x00-\x7f]/.test(s)) return btoa(s);
+  let bin = "";
+  for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+function unb64(s) {
+  const bin = atob(s);
+  if (!/[^\x00-\x7f]/.test(bin)) return bin;
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+}
+
+// JSON allows whitespace between tokens, so a document split into parts that
+// are each padded to a multiple of 3 bytes base64-encodes part by part: the
+// fixed parts of a challenge are encoded once, only the URL per request.
+function pad3(s) {
+  const n = new TextEncoder().encode(s).length % 3;
+  return n === 0 ? s : s + "  ".slice(0, 3 - n);
+}
+
+function escapeHTML(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+// "10000" atomic units at 6 decimals → "0.01", with string arithmetic.
+export function formatAmount(atomic, decimals = 6) {
+  const s = String(atomic).replace(/^0+/, "") || "0";
+  const whole = s.length > decimals ? s.slice(0, s.length - decimals) : "0";
+  const frac = s.padStart(decimals, "0").slice(-decimals).replace(/0+$/, "");
+  return frac ? whole + "." + frac : whole;
+}
+
+// ---- per-route preparation -------------------------------------------------
+
+class Prepared {
+  constructor(route) {
+    const req = route.requirements;
+    this.ok = !!req && typeof req === "object" && REQ_FIELDS.every((k) => req[k] !== undefined && req[k] !== null);
+    if (!this.ok) return;
+    this.req = req;
+    this.extra = req.extra && typeof req.extra === "object" ? req.extra : {};
+    this.reqJSON = JSON.stringify(req);
+    this.settleBefore = route.settle === "before";
+    const res = route.resource || {};
+    this.description = String(res.description || "");
+    this.mimeType = String(res.mimeType || "");
+    let tail = "";
+    if (this.description) tail += ',"description":' + JSON.stringify(this.description);
+    if (this.mimeType) tail += ',"mimeType":' + JSON.stringify(this.mimeType);
+    this.suffix = tail + '},"accepts":[' + this.reqJSON + "]}";
+    this.suffixB64 = b64(this.suffix);
+    this.challenges = new Map(); // error message → {prefix, prefixB64}
+    this.html = null;
+  }
+
+  challenge(error) {
+    let c = this.challenges.get(error);
+    if (!c) {
+      const prefix = pad3('{"x402Version":2,"error":' + JSON.stringify(error) + ',"resource":{"url":');
+      c = { prefix, prefixB64: b64(prefix) };
+      // Facilitators choose the reasons; keep the cache bounded whatever they send.
+      if (this.challenges.size < 32) this.challenges.set(error, c);
+    }
+    return c;
+  }
+
+  // The challenge as header value and as JSON text, for one request URL.
+  paymentRequired(error, url) {
+    const c = this.challenge(error);
+    const u = pad3(JSON.stringify(url));
+    return { header: c.prefixB64 + b64(u) + this.suffixB64, json: c.prefix + u + this.suffix };
+  }
+
+  page() {
+    if (this.html) return this.html;
+    const r = this.req;
+    const net = NETWORK_NAMES[r.network] || r.network;
+    const price = formatAmount(r.amount, 6);
+    const what = this.description ? escapeHTML(this.description) : "this resource";
+    this.html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Payment required</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}
+dt{font-weight:600;margin-top:.6rem}dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
+.note{color:#555;font-size:.9rem;margin-top:2rem}</style></head>
+<body><h1>Payment required</h1>
+<p>Access to ${what} costs <strong>${escapeHTML(price)} USDC</strong> per request on <strong>${escapeHTML(net)}</strong>, paid with the x402 protocol (version 2).</p>
+<dl><dt>Amount</dt><dd>${escapeHTML(price)} USDC (${escapeHTML(r.amount)} atomic units)</dd>
+<dt>Network</dt><dd>${escapeHTML(net)} (${escapeHTML(r.network)})</dd>
+<dt>Pay to</dt><dd>${escapeHTML(r.payTo)}</dd>
+<dt>Token contract</dt><dd>${escapeHTML(r.asset)}</dd>
+<dt>Scheme</dt><dd>${escapeHTML(r.scheme)} (EIP-3009 transferWithAuthorization)</dd></dl>
+<p>Call this URL with an x402 client, for example <code>@x402/fetch</code> with a wallet holding USDC on ${escapeHTML(net)}. The client reads the <code>PAYMENT-REQUIRED</code> header of this response, signs the payment and retries with a <code>PAYMENT-SIGNATURE</code> header; the receipt comes back in <code>PAYMENT-RESPONSE</code>.</p>
+<p class="note">You are charged only when the request succeeds.</p>
+</body></html>`;
+    return this.html;
+  }
+
+  // The reference deep-compares the client's "accepted" with its own
+  // requirement: every field, except that "extra" may only hold ours.
+  matches(acc) {
+    if (!acc || typeof acc !== "object" || Array.isArray(acc)) return false;
+    const req = this.req;
+    for (const k of REQ_FIELDS) if (acc[k] !== req[k]) return false;
+    for (const k in acc) {
+      if (k === "extra") {
+        const x = acc.extra;
+        if (x === undefined || x === null) continue;
+        if (typeof x !== "object" || Array.isArray(x)) return false;
+        for (const e in x) if (x[e] !== this.extra[e]) return false;
+      } else if (!REQ_FIELDS.includes(k)) {
+        return false;
+      }
+    }
+    return true;
+  }
+}
+
+// Keyed by app, config version and route index so that a config document
+// re-read from KV (the dispatcher's cache expires every few seconds) reuses
+// the work; routes without a version fall back to the object itself.
+const prepared = new Map();
+const preparedByRoute = new WeakMap();
+
+export function prepare(cfg, route) {
+  if (cfg && cfg.config_version !== undefined && cfg.slug && Array.isArray(cfg.routes)) {
+    const key = cfg.slug + "@" + cfg.config_version + "#" + cfg.routes.indexOf(route);
+    let p = prepared.get(key);
+    if (!p) {
+      p = new Prepared(route);
+      if (prepared.size > 5000) prepared.clear();
+      prepared.set(key, p);
+    }
+    return p;
+  }
+  let p = preparedByRoute.get(route);
+  if (!p) {
+    p = new Prepared(route);
+    preparedByRoute.set(route, p);
+  }
+  return p;
+}
+
+// ---- responses -------------------------------------------------------------
+
+function wantsHTML(request) {
+  const a = request.headers.get("accept");
+  return !!a && a.includes("text/html");
+}
+
+// A 402 carries the challenge in PAYMENT-REQUIRED (what x402 clients read);
+// the JSON body has the platform's error shape plus the same challenge, so
+// one parser serves every error of the edge.
+function challengeResponse(request, p, code, error, extraHeaders) {
+  const pr = p.paymentRequired(error, request.url);
+  const h = new Headers(extraHeaders);
+  h.set("payment-required", pr.header);
+  h.set("cache-control", "no-store");
+  let body;
+  if (wantsHTML(request)) {
+    body = p.page();
+    h.set("content-type", "text/html; charset=utf-8");
+  } else {
+    body = '{"error":{"code":"' + code + '","message":' + JSON.stringify(error) + '},"paymentRequired":' + pr.json + "}";
+    h.set("content-type", "application/json; charset=utf-8");
+  }
+  return tagErrorCode(new Response(body, { status: 402, headers: h }), code);
+}
+
+// ---- facilitator -----------------------------------------------------------
+
+let baseFor = { raw: null, base: "" };
+function facilitatorBase(env) {
+  const raw = env.FACILITATOR_URL || DEFAULT_FACILITATOR_URL;
+  if (baseFor.raw !== raw) baseFor = { raw, base: raw.replace(/\/+$/, "") };
+  return baseFor.base;
+}
+
+// Returns {json, text} or {down: reason}. Any 5xx, an unreadable answer or
+// no answer at all means the facilitator could not decide; a 4xx with JSON
+// is a decision (some facilitators answer an invalid payment with 400).
+async function callFacilitator(env, path, body) {
+  let r;
+  try {
+    r = await fetch(facilitatorBase(env) + path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      signal: AbortSignal.timeout(FACILITATOR_TIMEOUT_MS),
+    });
+  } catch {
+    return { down: "facilitator_unreachable" };
+  }
+  if (r.status >= 500) {
+    await r.body?.cancel();
+    return { down: "facilitator_error" };
+  }
+  try {
+    const text = await r.text();
+    const json = JSON.parse(text);
+    if (!json || typeof json !== "object") return { down: "facilitator_bad_response" };
+    return { json, text };
+  } catch {
+    return { down: "facilitator_bad_response" };
+  }
+}
+
+function facilitatorDown(reason, ev, stage) {
+  ev[stage] = reason;
+  if (reason === "facilitator_unreachable") {
+    return jsonError(502, reason, "The payment facilitator could not be reached; the request was not run and nothing was charged. Try again.");
+  }
+  return jsonError(503, reason, "The payment facilitator failed to answer; the request was not run and nothing was charged. Try again.");
+}
+
+// ---- the lock --------------------------------------------------------------
+
+// Payments are spread over a fixed set of PaymentLock objects: one object per
+// payment would leave one storage per nonce behind, one object for all would
+// serialize every payment of the platform.
+const LOCK_SHARDS = 64;
+function fnv1a(s) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function lockStub(env, key) {
+  const ns = env.LOCK;
+  return ns.get(ns.idFromName("payments-" + (fnv1a(key) % LOCK_SHARDS)));
+}
+
+// ---- the paywall -----------------------------------------------------------
+
+// paywall handles a request to an x402 route. run(request) runs the tenant's
+// worker and resolves to its (error-mapped) response. ev is the telemetry
+// event; the paywall fills in the payment fields.
+export async function paywall(request, route, cfg, env, ctx, ev, run) {
+  const p = prepare(cfg, route);
+  if (!p.ok) return jsonError(500, "bad_config", "The route is priced but its payment requirements are missing.");
+  const r = p.req;
+  ev.amount = r.amount;
+  ev.network = r.network;
+
+  const sig = request.headers.get("payment-signature");
+  if (!sig) {
+    ev.payment_required = true;
+    if (request.headers.has("x-payment")) {
+      ev.verify_result = "x402_v1_not_supported";
+      return challengeResponse(request, p, "x402_version_not_supported", "x402 version 2 is required: send the payment in the PAYMENT-SIGNATURE header (X-PAYMENT is version 1)");
+    }
+    return challengeResponse(request, p, "payment_required", "Payment required");
+  }
+
+  let text, payment;
+  try {
+    text = unb64(sig.trim());
+    payment = JSON.parse(text);
+  } catch {
+    ev.payment_required = true;
+    ev.verify_result = "invalid_payment_header";
+    return challengeResponse(request, p, "invalid_payment_header", "Invalid payment: PAYMENT-SIGNATURE is not base64 JSON");
+  }
+  if (!payment || typeof payment !== "object" || payment.x402Version !== 2) {
+    ev.payment_required = true;
+    ev.verify_result = "invalid_x402_version";
+    return challengeResponse(request, p, "x402_version_not_supported", "x402 version 2 is required");
+  }
+  if (!p.matches(payment.accepted)) {
+    ev.payment_required = true;
+    ev.verify_result = "no_matching_requirements";
+    return challengeResponse(request, p, "no_matching_requirements", NO_MATCH);
+  }
+  const auth = payment.payload && payment.payload.authorization;
+  if (!auth || !HEX_ADDR.test(auth.from) || !HEX_NONCE.test(auth.nonce)) {
+    ev.payment_required = true;
+    ev.verify_result = "invalid_exact_evm_payload";
+    return challengeResponse(request, p, "payment_invalid", "invalid_exact_evm_payload");
+  }
+  ev.payer = auth.from;
+
+  // The decoded text is spliced in as it came: it parsed, and re-encoding
+  // the payload would cost as much as parsing it did.
+  const body = '{"x402Version":2,"paymentPayload":' + text + ',"paymentRequirements":' + p.reqJSON + "}";
+  const v = await callFacilitator(env, "/verify", body);
+  if (v.down) return facilitatorDown(v.down, ev, "verify_result");
+  if (v.json.isValid !== true) {
+    ev.payment_required = true;
+    ev.verify_result = String(v.json.invalidReason || "invalid_payment");
+    return challengeResponse(request, p, "payment_invalid", ev.verify_result);
+  }
+  ev.verify_result = "valid";
+  if (typeof v.json.payer === "string" && v.json.payer) ev.payer = v.json.payer;
+
+  // Between verify and settle the same payment verifies again: only the
+  // request that takes the lock may run the tenant. The lock is kept once the
+  // tenant ran (even unpaid, after a failure), so a payment runs code at most
+  // once; it is released only when nothing ran.
+  if (!env.LOCK) return jsonError(503, "payment_lock_unavailable", "Payments are not available on this edge (no payment lock).");
+  const lockKey = r.network + "|" + String(r.asset).toLowerCase() + "|" + auth.from.toLowerCase() + "|" + auth.nonce.toLowerCase();
+  const exp = lockExpiry(auth.validBefore);
+  const stub = lockStub(env, lockKey);
+  let won;
+  try {
+    won = await stub.acquire(lockKey, exp);
+  } catch {
+    return jsonError(503, "payment_lock_unavailable", "The payment could not be locked against replays; the request was not run and nothing was charged. Try again.");
+  }
+  if (!won) {
+    ev.payment_required = true;
+    ev.verify_result = "payment_already_used";
+    return challengeResponse(request, p, "payment_already_used", "invalid_exact_evm_nonce_already_used");
+  }
+  const release = () => {
+    const done = stub.release(lockKey).catch(() => {});
+    if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(done);
   };
+
+  if (p.settleBefore) {
+    const s = await callFacilitator(env, "/settle", body);
+    if (s.down) {
+      release();
+      return facilitatorDown(s.down, ev, "settlement_result");
+    }
+    if (s.json.success !== true) {
+      release();
+      return settleFailed(request, p, s, ev);
+    }
+    settled(s, ev);
+    const response = await run(request);
+    return withReceipt(response, s.text);
+  }
+
+  const response = await run(request);
+  if (response.status >= 400) {
+    // Never charge for a failure.
+    ev.settlement_result = "not_settled_status_" + response.status;
+    return response;
+  }
+  const s = await callFacilitator(env, "/settle", body);
+  if (s.down) {
+    await response.body?.cancel();
+    ev.settlement_result = s.down;
+    return jsonError(502, "settlement_failed", "The request ran but the payment could not be settled, so its answer is withheld and nothing was charged. Pay again to retry.");
+  }
+  if (s.json.success !== true) {
+    await response.body?.cancel();
+    return settleFailed(request, p, s, ev);
+  }
+  settled(s, ev);
+  return withReceipt(response, s.text);
+}
+
+function lockExpiry(validBefore) {
+  const now = Math.floor(Date.now() / 1000);
+  const n = Number(validBefore);
+  // The facilitator refuses an authorization after validBefore, so the lock
+  // entry can go then; bound it so a silly value cannot pin storage forever.
+  if (!Number.isFinite(n) || n <= now) return now + 3600;
+  return Math.min(n, now + 7 * 86400);
+}
+
+function settled(s, ev) {
+  ev.payment_success = true;
+  ev.settlement_result = "success";
+  ev.transaction = String(s.json.transaction || "");
+  if (typeof s.json.payer === "string" && s.json.payer) ev.payer = s.json.payer;
+  if (typeof s.json.network === "string" && s.json.network) ev.network = s.json.network;
+}
+
+function settleFailed(request, p, s, ev) {
+  const reason = String(s.json.errorReason || "settlement_failed");
+  ev.settlement_result = reason;
+  ev.payment_required = true;
+  return challengeResponse(request, p, "settlement_failed", reason, { "payment-response": b64(s.text) });
+}
+
+function withReceipt(response, text) {
+  const out = new Response(response.body, response);
+  out.headers.set("payment-response", b64(text));
+  out.headers.set("cache-control", "private");
+  return out;
 }

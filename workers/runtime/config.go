@@ -23,7 +23,7 @@ const CompatibilityDate = "2026-11-01"
 // configFiles returns the files of the generated workerd configuration:
 // config.capnp plus every module it embeds, relative to the config's
 // directory.
-func configFiles(opts Options, edgeAddr string) (map[string]string, error) {
+func configFiles(opts Options, edgeAddr, lockDir string) (map[string]string, error) {
 	files := map[string]string{}
 	var modules []string
 	add := func(name, kind, body string) {
@@ -86,6 +86,10 @@ func configFiles(opts Options, edgeAddr string) (map[string]string, error) {
 		text("SUBREQUESTS", sub),
 		text("INGEST_URL", opts.IngestURL),
 		text("INGEST_TOKEN", opts.IngestToken),
+		`(name = "LOCK", durableObjectNamespace = "PaymentLock")`,
+	}
+	if opts.FacilitatorURL != "" {
+		bindings = append(bindings, text("FACILITATOR_URL", opts.FacilitatorURL))
 	}
 	routerWorker := func(ns string) string {
 		b := []string{`(name = "EDGE", service = "edge-api")`}
@@ -111,6 +115,8 @@ const config :Workerd.Config = (
     # Local development: tenants' allowlists may name services on this
     # machine, so the network is not restricted to public addresses.
     (name = "internet", network = (allow = ["public", "private", "local"], tlsOptions = (trustBrowserCas = true))),
+    # PaymentLock storage: on disk so that a restart keeps used payments used.
+    (name = "payment-locks", disk = (path = %s, writable = true)),
   ],
   sockets = [ (name = "http", address = %s, http = (), service = "dispatcher") ],
 );
@@ -124,12 +130,14 @@ const dispatcher :Workerd.Worker = (
     %s
   ],
   globalOutbound = "internet",
+  durableObjectNamespaces = [ (className = "PaymentLock", uniqueKey = "402claw-payment-lock-v1") ],
+  durableObjectStorage = (localDisk = "payment-locks"),
 );
 
 const configKV :Workerd.Worker = %s;
 
 const tenantKV :Workerd.Worker = %s;
-`, capnpString(edgeAddr), capnpString(opts.ListenAddr),
+`, capnpString(edgeAddr), capnpString(lockDir), capnpString(opts.ListenAddr),
 		strings.Join(modules, ",\n    "), capnpString(CompatibilityDate),
 		strings.Join(bindings, ",\n    "),
 		routerWorker(opts.ConfigKVNamespaceID), routerWorker(""))

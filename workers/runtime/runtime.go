@@ -44,6 +44,7 @@ type Options struct {
 	AsyncTrace          bool          // measure JS time per request (CPUStats)
 	SubrequestEmulation bool          // enforce plans' subrequest limits locally
 	ConfigCacheTTL      time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
+	FacilitatorURL      string        // x402 facilitator for paid routes; empty = the dispatcher's default (x402.org)
 }
 
 // Status describes the supervised workerd process.
@@ -106,7 +107,16 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		edgeAddr = net.JoinHostPort(u.Hostname(), "80")
 	}
 	dir := filepath.Join(opts.DataDir, "workerd")
-	files, err := configFiles(opts, edgeAddr)
+	// Outside dir: the config directory is rewritten on every start, the
+	// used payments must survive it.
+	lockDir, err := filepath.Abs(filepath.Join(opts.DataDir, "payment-locks"))
+	if err != nil {
+		return nil, fmt.Errorf("runtime: unable to resolve the payment lock directory: %w", err)
+	}
+	if err := os.MkdirAll(lockDir, 0o700); err != nil {
+		return nil, fmt.Errorf("runtime: unable to create the payment lock directory: %w", err)
+	}
+	files, err := configFiles(opts, edgeAddr, lockDir)
 	if err != nil {
 		return nil, err
 	}

@@ -496,7 +496,13 @@ func sha(s string) string {
 func TestAPIKeyAccess(t *testing.T) {
 	e := edge(t)
 	route := func(access, path string) map[string]any {
-		return map[string]any{"method": "GET", "path": path, "access": access, "settle": "after"}
+		r := map[string]any{"method": "GET", "path": path, "access": access, "settle": "after"}
+		if access == "x402" {
+			r["requirements"] = map[string]any{"scheme": "exact", "network": "eip155:84532", "amount": "1000",
+				"asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+				"maxTimeoutSeconds": 60, "extra": map[string]any{"name": "USDC", "version": "2"}}
+		}
+		return r
 	}
 	cfg := e.deploy("keyed", echoWorker, nil, func(c *appConfig) {
 		c.Routes = []map[string]any{route("api_key", "/private/*"), route("x402", "/paid"), route("public", "/open")}
@@ -559,12 +565,14 @@ func TestTelemetry(t *testing.T) {
 }
 
 func TestConfigFiles(t *testing.T) {
-	files, err := configFiles(Options{ListenAddr: "127.0.0.1:8787", Namespace: `ns"x`, ConfigKVNamespaceID: "c", IngestToken: "a\\b\n"}, "127.0.0.1:9")
+	files, err := configFiles(Options{ListenAddr: "127.0.0.1:8787", Namespace: `ns"x`, ConfigKVNamespaceID: "c", IngestToken: "a\\b\n", FacilitatorURL: "http://127.0.0.1:7/f"}, "127.0.0.1:9", "/data/payment-locks")
 	if err != nil {
 		t.Fatal(err)
 	}
 	capnp := files["config.capnp"]
-	for _, want := range []string{`text = "ns\"x"`, `text = "a\\b\n"`, `address = "127.0.0.1:9"`, `(name = "dispatcher.js", esModule = embed "modules/dispatcher.js")`} {
+	for _, want := range []string{`text = "ns\"x"`, `text = "a\\b\n"`, `address = "127.0.0.1:9"`, `(name = "dispatcher.js", esModule = embed "modules/dispatcher.js")`,
+		`(name = "FACILITATOR_URL", text = "http://127.0.0.1:7/f")`, `(name = "LOCK", durableObjectNamespace = "PaymentLock")`,
+		`disk = (path = "/data/payment-locks", writable = true)`, `durableObjectStorage = (localDisk = "payment-locks")`} {
 		if !strings.Contains(capnp, want) {
 			t.Errorf("config lacks %s", want)
 		}

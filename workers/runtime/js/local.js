@@ -5,9 +5,12 @@
 // env: LOADER (workerLoader), EDGE (the local Cloudflare API), CONFIG and
 // TENANT_KV (kvNamespace bindings through the KV router), NAMESPACE,
 // OUTBOUND_SRC, WRAPPER_SRC, PATCH_SRC (text modules), SUBREQUESTS ("1"
-// switches the subrequest-limit emulation on), INGEST_URL, INGEST_TOKEN.
+// switches the subrequest-limit emulation on), INGEST_URL, INGEST_TOKEN,
+// FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace).
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { handle } from "./dispatcher.js";
+// Durable Object classes must be exported by the main module.
+export { PaymentLock } from "./lock.js";
 import OUTBOUND_SRC from "./claw-outbound.txt";
 import WRAPPER_SRC from "./claw-wrapper.txt";
 import PATCH_SRC from "./claw-patch.txt";
