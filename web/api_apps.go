@@ -363,4 +363,3 @@ func (s *Server) apiVarDelete(c *fiber.Ctx) error {
 	s.syncNow(a)
 	return c.SendStatus(fiber.StatusNoContent)
 }
-

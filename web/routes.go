@@ -1,8 +1,11 @@
 package web
 
 import (
+	"net/http"
+
 	"github.com/402claw/402claw/static"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 )
 
@@ -14,6 +17,13 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", s.metricsHandler())
+	for _, m := range s.opts.Mounts {
+		app.All(m.Prefix+"/*", adaptor.HTTPHandler(http.StripPrefix(m.Prefix, m.Handler)))
+	}
+	if b := s.opts.Billing; b != nil {
+		// Stripe signs its webhooks; sessions and CSRF do not apply.
+		app.Post("/stripe/webhook", b.Webhook)
+	}
 
 	// JSON API: bearer tokens, no cookies, no CSRF (JSON-only bodies cannot be forged cross-site).
 	api := app.Group("/api/v1", s.apiJSON)
@@ -63,7 +73,20 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/apps/:slug/vars", user(s.appVarSet)...)
 	app.Post("/apps/:slug/vars/:name/delete", user(s.appVarDelete)...)
 	app.Post("/apps/:slug/delete", user(s.appDelete)...)
-	app.Get("/billing", user(s.billingShow)...)
+	if b := s.opts.Billing; b != nil {
+		app.Get("/pricing", page(b.Pricing)...)
+		app.Get("/billing", user(b.Page)...)
+		app.Post("/billing/checkout", user(b.Checkout)...)
+		app.Post("/billing/portal", user(b.Portal)...)
+		app.Get("/billing/demo-checkout", user(b.DemoCheckout)...)
+		app.Post("/billing/demo-checkout", user(b.DemoPay)...)
+		app.Post("/billing/demo-cancel", user(b.DemoCancel)...)
+		app.Get("/admin/plans", admin(b.AdminPlans)...)
+		app.Post("/admin/plans/:key", admin(b.AdminPlanSave)...)
+		app.Post("/admin/tenants/:slug/plan", admin(b.AdminAssignPlan)...)
+	} else {
+		app.Get("/billing", user(s.billingShow)...)
+	}
 	app.Get("/usage", user(s.usageShow)...)
 	app.Get("/settings", user(s.settingsShow)...)
 	app.Post("/settings/password", user(s.passwordSave)...)

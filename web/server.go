@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -36,6 +37,14 @@ type Options struct {
 	Billing *billing.Service
 	// IngestToken authenticates the dispatcher's telemetry posts.
 	IngestToken string
+	// Mounts serve plain http.Handlers under a prefix (the dev facilitator).
+	Mounts []Mount
+}
+
+// Mount is an http.Handler served under Prefix (stripped), outside sessions and CSRF.
+type Mount struct {
+	Prefix  string
+	Handler http.Handler
 }
 
 // EdgeInfo tells pages where tenants' APIs are served.

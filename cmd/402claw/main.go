@@ -21,6 +21,9 @@ Usage:
   402claw migrate                apply pending database migrations and exit
   402claw user create --email E --password P [--admin] [--tenant SLUG]
                                  create a user (a new tenant unless --tenant or --admin)
+  402claw reconcile              compare the database with the edge once and repair drift
+  402claw edge bootstrap         prepare a Cloudflare account: namespaces, dispatcher, outbound worker
+  402claw billing reconcile      re-read subscriptions from Stripe and fix drift
   402claw help                   this text; "402claw serve --help" lists every setting
 `
 
@@ -69,6 +72,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return userCreate(ctx, cfg, args[2:], stdout, stderr)
+	case "reconcile", "edge", "billing":
+		sub := args[0]
+		if sub != "reconcile" {
+			if len(args) < 2 || (sub == "edge" && args[1] != "bootstrap") || (sub == "billing" && args[1] != "reconcile") {
+				fmt.Fprint(stderr, usage)
+				return errUsage
+			}
+			sub += " " + args[1]
+		}
+		cfg, err := LoadConfig(nil, getenv, stderr)
+		if err != nil {
+			return err
+		}
+		switch sub {
+		case "reconcile":
+			return reconcileCmd(ctx, cfg, stdout, stderr)
+		case "edge bootstrap":
+			return edgeBootstrapCmd(ctx, cfg, stdout)
+		default:
+			return billingReconcileCmd(ctx, cfg, stdout, stderr)
+		}
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/web"
+	"github.com/402claw/402claw/web/billing"
+	"github.com/402claw/402claw/web/syncer"
 	"gorm.io/gorm"
 )
 
@@ -39,36 +42,116 @@ func migrateCmd(cfg *Config, stdout io.Writer) error {
 	return nil
 }
 
+// secretKey is CLAW_SECRET_KEY, or a key generated once into the data dir.
+func secretKey(cfg *Config) ([]byte, error) {
+	if cfg.SecretKey != "" {
+		k, err := models.ParseKey(cfg.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("CLAW_SECRET_KEY: %v", err)
+		}
+		return k, nil
+	}
+	if !cfg.LocalEdge() {
+		return nil, errors.New("CLAW_SECRET_KEY: required with Cloudflare credentials (a key generated on one machine would be lost with it); generate one with `openssl rand -hex 32`")
+	}
+	return models.LoadOrCreateKey(cfg.DataDir)
+}
+
+// platform is everything serve and the operator commands share.
+type platform struct {
+	cfg     *Config
+	log     *slog.Logger
+	store   *models.Store
+	key     []byte
+	ingest  string
+	edge    *edge
+	syncer  *syncer.Syncer
+	billing *billing.Service
+}
+
+func openPlatform(ctx context.Context, cfg *Config, log *slog.Logger, migrate bool) (*platform, error) {
+	db, err := openDB(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		applied, err := models.Migrate(db)
+		if err != nil {
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.Info("applied migrations", "versions", applied)
+		}
+	}
+	if err := models.CheckSchema(db); err != nil {
+		return nil, err
+	}
+	p := &platform{cfg: cfg, log: log, store: models.NewStore(db)}
+	if p.key, err = secretKey(cfg); err != nil {
+		return nil, err
+	}
+	p.ingest = cfg.IngestToken
+	if p.ingest == "" {
+		if p.ingest, err = secretFile(cfg.DataDir, "ingest.token"); err != nil {
+			return nil, fmt.Errorf("CLAW_INGEST_TOKEN: unable to generate one in %s: %v", cfg.DataDir, err)
+		}
+	}
+	if p.edge, err = startEdge(ctx, cfg, p.ingest, log); err != nil {
+		return nil, err
+	}
+	p.syncer = syncer.New(syncer.Options{Store: p.store, CF: p.edge.cf, Namespace: p.edge.namespace, ConfigKV: p.edge.kvID,
+		Key: p.key, Logger: log.With("component", "syncer"), ReconcileEvery: 10 * time.Minute})
+	p.billing, err = billing.New(billing.Options{
+		Store: p.store, Logger: log.With("component", "billing"),
+		StripeKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, StripeBaseURL: cfg.StripeBaseURL,
+		Grace: cfg.BillingGrace, BaseURL: cfg.BaseURL, SignupOpen: cfg.Signup == "open",
+		Demo: cfg.StripeSecretKey == "" && cfg.LocalEdge(),
+		OnPlanChange: func(ctx context.Context, tx *gorm.DB, tenantID uint, _, _ string) error {
+			return p.store.EnqueueTenantApps(ctx, tx, tenantID)
+		},
+		PauseExcess: models.ApplyPlanCaps,
+		Usage:       p.store.TenantUsage,
+	})
+	if err != nil {
+		p.edge.close()
+		return nil, err
+	}
+	return p, nil
+}
+
 // serve runs the portal until ctx ends (SIGINT/SIGTERM), then drains
 // requests for up to 20 s. It applies pending migrations at start: one
 // binary, one schema; a database newer than the binary is refused.
 func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	log := newLogger(cfg, logw)
-	db, err := openDB(cfg)
+	p, err := openPlatform(withLocalEdge(ctx), cfg, log, true)
 	if err != nil {
 		return err
 	}
-	applied, err := models.Migrate(db)
-	if err != nil {
-		return err
-	}
-	if len(applied) > 0 {
-		log.Info("applied migrations", "versions", applied)
-	}
-	if err := models.CheckSchema(db); err != nil {
-		return err
-	}
-	store := models.NewStore(db)
+	defer p.edge.close()
 	policy := models.SessionPolicy{Idle: cfg.SessionIdle, Absolute: cfg.SessionMax}
-	app, _, err := web.New(web.Options{
-		Store:      store,
-		Logger:     log,
-		BaseURL:    cfg.BaseURL,
-		SignupOpen: cfg.Signup == "open",
-		Session:    policy,
-		AuthRate:   cfg.AuthRate,
-		TrustProxy: cfg.TrustProxy,
-	})
+	opts := web.Options{
+		Store:       p.store,
+		Logger:      log,
+		BaseURL:     cfg.BaseURL,
+		SignupOpen:  cfg.Signup == "open",
+		Session:     policy,
+		AuthRate:    cfg.AuthRate,
+		TrustProxy:  cfg.TrustProxy,
+		EdgeInfo:    web.EdgeInfo{Local: p.edge.local, EdgeURL: p.edge.edgeURL, BaseDomain: cfg.BaseDomain, RuntimeNote: p.edge.runtimeNote},
+		SecretKey:   p.key,
+		SyncNow:     p.syncer.RunJob,
+		Billing:     p.billing,
+		IngestToken: p.ingest,
+		ReadyChecks: []web.ReadyCheck{{Name: "edge", Check: func(ctx context.Context) error {
+			_, err := p.edge.cf.DispatchNamespaces(ctx)
+			return err
+		}}},
+	}
+	if p.edge.facilitator != nil {
+		opts.Mounts = append(opts.Mounts, web.Mount{Prefix: "/dev-facilitator", Handler: p.edge.facilitator})
+	}
+	app, _, err := web.New(opts)
 	if err != nil {
 		return err
 	}
@@ -76,11 +159,13 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("CLAW_ADDR: unable to listen on %s: %v", cfg.Addr, err)
 	}
-	go sweepSessions(ctx, store, policy, log)
+	go sweepSessions(ctx, p.store, policy, log)
+	go p.syncer.Run(ctx)
+	go p.billing.Run(ctx)
 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()
-	log.Info("portal listening", "url", cfg.BaseURL, "addr", ln.Addr().String(), "database", dbKind(cfg))
+	log.Info("portal listening", "url", cfg.BaseURL, "addr", ln.Addr().String(), "database", dbKind(cfg), "edge", p.edge.edgeURL, "billing", p.billing.Mode())
 	select {
 	case err := <-errc:
 		return err

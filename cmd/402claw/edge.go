@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/workers"
+	"github.com/402claw/402claw/workers/facilitator"
+	"github.com/402claw/402claw/workers/localcf"
+	"github.com/402claw/402claw/workers/runtime"
+)
+
+// edge is what serve talks to: the Cloudflare client (real or local), and in
+// local mode the emulator, the dev facilitator and workerd.
+type edge struct {
+	cf          *workers.Cloudflare
+	namespace   string
+	kvID        string
+	local       bool
+	edgeURL     string
+	facilitator http.Handler // local mode: mounted on the portal
+	runtime     *runtime.Runtime
+	runtimeErr  error
+	closers     []func()
+}
+
+func (e *edge) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+type ownsEdgeKey struct{}
+
+// withLocalEdge marks ctx as serve's: it starts and owns the local edge.
+func withLocalEdge(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownsEdgeKey{}, true)
+}
+
+func ownsLocalEdge(ctx context.Context) bool { v, _ := ctx.Value(ownsEdgeKey{}).(bool); return v }
+
+// runtimeNote tells tenants when the local runtime cannot serve.
+func (e *edge) runtimeNote() string {
+	if !e.local {
+		return ""
+	}
+	if e.runtimeErr != nil {
+		if errors.Is(e.runtimeErr, runtime.ErrWorkerdMissing) {
+			return "The local edge is not running: workerd is not installed. Run `npm ci` in the 402claw directory (or `make run`), then restart 402claw."
+		}
+		return "The local edge is not running: " + e.runtimeErr.Error()
+	}
+	if e.runtime != nil {
+		if st := e.runtime.Status(); !st.Running {
+			return "The local edge (workerd) is restarting: " + st.LastError
+		}
+	}
+	return ""
+}
+
+// secretFile reads a generated secret from the data dir, creating it once
+// with mode 0600.
+func secretFile(dataDir, name string) (string, error) {
+	p := filepath.Join(dataDir, name)
+	if b, err := os.ReadFile(p); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	v := models.NewSecret(32)
+	if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// startEdge connects to Cloudflare, or starts the local edge when no
+// credentials are configured. A missing workerd does not stop the portal.
+func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.Logger) (*edge, error) {
+	e := &edge{namespace: cfg.CFNamespace, local: cfg.LocalEdge()}
+	if !e.local {
+		e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: cfg.CFAPIToken, AccountID: cfg.CFAccountID, BaseURL: cfg.CFBaseURL})
+		e.kvID = cfg.CFKVConfigID
+		e.edgeURL = "https://" + cfg.BaseDomain
+		return e, nil
+	}
+	if !ownsLocalEdge(ctx) {
+		// Operator commands use the local Cloudflare API of the running
+		// portal: two processes must not share its state directory.
+		e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: "local", AccountID: "local", BaseURL: "http://" + cfg.LocalCFAddr + "/client/v4", MaxRetries: -1})
+		res, err := workers.Bootstrap(ctx, e.cf, workers.BootstrapOptions{Namespace: e.namespace, SkipWorkers: true})
+		if err != nil {
+			return nil, fmt.Errorf("the local Cloudflare API at %s does not answer: start `402claw serve` first (it runs the local edge): %w", cfg.LocalCFAddr, err)
+		}
+		e.kvID = res.KVNamespaceID
+		return e, nil
+	}
+	srv, err := localcf.New(filepath.Join(cfg.DataDir, "cloudflare"), localcf.Options{})
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { srv.Close() })
+	ln, err := net.Listen("tcp", cfg.LocalCFAddr)
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("CLAW_LOCAL_CF_ADDR: unable to listen on %s: %v", cfg.LocalCFAddr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	e.closers = append(e.closers, func() { hs.Close() })
+	apiURL := "http://" + ln.Addr().String()
+	e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: "local", AccountID: "local", BaseURL: apiURL + "/client/v4"})
+
+	fac, err := facilitator.New(facilitator.Options{NoncePath: filepath.Join(cfg.DataDir, "facilitator-nonces.log")})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.facilitator = fac
+	facURL := cfg.FacilitatorURL
+	if facURL == "" {
+		facURL = cfg.BaseURL + "/dev-facilitator"
+	}
+	ingestURL := cfg.BaseURL + "/internal/telemetry"
+	res, err := workers.Bootstrap(ctx, e.cf, workers.BootstrapOptions{Namespace: e.namespace, BaseDomain: cfg.BaseDomain,
+		IngestURL: ingestURL, IngestToken: ingestToken, FacilitatorURL: facURL})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.kvID = res.KVNamespaceID
+	e.edgeURL = "http://" + cfg.EdgeAddr
+
+	path := cfg.WorkerdPath
+	if path == "" {
+		path, err = runtime.FindWorkerd(".", filepath.Dir(os.Args[0]), filepath.Join(filepath.Dir(os.Args[0]), ".."))
+	}
+	if err != nil {
+		e.runtimeErr = err
+		log.Warn("local edge not started: workerd is missing; run `npm ci` (make run does it)", "err", err)
+		return e, nil
+	}
+	rt, err := runtime.Start(ctx, runtime.Options{
+		WorkerdPath: path, ListenAddr: cfg.EdgeAddr, EdgeAPIURL: apiURL, Namespace: e.namespace,
+		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
+		DataDir: cfg.DataDir, Logger: log.With("component", "workerd"), AsyncTrace: true, SubrequestEmulation: true,
+	})
+	if err != nil {
+		e.runtimeErr = err
+		log.Error("local edge failed to start; the portal runs without it", "err", err)
+		return e, nil
+	}
+	e.runtime = rt
+	e.edgeURL = rt.URL()
+	e.closers = append(e.closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rt.Stop(sctx)
+	})
+	log.Info("local edge running", "edge", e.edgeURL, "cloudflare_api", apiURL, "facilitator", facURL)
+	return e, nil
+}

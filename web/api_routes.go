@@ -1,0 +1,193 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/models/x402"
+	"github.com/gofiber/fiber/v2"
+)
+
+// routeIn is one route of PUT /api/v1/apps/{slug}/routes, as DESIGN §8 spells it.
+type routeIn struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Access      string `json:"access"`
+	Price       string `json:"price"`
+	Network     string `json:"network"`
+	PayTo       string `json:"pay_to"`
+	Settle      string `json:"settle"`
+	Description string `json:"description"`
+	MimeType    string `json:"mime_type"`
+}
+
+// routeOut is a stored route: the input fields normalized, plus what the portal resolved
+// (atomic amount, asset, EIP-712 domain) and whether the route can ever match.
+type routeOut struct {
+	ID            uint   `json:"id"`
+	Method        string `json:"method"`
+	Path          string `json:"path"`
+	Access        string `json:"access"`
+	Price         string `json:"price,omitempty"`
+	Amount        string `json:"amount,omitempty"`
+	Network       string `json:"network,omitempty"`
+	NetworkName   string `json:"network_name,omitempty"`
+	Asset         string `json:"asset,omitempty"`
+	EIP712Name    string `json:"eip712_name,omitempty"`
+	EIP712Version string `json:"eip712_version,omitempty"`
+	PayTo         string `json:"pay_to,omitempty"`
+	Settle        string `json:"settle"`
+	Description   string `json:"description"`
+	MimeType      string `json:"mime_type"`
+	Warning       string `json:"warning,omitempty"`
+}
+
+func routesToJSON(rs []models.Route) []routeOut {
+	warn := map[int]string{}
+	for _, w := range models.RouteWarnings(rs) {
+		warn[w.Index] = w.Message
+	}
+	out := make([]routeOut, len(rs))
+	for i, r := range rs {
+		o := routeOut{ID: r.ID, Method: r.Method, Path: r.Path, Access: r.Access, Settle: r.Settle,
+			Description: r.Description, MimeType: r.MimeType, Warning: warn[i]}
+		if o.Method == "" {
+			o.Method = "*"
+		}
+		if r.Access == models.AccessX402 {
+			o.Price, o.Amount, o.Network, o.PayTo = r.Price, r.Amount, r.Network, r.PayTo
+			if n, ok := x402.NetworkByCAIP2(r.Network); ok {
+				o.NetworkName, o.Asset, o.EIP712Name, o.EIP712Version = n.Name, n.Asset, n.EIP712Name, n.EIP712Version
+				if !n.Testnet && o.Warning == "" {
+					o.Warning = "Base mainnet needs a CDP facilitator, which this installation does not support yet"
+				}
+			}
+		}
+		out[i] = o
+	}
+	return out
+}
+
+func (s *Server) apiRoutes(c *fiber.Ctx) error {
+	a, err := s.apiApp(c)
+	if err != nil {
+		return err
+	}
+	rs, err := s.store.Routes(c.UserContext(), a.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(routesToJSON(rs))
+}
+
+// apiRoutesPut replaces an app's routes, all or nothing. The answer is the stored list as a
+// bare array, the same shape as the request.
+func (s *Server) apiRoutesPut(c *fiber.Ctx) error {
+	a, err := s.apiApp(c)
+	if err != nil {
+		return err
+	}
+	var in []routeIn
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in == nil {
+		return newAPIError(fiber.StatusBadRequest, "bad_request", "Send a JSON array of routes ([] removes them all).")
+	}
+	inputs := make([]models.RouteInput, len(in))
+	for i, r := range in {
+		inputs[i] = models.RouteInput{Method: r.Method, Path: r.Path, Access: r.Access, Price: r.Price, Network: r.Network,
+			PayTo: r.PayTo, Settle: r.Settle, Description: r.Description, MimeType: r.MimeType}
+	}
+	routes, err := models.ValidateRoutes(inputs)
+	var re *models.RouteError
+	if errors.As(err, &re) {
+		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid",
+			Message: fmt.Sprintf("Route %d (index %d): %s", re.Index+1, re.Index, re.Message), Field: fmt.Sprintf("[%d].%s", re.Index, re.Field)}
+	}
+	if err != nil {
+		return err
+	}
+	stored, err := s.store.ReplaceRoutes(c.UserContext(), a, routes)
+	if err != nil {
+		return edgeChangeAPIError(err)
+	}
+	s.syncNow(a)
+	return c.JSON(routesToJSON(stored))
+}
+
+type egressIn struct {
+	Allow []string `json:"allow"`
+}
+
+type egressOut struct {
+	Allow []string `json:"allow"`
+}
+
+func egressToJSON(es []models.EgressRule) egressOut {
+	out := egressOut{Allow: make([]string, len(es))}
+	for i, e := range es {
+		out.Allow[i] = e.Pattern
+	}
+	return out
+}
+
+func (s *Server) apiEgress(c *fiber.Ctx) error {
+	a, err := s.apiApp(c)
+	if err != nil {
+		return err
+	}
+	es, err := s.store.EgressRules(c.UserContext(), a.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(egressToJSON(es))
+}
+
+// apiEgressPut replaces an app's egress allowlist; an empty list denies all outbound requests.
+func (s *Server) apiEgressPut(c *fiber.Ctx) error {
+	a, err := s.apiApp(c)
+	if err != nil {
+		return err
+	}
+	var in egressIn
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.Allow == nil {
+		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: `Send {"allow":[…]}: the hosts the app may call ([] denies all).`, Field: "allow"}
+	}
+	patterns, err := models.ValidateEgress(in.Allow)
+	var re *models.RouteError
+	if errors.As(err, &re) {
+		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fmt.Sprintf("allow[%d]: %s", re.Index, re.Message), Field: fmt.Sprintf("allow[%d]", re.Index)}
+	}
+	if fe, ok := models.AsFieldError(err); ok {
+		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fe.Message, Field: "allow"}
+	}
+	if err != nil {
+		return err
+	}
+	stored, err := s.store.ReplaceEgress(c.UserContext(), a, patterns)
+	if err != nil {
+		return edgeChangeAPIError(err)
+	}
+	s.syncNow(a)
+	return c.JSON(egressToJSON(stored))
+}
+
+// edgeChangeAPIError maps the store's refusals of a route or egress change.
+func edgeChangeAPIError(err error) error {
+	var ple *models.PlanLimitError
+	switch {
+	case errors.As(err, &ple):
+		return newAPIError(fiber.StatusUnprocessableEntity, "plan_limit", ple.Error())
+	case errors.Is(err, models.ErrAppBusy):
+		return newAPIError(fiber.StatusConflict, "app_busy", "The app is being deleted.")
+	}
+	if fe, ok := models.AsFieldError(err); ok {
+		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fe.Message, Field: fe.Field}
+	}
+	return err
+}
