@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"sort"
 	"strconv"
@@ -104,7 +105,7 @@ func readUpload(c *fiber.Ctx) (upload, error) {
 			if err != nil {
 				return up, err
 			}
-			up.Files = append(up.Files, bundle.File{Name: fh.Filename, Content: b})
+			up.Files = append(up.Files, bundle.File{Name: rawFilename(fh), Content: b})
 		}
 		return up, nil
 	}
@@ -113,6 +114,18 @@ func readUpload(c *fiber.Ctx) (upload, error) {
 	}
 	up.Files = []bundle.File{{Name: up.Main, Content: []byte(c.FormValue("code"))}}
 	return up, nil
+}
+
+// rawFilename is the file name exactly as the client sent it. Go's multipart
+// reader keeps only the last path element ("../x.js" becomes "x.js"); the
+// upload rules must see the original to refuse it instead of guessing.
+func rawFilename(fh *multipart.FileHeader) string {
+	if _, params, err := mime.ParseMediaType(fh.Header.Get("Content-Disposition")); err == nil {
+		if n, ok := params["filename"]; ok {
+			return n
+		}
+	}
+	return fh.Filename
 }
 
 func readPart(fh *multipart.FileHeader) ([]byte, error) {

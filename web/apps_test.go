@@ -1,0 +1,343 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/402claw/402claw/models"
+)
+
+const goodWorker = `export default { async fetch(req, env) { return new Response("hello " + (env.GREETING || "")) } }`
+
+// apiTenant signs up through the API and returns its token.
+func apiTenant(t *testing.T, p *portal, email, tenant string) string {
+	t.Helper()
+	r := p.api(t, "POST", "/api/v1/signup", "", "application/json", fmt.Sprintf(`{"email":%q,"password":"a good long password","tenant":%q}`, email, tenant))
+	if r.Status != 201 {
+		t.Fatalf("signup: %d %s", r.Status, r.Body)
+	}
+	var out struct{ Token string }
+	json.Unmarshal([]byte(r.Body), &out)
+	return out.Token
+}
+
+func multipartBody(t *testing.T, files map[string][]byte, fields map[string]string) (string, string) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	for name, content := range files {
+		w, _ := mw.CreateFormFile("files", name)
+		w.Write(content)
+	}
+	mw.Close()
+	return mw.FormDataContentType(), buf.String()
+}
+
+func jsonVersion(main string, modules map[string]string) string {
+	b, _ := json.Marshal(map[string]any{"main_module": main, "modules": modules, "message": "m"})
+	return string(b)
+}
+
+// TestVersionValidationAPI is the bad-input table of the Apps issue through the API.
+func TestVersionValidationAPI(t *testing.T) {
+	ep := startEdgePortal(t)
+	tok := apiTenant(t, ep.portal, "v@example.com", "V")
+	if r := ep.api(t, "POST", "/api/v1/apps", tok, "application/json", `{"slug":"valid","name":"Valid"}`); r.Status != 201 {
+		t.Fatalf("create app: %d %s", r.Status, r.Body)
+	}
+	many := map[string][]byte{}
+	for i := 0; i < 51; i++ {
+		many[fmt.Sprintf("m%d.js", i)] = []byte("export const x = 1;")
+	}
+	many["index.js"] = []byte("export default {}")
+	huge := "export default { fetch() { return new Response(" + fmt.Sprintf("%q", strings.Repeat("x", 1200_000)) + ") } }"
+	cases := []struct {
+		name        string
+		ctype, body string
+		status      int
+		kind, want  string
+	}{
+		{"syntax error", "application/json", jsonVersion("index.js", map[string]string{"index.js": "export default {\n  fetch() { return new Response(1) \n}}}"}), 422, "syntax", "index.js:3:"},
+		{"no default export", "application/json", jsonVersion("index.js", map[string]string{"index.js": "export const handler = 1;"}), 422, "no_default_export", "default export"},
+		{"too large for free", "application/json", jsonVersion("index.js", map[string]string{"index.js": huge}), 413, "too_large", "Pro plan"},
+		{"path-like name", "application/json", jsonVersion("../x.js", map[string]string{"../x.js": goodWorker}), 422, "bad_name", "../x.js"},
+		{"nested escape", "application/json", jsonVersion("a/../../b.js", map[string]string{"a/../../b.js": goodWorker}), 422, "bad_name", ""},
+		{"duplicate names", "application/json", jsonVersion("index.js", map[string]string{"index.js": goodWorker, "INDEX.js": goodWorker}), 422, "duplicate", ""},
+		{"not utf-8", "application/json; charset=utf-8", "", 400, "", "UTF-8"},
+		{"empty upload", "application/json", jsonVersion("index.js", map[string]string{}), 422, "", ""},
+		{"unknown field", "application/json", `{"main_module":"index.js","modules":{},"author":"x"}`, 400, "", "Unknown field"},
+	}
+	ctypeMany, bodyMany := multipartBody(t, many, map[string]string{"main_module": "index.js"})
+	cases = append(cases, struct {
+		name        string
+		ctype, body string
+		status      int
+		kind, want  string
+	}{"51 files", ctypeMany, bodyMany, 422, "too_many_files", "at most 50"})
+	ctypeBad, bodyBad := multipartBody(t, map[string][]byte{"index.js": []byte("export default { fetch() { return new Response('\xff\xfe') } }")}, nil)
+	cases = append(cases, struct {
+		name        string
+		ctype, body string
+		status      int
+		kind, want  string
+	}{"non-utf8 file", ctypeBad, bodyBad, 422, "not_utf8", "index.js"})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := c.body
+			if c.name == "not utf-8" {
+				body = "{\"main_module\":\"index.js\",\"modules\":{\"index.js\":\"\xff\"}}"
+			}
+			r := ep.api(t, "POST", "/api/v1/apps/valid/versions", tok, c.ctype, body)
+			if r.Status != c.status {
+				t.Fatalf("status %d, want %d: %.300s", r.Status, c.status, r.Body)
+			}
+			if c.kind != "" && !strings.Contains(r.Body, `"kind":"`+c.kind+`"`) {
+				t.Fatalf("no problem of kind %s: %.300s", c.kind, r.Body)
+			}
+			if c.want != "" && !strings.Contains(r.Body, c.want) {
+				t.Fatalf("answer lacks %q: %.300s", c.want, r.Body)
+			}
+			if n := count(t, ep.portal, &models.Version{}); n != 0 {
+				t.Fatalf("a refused upload stored %d versions", n)
+			}
+		})
+	}
+}
+
+// TestDeployWriteThroughAPI: save, deploy, the local Cloudflare API holds it;
+// unknown and foreign versions are refused; delete while deploying wins.
+func TestDeployWriteThroughAPI(t *testing.T) {
+	ep := startEdgePortal(t)
+	ctx := context.Background()
+	tok := apiTenant(t, ep.portal, "d@example.com", "D")
+	other := apiTenant(t, ep.portal, "o@example.com", "O")
+	ep.api(t, "POST", "/api/v1/apps", tok, "application/json", `{"slug":"deployme","name":"Deploy me"}`)
+	ep.api(t, "POST", "/api/v1/apps", other, "application/json", `{"slug":"theirs","name":"Theirs"}`)
+	if r := ep.api(t, "PUT", "/api/v1/apps/deployme/vars/GREETING", tok, "application/json", `{"value":"world"}`); r.Status != 200 {
+		t.Fatalf("var: %d %s", r.Status, r.Body)
+	}
+	if r := ep.api(t, "PUT", "/api/v1/apps/deployme/vars/TOKEN", tok, "application/json", `{"value":"s3cret","secret":true}`); r.Status != 200 {
+		t.Fatalf("secret: %d %s", r.Status, r.Body)
+	}
+	r := ep.api(t, "POST", "/api/v1/apps/deployme/versions", tok, "application/json", jsonVersion("index.js", map[string]string{"index.js": goodWorker}))
+	if r.Status != 201 {
+		t.Fatalf("version: %d %s", r.Status, r.Body)
+	}
+	var v struct {
+		ID     uint
+		SHA256 string
+		Size   int64
+	}
+	json.Unmarshal([]byte(r.Body), &v)
+	theirV := ep.api(t, "POST", "/api/v1/apps/theirs/versions", other, "application/json", jsonVersion("index.js", map[string]string{"index.js": goodWorker}))
+	var tv struct{ ID uint }
+	json.Unmarshal([]byte(theirV.Body), &tv)
+
+	for _, c := range []struct {
+		name, body string
+		status     int
+	}{
+		{"unknown version", `{"version_id":99999}`, 404},
+		{"another tenant's version", fmt.Sprintf(`{"version_id":%d}`, tv.ID), 404},
+		{"zero", `{"version_id":0}`, 422},
+	} {
+		if r := ep.api(t, "POST", "/api/v1/apps/deployme/deployments", tok, "application/json", c.body); r.Status != c.status {
+			t.Fatalf("%s: %d %s", c.name, r.Status, r.Body)
+		}
+	}
+	if r := ep.api(t, "POST", "/api/v1/apps/theirs/deployments", tok, "application/json", "{}"); r.Status != 404 {
+		t.Fatalf("deploying another tenant's app: %d", r.Status)
+	}
+	r = ep.api(t, "POST", "/api/v1/apps/deployme/deployments", tok, "", "")
+	if r.Status != 202 {
+		t.Fatalf("deploy: %d %s", r.Status, r.Body)
+	}
+	var d struct {
+		ID     uint
+		Status string
+	}
+	json.Unmarshal([]byte(r.Body), &d)
+	app, _ := ep.Store.AppBySlug(ctx, mustUser(t, ep.portal, "d@example.com").Tenant.ID, "deployme")
+	if got := ep.waitDeployment(t, app.ID, d.ID); got.Status != models.DeploySucceeded {
+		t.Fatalf("deployment %+v", got)
+	}
+	r = ep.api(t, "GET", fmt.Sprintf("/api/v1/apps/deployme/deployments/%d", d.ID), tok, "", "")
+	if !strings.Contains(r.Body, `"status":"succeeded"`) {
+		t.Fatalf("deployment status: %s", r.Body)
+	}
+
+	// What the local Cloudflare API holds.
+	res, err := http.Get(ep.CFURL + "/runtime/namespaces/" + testNamespace + "/scripts/app-deployme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var script struct {
+		MainModule string           `json:"main_module"`
+		Bindings   []map[string]any `json:"bindings"`
+		Modules    []map[string]any `json:"modules"`
+	}
+	json.NewDecoder(res.Body).Decode(&script)
+	res.Body.Close()
+	vars := map[string]string{}
+	for _, b := range script.Bindings {
+		vars[b["name"].(string)] = b["type"].(string) + "=" + fmt.Sprint(b["text"])
+	}
+	if vars["GREETING"] != "plain_text=world" || vars["TOKEN"] != "secret_text=s3cret" || len(script.Modules) != 1 {
+		t.Fatalf("uploaded script: main %s bindings %v modules %d", script.MainModule, vars, len(script.Modules))
+	}
+	info, err := ep.CF.UserScript(ctx, testNamespace, "app-deployme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := strings.Join(info.Tags, ",")
+	for _, want := range []string{"app:deployme", "plan:free", "sha:" + v.SHA256[:16], fmt.Sprintf("tenant:%d", app.TenantID)} {
+		if !strings.Contains(tags, want) {
+			t.Fatalf("tags %s lack %s", tags, want)
+		}
+	}
+	doc, err := ep.CF.GetKV(ctx, ep.KVID, "app:deployme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Etag   string `json:"etag"`
+		Script string `json:"script"`
+		Plan   struct {
+			CPUMs       int `json:"cpuMs"`
+			SubRequests int `json:"subRequests"`
+		} `json:"plan"`
+	}
+	json.Unmarshal(doc, &cfg)
+	if cfg.Etag != v.SHA256 || cfg.Script != "app-deployme" || cfg.Plan.CPUMs != 50 || cfg.Plan.SubRequests != 10 {
+		t.Fatalf("config document %s", doc)
+	}
+
+	// Deleting while a deploy is pending: the delete wins, the edge forgets the app.
+	ep.api(t, "POST", "/api/v1/apps/deployme/versions", tok, "application/json", jsonVersion("index.js", map[string]string{"index.js": goodWorker + "\n// v2"}))
+	ep.api(t, "POST", "/api/v1/apps/deployme/deployments", tok, "", "")
+	if r := ep.api(t, "DELETE", "/api/v1/apps/deployme", tok, "", ""); r.Status != 202 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ep.Syncer.RunJob(ctx, app.JobTarget())
+		if r := ep.api(t, "GET", "/api/v1/apps/deployme", tok, "", ""); r.Status == 404 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("deleted app still answers: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := ep.CF.UserScript(ctx, testNamespace, "app-deployme"); err == nil {
+		t.Fatal("the script survived the app's deletion")
+	}
+	if _, err := ep.CF.GetKV(ctx, ep.KVID, "app:deployme"); err == nil {
+		t.Fatal("the config document survived the app's deletion")
+	}
+}
+
+func TestAppCreateRules(t *testing.T) {
+	ep := startEdgePortal(t)
+	tok := apiTenant(t, ep.portal, "c@example.com", "C")
+	cases := []struct {
+		body   string
+		status int
+		code   string
+	}{
+		{`{"slug":"good-app","name":"Good"}`, 201, ""},
+		{`{"slug":"good-app","name":"Again"}`, 409, "slug_taken"},
+		{`{"slug":"admin","name":"Reserved"}`, 422, "invalid"},
+		{`{"slug":"ab","name":"Short"}`, 422, "invalid"},
+		{`{"slug":"Upper","name":"Upper"}`, 422, "invalid"},
+		{`{"slug":"1abc","name":"Digit"}`, 422, "invalid"},
+		{`{"slug":"second","name":"Second"}`, 201, ""},
+		{`{"slug":"third","name":"Third"}`, 201, ""},
+		{`{"slug":"fourth","name":"Fourth"}`, 403, "plan_limit"},
+	}
+	for _, c := range cases {
+		r := ep.api(t, "POST", "/api/v1/apps", tok, "application/json", c.body)
+		if r.Status != c.status || (c.code != "" && !strings.Contains(r.Body, `"code":"`+c.code+`"`)) {
+			t.Fatalf("%s: %d %s", c.body, r.Status, r.Body)
+		}
+	}
+	if r := ep.api(t, "POST", "/api/v1/apps", tok, "application/json", `{"slug":"fifth","name":"F"}`); !strings.Contains(r.Body, "Pro plan allows more") {
+		t.Fatalf("the cap message does not name the better plan: %s", r.Body)
+	}
+}
+
+// TestAppPagesBadInput runs the editor's validation through the page.
+func TestAppPagesBadInput(t *testing.T) {
+	ep := startEdgePortal(t)
+	b := ep.browser(t)
+	b.signup("page@example.com", "Page")
+	if r := b.post("/apps", url.Values{"slug": {"page-app"}, "name": {"Page app"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	if r := b.post("/apps", url.Values{"slug": {"www"}, "name": {"x"}}); r.Status != 422 || !strings.Contains(r.Body, "reserved") {
+		t.Fatalf("reserved slug through the page: %d", r.Status)
+	}
+	r := b.post("/apps/page-app/versions", url.Values{"main_module": {"index.js"}, "code": {"export default {\n  fetch( {\n}"}})
+	if r.Status != 422 {
+		t.Fatalf("syntax error: %d", r.Status)
+	}
+	doc := r.doc(t)
+	loc := doc.Find("#build-problems .loc").First().Text()
+	if !strings.HasPrefix(loc, "index.js:3:") {
+		t.Fatalf("problem location %q", loc)
+	}
+	if doc.Find(".gutter span.bad").Text() != "3" {
+		t.Fatalf("the editor does not mark line 3: %q", doc.Find(".gutter span.bad").Text())
+	}
+	if got := doc.Find("textarea[name=code]").Text(); !strings.Contains(got, "fetch( {") {
+		t.Fatalf("the editor lost the code: %q", got)
+	}
+	ctype, body := multipartBody(t, map[string][]byte{"../evil.js": []byte(goodWorker)}, map[string]string{"_csrf": b.csrf()})
+	r = b.do("POST", "/apps/page-app/versions", strings.NewReader(body), map[string]string{"Content-Type": ctype})
+	if r.Status != 422 || !strings.Contains(r.Body, "evil.js") {
+		t.Fatalf("path-like upload: %d", r.Status)
+	}
+	if n := count(t, ep.portal, &models.Version{}); n != 0 {
+		t.Fatalf("bad saves stored %d versions", n)
+	}
+	// A good save then deploys; another tenant cannot see the app.
+	r = b.post("/apps/page-app/versions", url.Values{"main_module": {"index.js"}, "code": {goodWorker}, "deploy": {"1"}})
+	if r.Status != 200 || !strings.Contains(r.Body, "Saved as version 1") {
+		t.Fatalf("good save: %d", r.Status)
+	}
+	intruder := ep.browser(t)
+	intruder.signup("intruder@example.com", "Intruder")
+	for _, path := range []string{"/apps/page-app", "/apps/page-app/versions", "/apps/page-app/settings", "/apps/page-app/deployments/1"} {
+		if r := intruder.get(path); r.Status != 404 {
+			t.Fatalf("another tenant GET %s: %d", path, r.Status)
+		}
+	}
+	for _, path := range []string{"/apps/page-app/versions", "/apps/page-app/deployments", "/apps/page-app/delete", "/apps/page-app/vars"} {
+		if r := intruder.post(path, url.Values{"confirm": {"page-app"}, "version_id": {"1"}, "name": {"X"}, "value": {"y"}}); r.Status != 404 {
+			t.Fatalf("another tenant POST %s: %d", path, r.Status)
+		}
+	}
+	// Vars: a bad name and a secret that is never rendered back.
+	r = b.htmxPost("/apps/page-app/vars", url.Values{"name": {"1BAD"}, "value": {"x"}})
+	if !strings.Contains(r.Body, "letters, digits and underscores") {
+		t.Fatalf("bad var name: %s", r.Body)
+	}
+	b.htmxPost("/apps/page-app/vars", url.Values{"name": {"API_KEY"}, "value": {"very-secret-value"}, "secret": {"true"}})
+	if page := b.get("/apps/page-app/settings").Body; strings.Contains(page, "very-secret-value") {
+		t.Fatal("a secret was rendered back")
+	}
+	var stored models.Var
+	ep.DB.Gorm.First(&stored, "name = ?", "API_KEY")
+	if bytes.Contains(stored.Ciphertext, []byte("very-secret-value")) {
+		t.Fatal("a secret is stored in clear")
+	}
+}
