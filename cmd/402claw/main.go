@@ -93,6 +93,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		default:
 			return billingReconcileCmd(ctx, cfg, stdout, stderr)
 		}
+	case "config-table":
+		// Prints the README's configuration table (kept in sync by a test).
+		fmt.Fprint(stdout, MarkdownTable())
+		return nil
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

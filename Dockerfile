@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# One static binary (no cgo: SQLite is pure Go), plus workerd for the local edge.
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/402claw ./cmd/402claw && mkdir -p /out/data
+
+# workerd runs tenants' code when no Cloudflare account is configured.
+FROM node:20-bookworm-slim AS workerd
+WORKDIR /w
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund && cp "$(readlink -f node_modules/.bin/workerd)" /w/workerd-bin
+
+# distroless/cc carries the glibc and libstdc++ that workerd links against.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /out/402claw /usr/local/bin/402claw
+COPY --from=workerd /w/workerd-bin /usr/local/bin/workerd
+COPY --from=build --chown=nonroot:nonroot /out/data /data
+ENV CLAW_ADDR=0.0.0.0:8080 \
+    CLAW_EDGE_ADDR=0.0.0.0:8787 \
+    CLAW_DATA_DIR=/data \
+    CLAW_WORKERD_PATH=/usr/local/bin/workerd
+VOLUME /data
+EXPOSE 8080 8787
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/402claw"]
+CMD ["serve"]

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfig(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(secretFile, []byte("sk_test_123\n"), 0o600)
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string // the variable the one-line error must name
+		check   func(*Config) bool
+	}{
+		{"defaults", nil, nil, "", func(c *Config) bool {
+			return c.Addr == "127.0.0.1:8080" && c.EdgeAddr == "127.0.0.1:8787" && c.DataDir == "./data" && c.Signup == "open" &&
+				c.BaseURL == "http://127.0.0.1:8080" && c.LocalEdge() && c.BillingGrace == 72*time.Hour
+		}},
+		{"flag wins over env", map[string]string{"CLAW_ADDR": "127.0.0.1:1"}, []string{"-addr", "127.0.0.1:2"}, "", func(c *Config) bool { return c.Addr == "127.0.0.1:2" }},
+		{"secret from file", map[string]string{"CLAW_STRIPE_SECRET_KEY_FILE": secretFile, "CLAW_STRIPE_WEBHOOK_SECRET": "whsec_x"}, nil, "", func(c *Config) bool { return c.StripeSecretKey == "sk_test_123" }},
+		{"both var and file", map[string]string{"CLAW_STRIPE_SECRET_KEY": "a", "CLAW_STRIPE_SECRET_KEY_FILE": secretFile}, nil, "CLAW_STRIPE_SECRET_KEY", nil},
+		{"missing file", map[string]string{"CLAW_DATABASE_URL_FILE": "/nonexistent/x"}, nil, "CLAW_DATABASE_URL_FILE", nil},
+		{"bad signup", map[string]string{"CLAW_SIGNUP": "maybe"}, nil, "CLAW_SIGNUP", nil},
+		{"bad addr", map[string]string{"CLAW_ADDR": "8080"}, nil, "CLAW_ADDR", nil},
+		{"bad database url", map[string]string{"CLAW_DATABASE_URL": "mysql://x"}, nil, "CLAW_DATABASE_URL", nil},
+		{"sqlite url", map[string]string{"CLAW_DATABASE_URL": "sqlite:/tmp/x.db"}, nil, "", func(c *Config) bool { return c.DatabaseURL == "sqlite:/tmp/x.db" }},
+		{"bad duration", map[string]string{"CLAW_SESSION_IDLE": "soon"}, nil, "CLAW_SESSION_IDLE", nil},
+		{"idle longer than max", map[string]string{"CLAW_SESSION_IDLE": "800h"}, nil, "CLAW_SESSION_IDLE", nil},
+		{"bad secret key", map[string]string{"CLAW_SECRET_KEY": "short"}, nil, "CLAW_SECRET_KEY", nil},
+		{"token without account", map[string]string{"CLAW_CF_API_TOKEN": "t"}, nil, "CLAW_CF_ACCOUNT_ID", nil},
+		{"stripe without webhook secret", map[string]string{"CLAW_STRIPE_SECRET_KEY": "sk"}, nil, "CLAW_STRIPE_WEBHOOK_SECRET", nil},
+		{"bad flag value", nil, []string{"-auth-rate", "lots"}, "CLAW_AUTH_RATE", nil},
+		{"stray argument", nil, []string{"extra"}, "unexpected argument", nil},
+		{"https base url", map[string]string{"CLAW_BASE_URL": "https://portal.example.com/"}, nil, "", func(c *Config) bool { return c.BaseURL == "https://portal.example.com" }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cfg, err := LoadConfig(c.args, env(c.env), &stderr)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error %v, want one line naming %s", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.check(cfg) {
+				t.Fatalf("config %+v", cfg)
+			}
+		})
+	}
+}
+
+// The README's configuration table is generated from the option table;
+// this fails when they drift apart.
+func TestREADMEConfigTable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), MarkdownTable()) {
+		t.Fatalf("README.md's configuration table is stale; paste the output of `go run ./cmd/402claw config-table`:\n%s", MarkdownTable())
+	}
+}
+
+func TestHelpListsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"serve", "--help"}, env(nil), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range options {
+		if !strings.Contains(out.String(), o.env) || !strings.Contains(out.String(), "-"+o.flag) {
+			t.Errorf("--help lacks %s / -%s", o.env, o.flag)
+		}
+	}
+}
