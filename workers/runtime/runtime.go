@@ -45,6 +45,8 @@ type Options struct {
 	SubrequestEmulation bool          // enforce plans' subrequest limits locally
 	ConfigCacheTTL      time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
 	FacilitatorURL      string        // x402 facilitator for paid routes; empty = the dispatcher's default (x402.org)
+
+	bench *benchService // benchmark only: a comparison worker in the same workerd
 }
 
 // Status describes the supervised workerd process.

@@ -6,7 +6,7 @@
 // TENANT_KV (kvNamespace bindings through the KV router), NAMESPACE,
 // OUTBOUND_SRC, WRAPPER_SRC, PATCH_SRC (text modules), SUBREQUESTS ("1"
 // switches the subrequest-limit emulation on), INGEST_URL, INGEST_TOKEN,
-// FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace).
+// FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace), FLUSH_MS.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { handle } from "./dispatcher.js";
 // Durable Object classes must be exported by the main module.
