@@ -10,7 +10,6 @@ import (
 
 func TestAPIRoutesPut(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	_, a := tenantApp(t, p, "api@example.com", "Api", "apiapp")
 	tenantApp(t, p, "other@example.com", "Other", "otherapp")
 	tok := apiToken(t, p, "api@example.com")
@@ -88,7 +87,6 @@ func TestAPIRoutesPut(t *testing.T) {
 
 func TestAPIEgressPut(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	_, a := tenantApp(t, p, "eg@example.com", "Eg", "egapp")
 	tenantApp(t, p, "eg2@example.com", "Eg2", "egother")
 	tok := apiToken(t, p, "eg@example.com")

@@ -14,7 +14,6 @@ import (
 
 func TestAccessTabKeys(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	b, a := tenantApp(t, p, "keys@example.com", "Keys", "keyapp")
 	page := b.get("/apps/keyapp/access")
 	if page.Status != 200 || !strings.Contains(page.Body, "No route uses API keys yet") || !strings.Contains(page.Body, "deny all") {
@@ -56,7 +55,6 @@ func TestAccessTabKeys(t *testing.T) {
 
 func TestAccessTabEgress(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	b, a := tenantApp(t, p, "egress@example.com", "Egress", "egressapp")
 	for _, c := range []struct{ host, want string }{
 		{"https://api.example.com/v1", "without http"},

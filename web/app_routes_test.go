@@ -32,7 +32,6 @@ func routeForm(kv ...string) []string {
 
 func TestRouteFormValidation(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	b, a := tenantApp(t, p, "val@example.com", "Val", "valapp")
 	path := "/apps/" + a.Slug + "/routes"
 	tests := []struct {
@@ -103,7 +102,6 @@ func formValues(kv []string) map[string][]string {
 
 func TestRouteTableEditsAndWriteThrough(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	b, a := tenantApp(t, p, "ed@example.com", "Ed", "editapp")
 	base := "/apps/" + a.Slug + "/routes"
 	for _, f := range [][]string{
@@ -189,7 +187,6 @@ func routePaths(rs []models.Route) string {
 
 func TestRoutePlanCap(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	b, a := tenantApp(t, p, "cap@example.com", "Cap", "capapp")
 	for i := 0; i < 10; i++ {
 		if _, err := p.Store.AddRoute(context.Background(), a, models.Route{Path: fmt.Sprintf("/r%d", i), Access: "public", Settle: "after"}); err != nil {
@@ -207,7 +204,6 @@ func TestRoutePlanCap(t *testing.T) {
 
 func TestRoutePagesOfOtherTenants(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	_, a := tenantApp(t, p, "owner@example.com", "Owner", "ownedapp")
 	rt, err := p.Store.AddRoute(context.Background(), a, models.Route{Path: "/x", Access: "public", Settle: "after"})
 	if err != nil {
@@ -306,7 +302,6 @@ func TestTryIt(t *testing.T) {
 	for _, local := range []bool{true, false} {
 		t.Run(fmt.Sprintf("local=%v", local), func(t *testing.T) {
 			p := startPortal(t, withEdge(local, edge.URL))
-			requireMounted(t, p)
 			email := fmt.Sprintf("try%v@example.com", local)
 			b, a := tenantApp(t, p, email, "Try "+fmt.Sprint(local), "tryapp")
 			r := b.htmxForm("/apps/tryapp/routes", routeForm("path", "/users/:id")...)

@@ -63,7 +63,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/login", expect{see, login, login, login}},
 		{"GET", "/pricing-does-not-exist", expect{none, none, none, none}},
 		{"GET", "/dashboard", expect{login, see, see, login}},
-		{"GET", "/apps", expect{login, see, see, see}},
+		{"GET", "/apps", expect{login, see, see, http.StatusForbidden}}, // admins without a tenant have no apps
 		{"GET", "/billing", expect{login, see, see, see}},
 		{"GET", "/usage", expect{login, see, see, see}},
 		{"GET", "/settings", expect{login, see, see, see}},

@@ -78,16 +78,6 @@ func jobOf(t testing.TB, p *portal, a *models.App) models.SyncJob {
 	return j
 }
 
-// requireMounted skips while web/routes.go does not mount the routes, access, payments and
-// telemetry handlers yet (they were written in parallel with the routes table): a mounted tab
-// sends an anonymous visitor to log in, an unknown path is a 404. Remove it once they are.
-func requireMounted(t testing.TB, p *portal) {
-	t.Helper()
-	if r := p.browser(t).get("/apps/anyapp/payments"); r.Status == http.StatusNotFound {
-		t.Skip("web/routes.go does not mount the app routes/access/payments handlers and /internal/telemetry yet")
-	}
-}
-
 func mustJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {

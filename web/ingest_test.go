@@ -12,7 +12,6 @@ import (
 
 func TestIngestTelemetry(t *testing.T) {
 	p := startPortal(t, withIngestToken("s3cret-ingest"))
-	requireMounted(t, p)
 	b, a := tenantApp(t, p, "ing@example.com", "Ing", "ingapp")
 	now := time.Now().UnixMilli()
 	paid := fmt.Sprintf(`{"ts":%d,"tenant_id":12345,"app":"ingapp","worker_name":"app-ingapp","route":"GET /weather","method":"GET","status_code":200,"error_code":null,
@@ -74,7 +73,6 @@ func TestIngestTelemetry(t *testing.T) {
 
 func TestIngestDisabledWithoutToken(t *testing.T) {
 	p := startPortal(t)
-	requireMounted(t, p)
 	r := p.api(t, "POST", "/internal/telemetry", "", "application/json", `{"events":[]}`)
 	if r.Status != http.StatusServiceUnavailable {
 		t.Fatalf("no token configured: %d %s", r.Status, r.Body)
@@ -88,7 +86,6 @@ func TestIngestDisabledWithoutToken(t *testing.T) {
 
 func TestPaymentsLedgerPages(t *testing.T) {
 	p := startPortal(t, withIngestToken("tok"))
-	requireMounted(t, p)
 	b, _ := tenantApp(t, p, "led@example.com", "Led", "ledapp")
 	var ev []string
 	base := time.Now().Add(-30 * time.Minute).UnixMilli()
@@ -119,7 +116,6 @@ func TestPaymentsLedgerPages(t *testing.T) {
 
 func TestAPIUsage(t *testing.T) {
 	p := startPortal(t, withIngestToken("tok"))
-	requireMounted(t, p)
 	tenantApp(t, p, "use@example.com", "Use", "useapp")
 	tok := apiToken(t, p, "use@example.com")
 	now := time.Now().UnixMilli()

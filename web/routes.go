@@ -42,6 +42,14 @@ func (s *Server) routes(app *fiber.App) {
 	api.Get("/apps/:slug/deployments/:id", s.apiAuth, s.apiDeployment)
 	api.Put("/apps/:slug/vars/:name", s.apiAuth, s.apiVarPut)
 	api.Delete("/apps/:slug/vars/:name", s.apiAuth, s.apiVarDelete)
+	api.Get("/apps/:slug/routes", s.apiAuth, s.apiRoutes)
+	api.Put("/apps/:slug/routes", s.apiAuth, s.apiRoutesPut)
+	api.Get("/apps/:slug/egress", s.apiAuth, s.apiEgress)
+	api.Put("/apps/:slug/egress", s.apiAuth, s.apiEgressPut)
+	api.Get("/apps/:slug/usage", s.apiAuth, s.apiUsage)
+
+	// The dispatcher's telemetry: a bearer ingest token, no session, no CSRF.
+	app.Post("/internal/telemetry", s.ingestTelemetry)
 
 	// Browser pages: session cookie, CSRF on every state-changing request.
 	// Middleware chains are spelled out per route: a fiber Group("") would
@@ -73,6 +81,18 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/apps/:slug/vars", user(s.appVarSet)...)
 	app.Post("/apps/:slug/vars/:name/delete", user(s.appVarDelete)...)
 	app.Post("/apps/:slug/delete", user(s.appDelete)...)
+	app.Get("/apps/:slug/routes", user(s.appRoutes)...)
+	app.Post("/apps/:slug/routes", user(s.routeCreate)...)
+	app.Post("/apps/:slug/routes/:id", user(s.routeUpdate)...)
+	app.Post("/apps/:slug/routes/:id/delete", user(s.routeDelete)...)
+	app.Post("/apps/:slug/routes/:id/move", user(s.routeMove)...)
+	app.Post("/apps/:slug/routes/:id/try", user(s.routeTry)...)
+	app.Get("/apps/:slug/access", user(s.appAccess)...)
+	app.Post("/apps/:slug/keys", user(s.keyCreate)...)
+	app.Post("/apps/:slug/keys/:id/revoke", user(s.keyRevoke)...)
+	app.Post("/apps/:slug/egress", user(s.egressAdd)...)
+	app.Post("/apps/:slug/egress/:id/delete", user(s.egressRemove)...)
+	app.Get("/apps/:slug/payments", user(s.appPayments)...)
 	if b := s.opts.Billing; b != nil {
 		app.Get("/pricing", page(b.Pricing)...)
 		app.Get("/billing", user(b.Page)...)
