@@ -1244,7 +1244,7 @@ func DemoCheckoutPage(p Page, d DemoCheckout) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 109, "<div class=\"flash error\" id=\"demo-banner\" style=\"font-size:1.5rem;text-align:center\">DEMO — no real payment</div><section class=\"card narrow\"><h1>Fake checkout</h1><p>This page stands in for Stripe Checkout because this 402claw runs without a Stripe key. Paying here sends the same signed webhooks Stripe would send to this portal; no card is charged and nothing leaves this machine.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 109, "<div class=\"flash error demo-banner\" id=\"demo-banner\">DEMO — no real payment</div><section class=\"card narrow\"><h1>Fake checkout</h1><p>This page stands in for Stripe Checkout because this 402claw runs without a Stripe key. Paying here sends the same signed webhooks Stripe would send to this portal; no card is charged and nothing leaves this machine.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
