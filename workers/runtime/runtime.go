@@ -274,12 +274,12 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 	r.status.PID = cmd.Process.Pid
 	r.mu.Unlock()
 
-	var wg sync.WaitGroup
+	var wg, outputs sync.WaitGroup
 	var tail lineTail
 	for name, rd := range map[string]io.Reader{"stdout": stdout, "stderr": stderr} {
-		wg.Add(1)
+		outputs.Add(1)
 		go func() {
-			defer wg.Done()
+			defer outputs.Done()
 			sc := bufio.NewScanner(rd)
 			sc.Buffer(make([]byte, 64*1024), 1024*1024)
 			for sc.Scan() {
@@ -320,7 +320,12 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 		ctlR.Close()
 	}()
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// Wait closes the output pipes: read them to the end first, or the last
+	// lines (the reason workerd exited) can be lost.
+	go func() {
+		outputs.Wait()
+		exited <- cmd.Wait()
+	}()
 
 	timeout := time.NewTimer(readyTimeout)
 	defer timeout.Stop()
