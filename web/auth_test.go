@@ -43,6 +43,10 @@ func newWorld(t *testing.T) *world {
 	tb, _, _ := p.Store.CreateAPIToken(ctx, ub.ID, "b-spare")
 	w.tokenOfB = tb.ID
 	_, w.tokAdm, _ = p.Store.CreateAPIToken(ctx, adm.ID, "adm")
+	// B owns an app; A and the admin must not reach it.
+	if _, err := p.Store.CreateApp(ctx, ub.Tenant, "b-app", "B app"); err != nil {
+		t.Fatal(err)
+	}
 	return w
 }
 
@@ -50,7 +54,7 @@ func newWorld(t *testing.T) *world {
 func TestAuthorizationMatrix(t *testing.T) {
 	w := newWorld(t)
 	type expect struct{ anon, tenant, other, admin int }
-	see, login, none := http.StatusOK, http.StatusSeeOther, http.StatusNotFound
+	see, login, none, forbidden := http.StatusOK, http.StatusSeeOther, http.StatusNotFound, http.StatusForbidden
 	revokeB := fmt.Sprintf("/settings/tokens/%d/revoke", w.tokenOfB)
 	cases := []struct {
 		method, path string
@@ -76,6 +80,25 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/metrics", expect{see, see, see, see}},
 		{"GET", "/api/v1/openapi.json", expect{see, see, see, see}},
 		{"GET", "/api/v1/me", expect{http.StatusUnauthorized, see, see, see}},
+		// B's app: A gets 404 (no existence leak), the admin has no tenant (403).
+		{"GET", "/apps/b-app", expect{login, none, see, forbidden}},
+		{"GET", "/apps/b-app/versions", expect{login, none, see, forbidden}},
+		{"GET", "/apps/b-app/settings", expect{login, none, see, forbidden}},
+		{"GET", "/apps/b-app/routes", expect{login, none, see, forbidden}},
+		{"GET", "/apps/b-app/access", expect{login, none, see, forbidden}},
+		{"GET", "/apps/b-app/payments", expect{login, none, see, forbidden}},
+		{"POST", "/apps/b-app/rename", expect{login, none, login, forbidden}},
+		{"POST", "/apps/b-app/vars", expect{login, none, see, forbidden}},
+		{"POST", "/apps/b-app/keys", expect{login, none, see, forbidden}},
+		{"POST", "/apps/b-app/egress", expect{login, none, http.StatusUnprocessableEntity, forbidden}},
+		{"POST", "/apps/b-app/routes", expect{login, none, http.StatusUnprocessableEntity, forbidden}},
+		{"POST", "/apps/b-app/deployments", expect{login, none, http.StatusBadRequest, forbidden}},
+		{"GET", "/admin/sync", expect{login, none, none, see}},
+		{"GET", "/api/v1/apps", expect{http.StatusUnauthorized, see, see, see}},
+		{"GET", "/api/v1/apps/b-app", expect{http.StatusUnauthorized, none, see, forbidden}},
+		{"GET", "/api/v1/apps/b-app/routes", expect{http.StatusUnauthorized, none, see, forbidden}},
+		{"DELETE", "/api/v1/apps/b-app/vars/NOPE", expect{http.StatusUnauthorized, none, none, forbidden}},
+		{"POST", "/internal/telemetry", expect{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized}},
 	}
 	callers := []struct {
 		name  string
@@ -93,6 +116,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			t.Run(c.method+" "+c.path+" as "+who.name, func(t *testing.T) {
 				var r resp
 				switch {
+				case c.path == "/internal/telemetry":
+					r = w.p.api(t, c.method, c.path, who.token, "application/json", `{"events":[]}`)
 				case strings.HasPrefix(c.path, "/api/"):
 					r = w.p.api(t, c.method, c.path, who.token, "", "")
 				case c.method == "POST":
@@ -102,6 +127,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				if want := who.pick(c.want); r.Status != want {
 					t.Fatalf("status %d, want %d; body %.200s", r.Status, want, r.Body)
+				}
+				// Every page must work under the CSP: no inline script or style.
+				if strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+					if d := r.doc(t); d.Find("script:not([src])").Length() > 0 || d.Find("[style]").Length() > 0 {
+						t.Fatalf("page has inline script or style, which the CSP blocks")
+					}
 				}
 			})
 		}

@@ -38,11 +38,13 @@ func startPortalOn(t testing.TB, db modeltest.DB, mutate ...func(*web.Options)) 
 		t.Fatal(err)
 	}
 	opts := web.Options{
-		Store:      store,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		BaseURL:    "http://" + ln.Addr().String(),
-		SignupOpen: true,
-		AuthRate:   1000,
+		Store:       store,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		BaseURL:     "http://" + ln.Addr().String(),
+		SignupOpen:  true,
+		AuthRate:    1000,
+		SecretKey:   make([]byte, 32),
+		IngestToken: "test-ingest-token",
 	}
 	for _, m := range mutate {
 		m(&opts)

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"github.com/402claw/402claw/web"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestIngestTelemetry(t *testing.T) {
 }
 
 func TestIngestDisabledWithoutToken(t *testing.T) {
-	p := startPortal(t)
+	p := startPortal(t, func(o *web.Options) { o.IngestToken = "" })
 	r := p.api(t, "POST", "/internal/telemetry", "", "application/json", `{"events":[]}`)
 	if r.Status != http.StatusServiceUnavailable {
 		t.Fatalf("no token configured: %d %s", r.Status, r.Body)

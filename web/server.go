@@ -77,6 +77,9 @@ func New(opts Options) (*fiber.App, *Server, error) {
 	if opts.Store == nil {
 		return nil, nil, errors.New("web: Options.Store is required")
 	}
+	if len(opts.SecretKey) != 32 {
+		return nil, nil, errors.New("web: Options.SecretKey must be 32 bytes (it encrypts app vars)")
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
