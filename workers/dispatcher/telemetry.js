@@ -22,6 +22,8 @@ export function newEvent(fields) {
       amount: null,
       network: null,
       transaction: null,
+      nonce: null,
+      simulated: false,
       cpu_ms: null,
       subrequests: null,
       duration_ms: 0,

@@ -306,6 +306,7 @@ export async function paywall(request, route, cfg, env, ctx, ev, run) {
     return challengeResponse(request, p, "payment_invalid", "invalid_exact_evm_payload");
   }
   ev.payer = auth.from;
+  ev.nonce = auth.nonce;
 
   // The decoded text is spliced in as it came: it parsed, and re-encoding
   // the payload would cost as much as parsing it did.
@@ -394,6 +395,8 @@ function settled(s, ev) {
   ev.transaction = String(s.json.transaction || "");
   if (typeof s.json.payer === "string" && s.json.payer) ev.payer = s.json.payer;
   if (typeof s.json.network === "string" && s.json.network) ev.network = s.json.network;
+  // The dev facilitator marks its settlements: the ledger shows them as "simulated, no chain".
+  ev.simulated = s.json.simulated === true;
 }
 
 function settleFailed(request, p, s, ev) {
