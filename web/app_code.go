@@ -44,6 +44,9 @@ func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
 		return views.CodeTab{}, err
 	}
 	t := views.CodeTab{Header: s.appHeader(a), MainModule: "index.js", Code: defaultCode, MaxBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes)}
+	if t.Header.CPU != nil {
+		t.Header.CPU.LimitMs = plan.CPUMs
+	}
 	vs, err := s.store.Versions(ctx, a.ID)
 	if err != nil {
 		return t, err

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,21 @@ func (s *Server) edgeURL(a *models.App) string {
 }
 
 func (s *Server) appHeader(a *models.App) views.AppHeader {
-	return views.AppHeader{App: a, EdgeURL: s.edgeURL(a), Local: s.opts.EdgeInfo.Local}
+	e := s.opts.EdgeInfo
+	h := views.AppHeader{App: a, EdgeURL: s.edgeURL(a), Local: e.Local}
+	if e.RuntimeNote != nil {
+		h.RuntimeNote = e.RuntimeNote()
+	}
+	if e.CPU != nil {
+		if st, ok := e.CPU(a.ScriptName); ok && st.Requests > 0 {
+			h.CPU = &views.CPUView{Requests: st.Requests, Mean: fmtMs(st.Mean), Max: fmtMs(st.Max)}
+		}
+	}
+	return h
+}
+
+func fmtMs(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + " ms"
 }
 
 // tenantOf returns the user's tenant or a clear 403 for tenant-less admins.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web"
 )
 
 const goodWorker = `export default { async fetch(req, env) { return new Response("hello " + (env.GREETING || "")) } }`
@@ -339,5 +340,34 @@ func TestAppPagesBadInput(t *testing.T) {
 	ep.DB.Gorm.First(&stored, "name = ?", "API_KEY")
 	if bytes.Contains(stored.Ciphertext, []byte("very-secret-value")) {
 		t.Fatal("a secret is stored in clear")
+	}
+}
+
+func TestAppPageShowsRuntimeState(t *testing.T) {
+	p := startPortal(t, func(o *web.Options) {
+		o.EdgeInfo = web.EdgeInfo{Local: true, EdgeURL: "http://127.0.0.1:8787",
+			RuntimeNote: func() string { return "The local edge is not running: workerd is not installed. Run `npm ci`." },
+			CPU: func(script string) (web.CPUStat, bool) {
+				if script != "app-cpu-app" {
+					return web.CPUStat{}, false
+				}
+				return web.CPUStat{Requests: 7, Mean: 1500 * time.Microsecond, Max: 60 * time.Millisecond}, true
+			}}
+	})
+	b := p.browser(t)
+	b.signup("cpu@example.com", "Cpu")
+	b.post("/apps", url.Values{"slug": {"cpu-app"}, "name": {"Cpu"}})
+	d := b.get("/apps/cpu-app").doc(t)
+	if !strings.Contains(d.Find("#runtime-note").Text(), "npm ci") {
+		t.Fatal("the page does not say how to install workerd")
+	}
+	stats := d.Find("#cpu-stats").Text()
+	for _, want := range []string{"1.50 ms mean", "60.00 ms max", "7", "50 ms"} {
+		if !strings.Contains(stats, want) {
+			t.Fatalf("cpu stats %q lack %q", stats, want)
+		}
+	}
+	if !strings.Contains(d.Text(), "does not enforce the plan's CPU limit") {
+		t.Fatal("no note that CPU limits are enforced only on Cloudflare")
 	}
 }

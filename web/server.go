@@ -54,6 +54,14 @@ type EdgeInfo struct {
 	BaseDomain string
 	// RuntimeNote explains a local runtime problem (workerd missing or down) to tenants.
 	RuntimeNote func() string
+	// CPU reports JS time measured by the local runtime for a script, if any.
+	CPU func(script string) (CPUStat, bool)
+}
+
+// CPUStat is JS time per request measured locally (workerd --async-trace).
+type CPUStat struct {
+	Requests  int64
+	Mean, Max time.Duration
 }
 
 // ReadyCheck is one dependency /readyz reports on.

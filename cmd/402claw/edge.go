@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web"
 	"github.com/402claw/402claw/workers"
 	"github.com/402claw/402claw/workers/facilitator"
 	"github.com/402claw/402claw/workers/localcf"
@@ -37,6 +38,18 @@ func (e *edge) close() {
 	for i := len(e.closers) - 1; i >= 0; i-- {
 		e.closers[i]()
 	}
+}
+
+// cpu is the JS time workerd measured for a script (local edge only).
+func (e *edge) cpu(script string) (web.CPUStat, bool) {
+	if e.runtime == nil {
+		return web.CPUStat{}, false
+	}
+	w, ok := e.runtime.CPUStatsFor(script)
+	if !ok {
+		return web.CPUStat{}, false
+	}
+	return web.CPUStat{Requests: w.Requests, Mean: w.Mean(), Max: w.Max}, true
 }
 
 type ownsEdgeKey struct{}
