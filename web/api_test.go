@@ -1,8 +1,11 @@
 package web_test
 
 import (
+	"regexp"
+
 	"context"
 	"encoding/json"
+	"github.com/402claw/402claw/web"
 	"net/http"
 	"strings"
 	"testing"
@@ -143,9 +146,32 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	for path, method := range map[string]string{"/signup": "post", "/tokens": "post", "/me": "get"} {
-		if _, ok := doc.Paths[path][method]; !ok {
-			t.Errorf("openapi lacks %s %s", method, path)
+	// Every API route the app serves must be described (and nothing more).
+	app, _, err := web.New(web.Options{Store: p.Store, BaseURL: "http://x", SecretKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]bool{}
+	for _, r := range app.GetRoutes(true) {
+		if !strings.HasPrefix(r.Path, "/api/v1/") || r.Path == "/api/v1/openapi.json" || r.Method == "HEAD" || r.Method == "USE" {
+			continue
+		}
+		path := strings.TrimPrefix(r.Path, "/api/v1")
+		path = regexp.MustCompile(`:([a-z]+)`).ReplaceAllString(path, "{$1}")
+		key := strings.ToLower(r.Method) + " " + path
+		served[key] = true
+		if _, ok := doc.Paths[path][strings.ToLower(r.Method)]; !ok {
+			t.Errorf("openapi lacks %s", key)
+		}
+	}
+	if len(served) < 15 {
+		t.Fatalf("only %d API routes found; the route walk is broken", len(served))
+	}
+	for path, ops := range doc.Paths {
+		for m := range ops {
+			if !served[m+" "+path] {
+				t.Errorf("openapi describes %s %s, which is not served", m, path)
+			}
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package web
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+)
 
 // openAPI describes exactly what /api/v1 serves today; grow it with the API.
 var openAPI = map[string]any{
@@ -12,6 +16,21 @@ var openAPI = map[string]any{
 		"schemas": map[string]any{
 			"Error": obj(map[string]any{"error": obj(map[string]any{"code": strT, "message": strT, "field": strT}, "code", "message")}, "error"),
 			"Token": obj(map[string]any{"token": strT}, "token"),
+			"App": obj(map[string]any{"slug": strT, "name": strT, "url": strT, "status": enumT("active", "paused"), "kv": boolT,
+				"desired_version_id": nullIntT, "deployed_version_id": nullIntT, "sync_state": enumT("in_sync", "pending", "failed", "deleting"), "sync_error": strT, "created_at": strT},
+				"slug", "name", "url", "status", "kv", "sync_state"),
+			"Version":    obj(map[string]any{"id": intT, "number": intT, "sha256": strT, "size": intT, "main_module": strT, "message": strT, "created_at": strT}, "id", "sha256", "size"),
+			"Deployment": obj(map[string]any{"id": intT, "version_id": intT, "status": enumT("pending", "succeeded", "failed"), "error": strT}, "id", "version_id", "status", "error"),
+			"BuildError": obj(map[string]any{"error": obj(map[string]any{"code": strT, "message": strT, "problems": arrT(obj(map[string]any{
+				"file": strT, "line": intT, "column": intT, "kind": strT, "message": strT}, "kind", "message"))}, "code", "message", "problems")}, "error"),
+			"RouteIn": obj(map[string]any{"method": strT, "path": strT, "access": enumT("public", "x402", "api_key"), "price": strT,
+				"network": enumT("eip155:84532", "eip155:8453"), "pay_to": strT, "settle": enumT("after", "before"), "description": strT, "mime_type": strT}, "path", "access"),
+			"Route": obj(map[string]any{"id": intT, "method": strT, "path": strT, "access": strT, "price": strT, "amount": strT, "network": strT,
+				"network_name": strT, "asset": strT, "eip712_name": strT, "eip712_version": strT, "pay_to": strT, "settle": strT, "description": strT,
+				"mime_type": strT, "warning": strT}, "id", "path", "access"),
+			"Egress": obj(map[string]any{"allow": arrT(strT)}, "allow"),
+			"Usage": obj(map[string]any{"hour": strT, "route": strT, "requests": intT, "paid": intT, "revenue_atomic": strT, "errors": intT,
+				"cpu_ms": map[string]any{"type": "number"}, "subrequests": intT, "limit_hits": intT}),
 			"Me": obj(map[string]any{"email": strT, "role": map[string]any{"type": "string", "enum": []string{"tenant", "admin"}},
 				"tenant": map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{"slug": strT, "plan": strT, "status": strT}}}, "email", "role", "tenant"),
 		},
@@ -23,12 +42,66 @@ var openAPI = map[string]any{
 		"/tokens": map[string]any{"post": op("Exchange an email and password for a new API token.", nil,
 			obj(map[string]any{"email": strT, "password": strT, "name": strT}, "email", "password"),
 			map[string]any{"201": ref("Token"), "400": ref("Error"), "401": ref("Error"), "415": ref("Error"), "429": ref("Error")})},
-		"/me": map[string]any{"get": op("The authenticated user and tenant.", []any{map[string]any{"bearer": []any{}}}, nil,
+		"/me": map[string]any{"get": op("The authenticated user and tenant.", bearer, nil,
 			map[string]any{"200": ref("Me"), "401": ref("Error")})},
+		"/apps": map[string]any{
+			"get":  op("Your apps.", bearer, nil, map[string]any{"200": refArr("App"), "401": ref("Error")}),
+			"post": op("Create an app (the plan caps the count).", bearer, obj(map[string]any{"slug": strT, "name": strT}, "slug"), errs(map[string]any{"201": ref("App")}, 400, 401, 403, 409, 415, 422)),
+		},
+		"/apps/{slug}": map[string]any{
+			"get":    op("One app.", bearer, nil, errs(map[string]any{"200": ref("App")}, 401, 404)),
+			"patch":  op("Rename, or switch the KV store on or off.", bearer, obj(map[string]any{"name": strT, "kv": boolT}), errs(map[string]any{"200": ref("App")}, 400, 401, 404, 409, 415, 422)),
+			"delete": op("Delete the app here and at the edge.", bearer, nil, errs(map[string]any{"202": ref("App")}, 401, 404)),
+		},
+		"/apps/{slug}/versions": map[string]any{
+			"get": op("Versions, newest first.", bearer, nil, errs(map[string]any{"200": refArr("Version")}, 401, 404)),
+			"post": op("Save code as a new immutable version: JSON {main_module, modules:{name:source}, message} or multipart files (field files, plus main_module and message).", bearer,
+				obj(map[string]any{"main_module": strT, "modules": map[string]any{"type": "object", "additionalProperties": strT}, "message": strT}, "modules"),
+				errs(map[string]any{"201": ref("Version"), "413": ref("BuildError"), "422": ref("BuildError")}, 400, 401, 404, 409, 415)),
+		},
+		"/apps/{slug}/deployments": map[string]any{"post": op("Deploy a version (omitted: the newest); rollback is deploying an older one.", bearer,
+			obj(map[string]any{"version_id": intT}), errs(map[string]any{"202": ref("Deployment")}, 400, 401, 404, 409, 415, 422))},
+		"/apps/{slug}/deployments/{id}": map[string]any{"get": op("A deployment's status.", bearer, nil, errs(map[string]any{"200": ref("Deployment")}, 401, 404))},
+		"/apps/{slug}/vars/{name}": map[string]any{
+			"put":    op("Set a variable or secret (encrypted at rest; redeploys).", bearer, obj(map[string]any{"value": strT, "secret": boolT}, "value"), errs(map[string]any{"200": ref("Error")}, 400, 401, 404, 409, 415, 422)),
+			"delete": op("Delete a variable (redeploys).", bearer, nil, errs(map[string]any{"204": map[string]any{"description": "deleted"}}, 401, 404)),
+		},
+		"/apps/{slug}/routes": map[string]any{
+			"get": op("Routes in match order.", bearer, nil, errs(map[string]any{"200": refArr("Route")}, 401, 404)),
+			"put": op("Replace all routes (all or nothing); prices become atomic units.", bearer, map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/RouteIn"}},
+				errs(map[string]any{"200": refArr("Route")}, 400, 401, 404, 415, 422)),
+		},
+		"/apps/{slug}/egress": map[string]any{
+			"get": op("The egress allowlist.", bearer, nil, errs(map[string]any{"200": ref("Egress")}, 401, 404)),
+			"put": op("Replace the egress allowlist (exact hosts and *.domain patterns).", bearer, map[string]any{"$ref": "#/components/schemas/Egress"}, errs(map[string]any{"200": ref("Egress")}, 400, 401, 404, 415, 422)),
+		},
+		"/apps/{slug}/usage": map[string]any{"get": op("Hourly rollups; query from and to are RFC 3339 times (default: the last 24 hours).", bearer, nil, errs(map[string]any{"200": refArr("Usage")}, 401, 404, 422))},
 	},
 }
 
-var strT = map[string]any{"type": "string"}
+var (
+	strT     = map[string]any{"type": "string"}
+	intT     = map[string]any{"type": "integer"}
+	boolT    = map[string]any{"type": "boolean"}
+	nullIntT = map[string]any{"type": []string{"integer", "null"}}
+	bearer   = []any{map[string]any{"bearer": []any{}}}
+)
+
+func enumT(vals ...string) map[string]any { return map[string]any{"type": "string", "enum": vals} }
+
+func arrT(item map[string]any) map[string]any { return map[string]any{"type": "array", "items": item} }
+
+func refArr(name string) map[string]any {
+	return map[string]any{"description": name + " list", "content": map[string]any{"application/json": map[string]any{"schema": arrT(map[string]any{"$ref": "#/components/schemas/" + name})}}}
+}
+
+// errs adds the Error envelope for each status to responses.
+func errs(responses map[string]any, statuses ...int) map[string]any {
+	for _, st := range statuses {
+		responses[fmt.Sprint(st)] = ref("Error")
+	}
+	return responses
+}
 
 func obj(props map[string]any, required ...string) map[string]any {
 	return map[string]any{"type": "object", "additionalProperties": false, "properties": props, "required": required}
