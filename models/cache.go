@@ -1,6 +1,7 @@
 package models
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,19 @@ type readCache struct {
 	gens    map[string]*atomic.Uint64
 	entries sync.Map // key string -> *cacheEntry
 	size    atomic.Int64
+
+	flightMu sync.Mutex
+	flights  map[string]*flight
+}
+
+// flight is one load in progress; concurrent misses of a key wait for it
+// instead of all querying the database when an entry expires under load.
+type flight struct {
+	done   chan struct{}
+	val    any
+	err    error
+	global uint64
+	gens   []uint64
 }
 
 type cacheEntry struct {
@@ -34,7 +48,7 @@ type cacheEntry struct {
 const cacheMaxEntries = 50_000
 
 func newReadCache(ttl time.Duration) *readCache {
-	return &readCache{ttl: ttl, gens: map[string]*atomic.Uint64{}}
+	return &readCache{ttl: ttl, gens: map[string]*atomic.Uint64{}, flights: map[string]*flight{}}
 }
 
 func (c *readCache) gen(table string) *atomic.Uint64 {
@@ -107,10 +121,32 @@ func cached[T any](c *readCache, key string, deps []string, load func() (T, erro
 		return v.(T), nil
 	}
 	g, gens := c.snapshot(deps)
+	c.flightMu.Lock()
+	// Join a load in progress only if no write happened since it started:
+	// a caller that just wrote must never get what was read before its write.
+	if f, ok := c.flights[key]; ok && f.global == g && slices.Equal(f.gens, gens) {
+		c.flightMu.Unlock()
+		<-f.done
+		if f.err != nil {
+			return *new(T), f.err
+		}
+		return f.val.(T), nil
+	}
+	f := &flight{done: make(chan struct{}), global: g, gens: gens}
+	c.flights[key] = f
+	c.flightMu.Unlock()
+
 	v, err := load()
 	if err == nil {
 		c.put(key, v, g, deps, gens)
 	}
+	f.val, f.err = v, err
+	c.flightMu.Lock()
+	if c.flights[key] == f {
+		delete(c.flights, key)
+	}
+	c.flightMu.Unlock()
+	close(f.done)
 	return v, err
 }
 
