@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"github.com/PuerkitoBio/goquery"
 	"net/http"
 	"net/url"
 	"strings"
@@ -130,9 +131,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				// Every page must work under the CSP: no inline script or style.
 				if strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
-					if d := r.doc(t); d.Find("script:not([src])").Length() > 0 || d.Find("[style]").Length() > 0 {
+					d := r.doc(t)
+					if d.Find("script:not([src])").Length() > 0 || d.Find("[style]").Length() > 0 {
 						t.Fatalf("page has inline script or style, which the CSP blocks")
 					}
+					ids := map[string]bool{}
+					d.Find("[id]").Each(func(_ int, el *goquery.Selection) {
+						id, _ := el.Attr("id")
+						if ids[id] {
+							t.Errorf("duplicate id %q on the page", id)
+						}
+						ids[id] = true
+					})
 				}
 			})
 		}
