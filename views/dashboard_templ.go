@@ -133,7 +133,7 @@ func DashboardPage(p Page, d Dashboard) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, " on your plan</span></a> <a class=\"card stat\" href=\"/usage\"><span class=\"num\">—</span> <span>paid calls (usage charts are not built yet)</span></a> <a class=\"card stat\" href=\"/settings\"><span class=\"num\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, " on your plan</span></a> <a class=\"card stat\" href=\"/apps\"><span class=\"num\">x402</span> <span>payments and revenue per route: on each app's Payments tab</span></a> <a class=\"card stat\" href=\"/settings\"><span class=\"num\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

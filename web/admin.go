@@ -18,7 +18,11 @@ func (s *Server) adminHome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AdminHome(s.navPage(c, "Admin", "admin"), total, audit))
+	failing, err := s.store.SyncJobs(c.UserContext(), true, 1000)
+	if err != nil {
+		return err
+	}
+	return render(c, views.AdminHome(s.navPage(c, "Admin", "admin"), total, len(failing), audit))
 }
 
 func (s *Server) adminTenants(c *fiber.Ctx) error {

@@ -34,7 +34,7 @@ func (s *Server) appCode(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AppCodePage(s.page(c, a.Name), t))
+	return render(c, views.AppCodePage(s.navPage(c, a.Name, "apps"), t))
 }
 
 func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
@@ -242,7 +242,7 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 			t.Deployment = &dv
 		}
 	}
-	return render(c, views.AppCodePage(s.page(c, a.Name), t))
+	return render(c, views.AppCodePage(s.navPage(c, a.Name, "apps"), t))
 }
 
 // appDeploy deploys a version (rollback is deploying an older one).
@@ -329,5 +329,5 @@ func (s *Server) appVersions(c *fiber.Ctx) error {
 		}
 		t.From, t.To, t.Diff = fv, tv, bundle.Diff(fv.Sources, tv.Sources)
 	}
-	return render(c, views.AppVersionsPage(s.page(c, a.Name+" versions"), t))
+	return render(c, views.AppVersionsPage(s.navPage(c, a.Name+" versions", "apps"), t))
 }

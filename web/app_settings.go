@@ -29,7 +29,7 @@ func (s *Server) renderAppSettings(c *fiber.Ctx, a *models.App, t views.Settings
 	if isHTMX(c) && c.Method() == fiber.MethodPost {
 		return render(c, views.VarsPartial(s.page(c, ""), t))
 	}
-	return render(c, views.AppSettingsPage(s.page(c, a.Name+" settings"), t))
+	return render(c, views.AppSettingsPage(s.navPage(c, a.Name+" settings", "apps"), t))
 }
 
 func (s *Server) appRename(c *fiber.Ctx) error {

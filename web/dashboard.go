@@ -27,7 +27,11 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 			active++
 		}
 	}
-	d := views.Dashboard{Tenant: u.Tenant, Plan: plan, Tokens: active}
+	apps, err := s.store.Apps(c.UserContext(), u.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	d := views.Dashboard{Tenant: u.Tenant, Plan: plan, Tokens: active, Apps: len(apps)}
 	return render(c, views.DashboardPage(s.navPage(c, "Dashboard", "dashboard"), d))
 }
 
@@ -38,5 +42,5 @@ func (s *Server) billingShow(c *fiber.Ctx) error {
 
 func (s *Server) usageShow(c *fiber.Ctx) error {
 	return render(c, views.Placeholder(s.navPage(c, "Usage", "usage"), "Usage",
-		"No usage to show yet: request counts, payments and revenue per route appear here once your apps serve traffic."))
+		"Usage charts across apps are not built yet. Each app's Payments tab shows its ledger and revenue per route, and GET /api/v1/apps/{slug}/usage returns hourly request, payment, error and CPU rollups."))
 }

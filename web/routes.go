@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/static"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -116,6 +117,9 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/admin/", admin(s.adminHome)...)
 	app.Get("/admin/tenants", admin(s.adminTenants)...)
 	app.Get("/admin/sync", admin(s.adminSync)...)
+	app.Get("/admin/tenants/:slug", admin(s.adminTenant)...)
+	app.Post("/admin/tenants/:slug/suspend", admin(s.adminTenantStatus(models.TenantSuspended))...)
+	app.Post("/admin/tenants/:slug/reinstate", admin(s.adminTenantStatus(models.TenantActive))...)
 
 	// Unknown paths still get the session, so the 404 page shows the right navigation.
 	app.Use(s.loadSession, s.csrf, s.notFound)

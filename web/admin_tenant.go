@@ -1,0 +1,67 @@
+package web
+
+import (
+	"errors"
+
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/views"
+	"github.com/gofiber/fiber/v2"
+)
+
+func (s *Server) adminTenant(c *fiber.Ctx) error {
+	return s.renderAdminTenant(c, views.Form{}, fiber.StatusOK)
+}
+
+func (s *Server) renderAdminTenant(c *fiber.Ctx, f views.Form, status int) error {
+	ctx := c.UserContext()
+	t, err := s.store.TenantBySlug(ctx, c.Params("slug"))
+	if errors.Is(err, models.ErrNotFound) {
+		return fiber.NewError(fiber.StatusNotFound, "No tenant with that slug.")
+	} else if err != nil {
+		return err
+	}
+	var users []models.User
+	if err := s.store.DB().WithContext(ctx).Where("tenant_id = ?", t.ID).Order("id").Find(&users).Error; err != nil {
+		return err
+	}
+	apps, err := s.store.Apps(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	plans, err := s.store.Plans(ctx)
+	if err != nil {
+		return err
+	}
+	c.Status(status)
+	a := views.AdminTenant{Tenant: t, Users: users, Apps: apps, Plans: plans, Billing: s.opts.Billing != nil && s.opts.Billing.Mode() == "stripe", Form: f}
+	return render(c, views.AdminTenantPage(s.navPage(c, t.Name, "admin"), a))
+}
+
+// adminTenantStatus suspends or reinstates a tenant; the edge follows through
+// the sync jobs raised in the same transaction.
+func (s *Server) adminTenantStatus(status string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx := c.UserContext()
+		t, err := s.store.TenantBySlug(ctx, c.Params("slug"))
+		if errors.Is(err, models.ErrNotFound) {
+			return fiber.NewError(fiber.StatusNotFound, "No tenant with that slug.")
+		} else if err != nil {
+			return err
+		}
+		reason := c.FormValue("reason")
+		if err := s.store.SetTenantStatus(ctx, t.ID, status, reason); err != nil {
+			if fe, ok := models.AsFieldError(err); ok {
+				return s.renderAdminTenant(c, views.Form{Message: fe.Message, Values: map[string]string{"reason": sanitizeEcho(reason)}}, fiber.StatusUnprocessableEntity)
+			}
+			return err
+		}
+		action := map[string]string{models.TenantSuspended: "tenant_suspended", models.TenantActive: "tenant_reinstated"}[status]
+		s.audit(c, &currentUser(c).ID, action, "tenant:"+t.Slug, reason)
+		if apps, err := s.store.Apps(ctx, t.ID); err == nil {
+			for i := range apps {
+				s.syncNow(&apps[i])
+			}
+		}
+		return c.Redirect("/admin/tenants/"+t.Slug, fiber.StatusSeeOther)
+	}
+}
