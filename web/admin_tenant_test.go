@@ -2,7 +2,13 @@ package web_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+
 	"encoding/json"
+	"github.com/402claw/402claw/web"
+	"github.com/402claw/402claw/web/billing"
+	"gorm.io/gorm"
 	"net/http"
 	"net/url"
 	"strings"
@@ -76,5 +82,76 @@ func TestSuspendReachesTheEdge(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(actions, ","), "tenant_suspended") || !strings.Contains(strings.Join(actions, ","), "tenant_reinstated") {
 		t.Fatalf("audit log: %v", actions)
+	}
+}
+
+// TestAdminPlanChangeReachesTheEdge: with billing off, an admin assigns Pro;
+// every app's config document gets Pro's limits; a downgrade back to Free
+// pauses the apps beyond Free's cap (never deletes them).
+func TestAdminPlanChangeReachesTheEdge(t *testing.T) {
+	ep := startEdgePortal(t, func(o *web.Options) {
+		svc, err := billing.New(billing.Options{Store: o.Store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BaseURL: o.BaseURL,
+			OnPlanChange: func(ctx context.Context, tx *gorm.DB, tenantID uint, _, _ string) error {
+				return o.Store.EnqueueTenantApps(ctx, tx, tenantID)
+			},
+			PauseExcess: models.ApplyPlanCaps, Usage: o.Store.TenantUsage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Billing = svc
+	})
+	ctx := context.Background()
+	tok := apiTenant(t, ep.portal, "plan@example.com", "Plan")
+	tenant := mustUser(t, ep.portal, "plan@example.com").Tenant
+	hash, _ := models.HashPassword("admin password 123")
+	ep.Store.CreateUser(ctx, "root@example.com", hash, models.RoleAdmin, nil)
+	admin := ep.browser(t)
+	admin.login("root@example.com", "admin password 123")
+
+	plan := func(slug string) (string, int, int, string) {
+		app, err := ep.Store.AppBySlug(ctx, tenant.ID, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep.Syncer.RunJob(ctx, app.JobTarget())
+		b, _ := ep.CF.GetKV(ctx, ep.KVID, "app:"+slug)
+		var d struct {
+			Status string `json:"status"`
+			Plan   struct {
+				Key         string `json:"key"`
+				CPUMs       int    `json:"cpuMs"`
+				SubRequests int    `json:"subRequests"`
+			} `json:"plan"`
+		}
+		json.Unmarshal(b, &d)
+		return d.Plan.Key, d.Plan.CPUMs, d.Plan.SubRequests, d.Status
+	}
+	if r := admin.post("/admin/tenants/"+tenant.Slug+"/plan", url.Values{"plan": {"pro"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("assign pro: %d %s", r.Status, r.Body)
+	}
+	for _, s := range []string{"one-app", "two-app", "three-app", "four-app"} {
+		if r := ep.api(t, "POST", "/api/v1/apps", tok, "application/json", `{"slug":"`+s+`"}`); r.Status != 201 {
+			t.Fatalf("create %s on pro: %d %s", s, r.Status, r.Body)
+		}
+	}
+	if k, cpu, sub, _ := plan("one-app"); k != "pro" || cpu != 200 || sub != 50 {
+		t.Fatalf("pro limits at the edge: %s %d %d", k, cpu, sub)
+	}
+	if r := admin.post("/admin/tenants/"+tenant.Slug+"/plan", url.Values{"plan": {"free"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("assign free: %d", r.Status)
+	}
+	if k, cpu, sub, st := plan("one-app"); k != "free" || cpu != 50 || sub != 10 || st != "active" {
+		t.Fatalf("free limits at the edge: %s %d %d %s", k, cpu, sub, st)
+	}
+	if _, _, _, st := plan("four-app"); st != "paused" {
+		t.Fatalf("the app beyond Free's 3 apps is %s, want paused", st)
+	}
+	if n := count(t, ep.portal, &models.App{}); n != 4 {
+		t.Fatalf("a downgrade deleted apps: %d left", n)
+	}
+	// Upgrading again resumes it.
+	admin.post("/admin/tenants/"+tenant.Slug+"/plan", url.Values{"plan": {"pro"}})
+	if _, _, _, st := plan("four-app"); st != "active" {
+		t.Fatalf("after upgrading again the app is %s", st)
 	}
 }
