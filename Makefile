@@ -49,9 +49,14 @@ test: deps stripe-mock
 	PATH="$(GOBIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
 	node --test workers/
 
-# Benchmarks: Go micro-benchmarks plus the load runs (wrk on loopback).
+# Benchmarks: Go micro-benchmarks plus the load runs (wrk on loopback, workerd).
+# Each prints its table; the README's Performance section records the results.
 bench: deps build
-	PATH="$(GOBIN):$$PATH" CLAW_BENCH=1 $(GO) test -count=1 -run 'Load' -bench . -benchtime 2s -timeout 30m ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./models/... ./workers/bundle/ ./workers/facilitator/ ./workers/localcf/
+	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestLoadPages$$' -v -timeout 30m ./web/ | grep -v '^time='
+	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestBenchmarkSync$$' -v -timeout 30m ./web/syncer/
+	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestBench$$' -v -timeout 30m ./workers/runtime/
+	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestBenchX402$$' -v -timeout 30m ./workers/runtime/
 
 # Refresh the vendored htmx from the pinned npm package.
 vendor: node-deps
