@@ -79,3 +79,24 @@ func (s *Store) TenantUsage(ctx context.Context, tenantID uint) (apps, routes in
 	}
 	return len(as), routes, scriptBytes, nil
 }
+
+// ResumeApps re-checks a tenant's apps against its plan and resumes the ones
+// a downgrade paused that fit again (after the tenant deleted apps, routes or
+// shrank a script). It returns the apps still paused.
+func (s *Store) ResumeApps(ctx context.Context, tenantID uint) (stillPaused []string, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var t Tenant
+		if err := lockForUpdate(tx).First(&t, tenantID).Error; err != nil {
+			return fmt.Errorf("store: unable to read tenant %d: %w", tenantID, err)
+		}
+		var p Plan
+		if err := tx.Where("key = ?", t.PlanKey).First(&p).Error; err != nil {
+			return fmt.Errorf("store: unable to read plan %s: %w", t.PlanKey, err)
+		}
+		if _, err := ApplyPlanCaps(ctx, tx, tenantID, p); err != nil {
+			return err
+		}
+		return tx.Model(&App{}).Where("tenant_id = ? AND status = ? AND sync_state <> ?", tenantID, AppPaused, SyncDeleting).Order("id").Pluck("slug", &stillPaused).Error
+	})
+	return stillPaused, err
+}

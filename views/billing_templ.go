@@ -391,7 +391,7 @@ func BillingPage(p Page, b Billing) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "</ul><p>Apps beyond the plan are paused, never deleted. Delete apps or routes you no longer need, or upgrade, and then resume the paused apps from the Apps page.</p></div>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "</ul><p>Apps beyond the plan are paused, never deleted. Delete apps or routes you no longer need, or upgrade; an upgrade resumes them at once, otherwise use \"Resume\" on the paused app's page.</p></div>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

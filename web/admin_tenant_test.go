@@ -149,9 +149,34 @@ func TestAdminPlanChangeReachesTheEdge(t *testing.T) {
 	if n := count(t, ep.portal, &models.App{}); n != 4 {
 		t.Fatalf("a downgrade deleted apps: %d left", n)
 	}
-	// Upgrading again resumes it.
-	admin.post("/admin/tenants/"+tenant.Slug+"/plan", url.Values{"plan": {"pro"}})
+	// The tenant sees why and can resume once it fits: not before.
+	tb := ep.browser(t)
+	tb.login("plan@example.com", "a good long password")
+	if page := tb.get("/apps/four-app").doc(t); !strings.Contains(page.Find("#paused").Text(), "Over the limits of the Free plan") {
+		t.Fatalf("the paused app does not say why: %q", page.Find("#paused").Text())
+	}
+	if r := tb.post("/apps/four-app/resume", nil); r.Status != http.StatusConflict {
+		t.Fatalf("resume while over the cap: %d", r.Status)
+	}
+	if r := ep.api(t, "DELETE", "/api/v1/apps/one-app", tok, "", ""); r.Status != 202 {
+		t.Fatalf("delete: %d", r.Status)
+	}
+	if r := tb.post("/apps/four-app/resume", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("resume after deleting an app: %d %s", r.Status, r.Body)
+	}
 	if _, _, _, st := plan("four-app"); st != "active" {
+		t.Fatalf("after resuming the app is %s", st)
+	}
+	// A downgrade pauses again; upgrading resumes by itself.
+	ep.api(t, "POST", "/api/v1/apps", tok, "application/json", `{"slug":"five-app"}`)
+	admin.post("/admin/tenants/"+tenant.Slug+"/plan", url.Values{"plan": {"pro"}})
+	ep.api(t, "POST", "/api/v1/apps", tok, "application/json", `{"slug":"six-app"}`)
+	admin.post("/admin/tenants/"+tenant.Slug+"/plan", url.Values{"plan": {"free"}})
+	if _, _, _, st := plan("six-app"); st != "paused" {
+		t.Fatalf("six-app after the second downgrade: %s", st)
+	}
+	admin.post("/admin/tenants/"+tenant.Slug+"/plan", url.Values{"plan": {"pro"}})
+	if _, _, _, st := plan("six-app"); st != "active" {
 		t.Fatalf("after upgrading again the app is %s", st)
 	}
 }

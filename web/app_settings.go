@@ -136,3 +136,28 @@ func (s *Server) appDelete(c *fiber.Ctx) error {
 	s.syncNow(a)
 	return c.Redirect("/apps", fiber.StatusSeeOther)
 }
+
+// appResume resumes apps a downgrade paused once they fit the plan again.
+func (s *Server) appResume(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	still, err := s.store.ResumeApps(c.UserContext(), a.TenantID)
+	if err != nil {
+		return err
+	}
+	for _, slug := range still {
+		if slug == a.Slug {
+			c.Status(fiber.StatusConflict)
+			return fiber.NewError(fiber.StatusConflict, "This app still does not fit your plan: "+a.StatusReason)
+		}
+	}
+	s.audit(c, &currentUser(c).ID, "app_resumed", "app:"+a.Slug, "")
+	if apps, err := s.store.Apps(c.UserContext(), a.TenantID); err == nil {
+		for i := range apps {
+			s.syncNow(&apps[i])
+		}
+	}
+	return c.Redirect("/apps/"+a.Slug, fiber.StatusSeeOther)
+}

@@ -82,6 +82,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/apps/:slug/vars", user(s.appVarSet)...)
 	app.Post("/apps/:slug/vars/:name/delete", user(s.appVarDelete)...)
 	app.Post("/apps/:slug/delete", user(s.appDelete)...)
+	app.Post("/apps/:slug/resume", user(s.appResume)...)
 	app.Get("/apps/:slug/routes", user(s.appRoutes)...)
 	app.Post("/apps/:slug/routes", user(s.routeCreate)...)
 	app.Post("/apps/:slug/routes/:id", user(s.routeUpdate)...)
