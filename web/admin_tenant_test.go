@@ -31,8 +31,7 @@ func TestSuspendReachesTheEdge(t *testing.T) {
 	tenant := mustUser(t, ep.portal, "sus@example.com").Tenant
 
 	doc := func() (status, reason string) {
-		app, _ := ep.Store.AppBySlug(ctx, tenant.ID, "sus-app")
-		ep.Syncer.RunJob(ctx, app.JobTarget())
+		ep.settle(t, tenant.ID, "sus-app")
 		b, err := ep.CF.GetKV(ctx, ep.KVID, "app:sus-app")
 		if err != nil {
 			t.Fatal(err)
@@ -109,11 +108,7 @@ func TestAdminPlanChangeReachesTheEdge(t *testing.T) {
 	admin.login("root@example.com", "admin password 123")
 
 	plan := func(slug string) (string, int, int, string) {
-		app, err := ep.Store.AppBySlug(ctx, tenant.ID, slug)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ep.Syncer.RunJob(ctx, app.JobTarget())
+		ep.settle(t, tenant.ID, slug)
 		b, _ := ep.CF.GetKV(ctx, ep.KVID, "app:"+slug)
 		var d struct {
 			Status string `json:"status"`

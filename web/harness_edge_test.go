@@ -67,3 +67,26 @@ func (ep *edgePortal) waitDeployment(t *testing.T, appID, id uint) models.Deploy
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// settle runs an app's sync job until the edge holds its latest generation.
+// The request that changed the app may be running the same job in the
+// background (RunJob then returns without doing anything), hence the loop.
+func (ep *edgePortal) settle(t *testing.T, tenantID uint, slug string) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		app, err := ep.Store.AppBySlug(ctx, tenantID, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if app.InSync() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("app %s never reached the edge: state %s, generation %d/%d, error %s", slug, app.SyncState, app.SyncedGeneration, app.Generation, app.SyncError)
+		}
+		ep.Syncer.RunJob(ctx, app.JobTarget())
+		time.Sleep(10 * time.Millisecond)
+	}
+}

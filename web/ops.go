@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"strconv"
 	"time"
 
@@ -42,7 +43,15 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 }
 
 func (s *Server) metricsHandler() fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	h := adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	want := []byte("Bearer " + s.opts.MetricsToken)
+	return func(c *fiber.Ctx) error {
+		if s.opts.MetricsToken != "" && subtle.ConstantTimeCompare([]byte(c.Get(fiber.HeaderAuthorization)), want) != 1 {
+			c.Set(fiber.HeaderWWWAuthenticate, "Bearer")
+			return c.Status(fiber.StatusUnauthorized).SendString("metrics need Authorization: Bearer <CLAW_METRICS_TOKEN>\n")
+		}
+		return h(c)
+	}
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {

@@ -138,3 +138,20 @@ func TestAdminTenantList(t *testing.T) {
 		t.Fatalf("wildcard search: %d", r.Status)
 	}
 }
+
+func TestMetricsToken(t *testing.T) {
+	p := startPortal(t, func(o *web.Options) { o.MetricsToken = "m3trics" })
+	for _, c := range []struct {
+		auth   string
+		status int
+	}{{"", 401}, {"Bearer wrong", 401}, {"Bearer m3trics", 200}} {
+		r := p.api(t, "GET", "/metrics", "", "", "")
+		if c.auth != "" {
+			b := p.browser(t)
+			r = b.do("GET", "/metrics", nil, map[string]string{"Authorization": c.auth})
+		}
+		if r.Status != c.status {
+			t.Fatalf("metrics with %q: %d", c.auth, r.Status)
+		}
+	}
+}

@@ -37,6 +37,8 @@ type Options struct {
 	Billing *billing.Service
 	// IngestToken authenticates the dispatcher's telemetry posts.
 	IngestToken string
+	// MetricsToken, when set, is required as a bearer token on /metrics.
+	MetricsToken string
 	// Mounts serve plain http.Handlers under a prefix (the dev facilitator).
 	Mounts []Mount
 }

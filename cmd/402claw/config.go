@@ -40,6 +40,7 @@ type Config struct {
 	IngestToken  string
 
 	FacilitatorURL string
+	MetricsToken   string
 
 	StripeSecretKey     string
 	StripeWebhookSecret string
@@ -182,6 +183,7 @@ var options = []option{
 	{"CLAW_WORKERD_PATH", "workerd-path", "", "workerd binary (default node_modules/.bin/workerd)", false, str(func(c *Config) *string { return &c.WorkerdPath })},
 	{"CLAW_INGEST_TOKEN", "ingest-token", "", "shared secret the dispatcher sends with telemetry; generated in local mode", true, str(func(c *Config) *string { return &c.IngestToken })},
 	{"CLAW_FACILITATOR_URL", "facilitator-url", "", "x402 facilitator (default: the built-in dev facilitator locally, https://x402.org/facilitator with Cloudflare)", false, httpURL(func(c *Config) *string { return &c.FacilitatorURL })},
+	{"CLAW_METRICS_TOKEN", "metrics-token", "", "when set, /metrics requires Authorization: Bearer <token>", true, str(func(c *Config) *string { return &c.MetricsToken })},
 	{"CLAW_STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe secret key; empty turns billing off (free plan, admins assign plans)", true, str(func(c *Config) *string { return &c.StripeSecretKey })},
 	{"CLAW_STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", "", "signing secret of the Stripe webhook endpoint (whsec_…)", true, str(func(c *Config) *string { return &c.StripeWebhookSecret })},
 	{"CLAW_STRIPE_BASE_URL", "stripe-base-url", "", "Stripe API base URL (tests point it at stripe-mock)", false, httpURL(func(c *Config) *string { return &c.StripeBaseURL })},

@@ -131,18 +131,19 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	defer p.edge.close()
 	policy := models.SessionPolicy{Idle: cfg.SessionIdle, Absolute: cfg.SessionMax}
 	opts := web.Options{
-		Store:       p.store,
-		Logger:      log,
-		BaseURL:     cfg.BaseURL,
-		SignupOpen:  cfg.Signup == "open",
-		Session:     policy,
-		AuthRate:    cfg.AuthRate,
-		TrustProxy:  cfg.TrustProxy,
-		EdgeInfo:    web.EdgeInfo{Local: p.edge.local, EdgeURL: p.edge.edgeURL, BaseDomain: cfg.BaseDomain, RuntimeNote: p.edge.runtimeNote},
-		SecretKey:   p.key,
-		SyncNow:     p.syncer.RunJob,
-		Billing:     p.billing,
-		IngestToken: p.ingest,
+		Store:        p.store,
+		Logger:       log,
+		BaseURL:      cfg.BaseURL,
+		SignupOpen:   cfg.Signup == "open",
+		Session:      policy,
+		AuthRate:     cfg.AuthRate,
+		TrustProxy:   cfg.TrustProxy,
+		EdgeInfo:     web.EdgeInfo{Local: p.edge.local, EdgeURL: p.edge.edgeURL, BaseDomain: cfg.BaseDomain, RuntimeNote: p.edge.runtimeNote},
+		SecretKey:    p.key,
+		SyncNow:      p.syncer.RunJob,
+		Billing:      p.billing,
+		IngestToken:  p.ingest,
+		MetricsToken: cfg.MetricsToken,
 		ReadyChecks: []web.ReadyCheck{{Name: "edge", Check: func(ctx context.Context) error {
 			_, err := p.edge.cf.DispatchNamespaces(ctx)
 			return err
