@@ -12,6 +12,15 @@ export class ConfigCache {
     this.inflight = new Map();
   }
 
+  // peek returns the cached config (or null for a cached miss) without a
+  // promise, or undefined when KV must be read: the hit path of every
+  // request then costs no microtask.
+  peek(slug, ttlMs = DEFAULT_TTL_MS, now = Date.now()) {
+    if (!(ttlMs > 0)) return undefined;
+    const hit = this.entries.get(slug);
+    return hit && hit.expires > now ? hit.cfg : undefined;
+  }
+
   async get(kv, slug, ttlMs = DEFAULT_TTL_MS, now = Date.now()) {
     if (ttlMs > 0) {
       const hit = this.entries.get(slug);

@@ -49,22 +49,32 @@ function withCors(response) {
   return r;
 }
 
+// The part of an absolute URL before its path ("http://host:port").
+function originOf(href) {
+  const slash = href.indexOf("/", href.indexOf("//") + 2);
+  return slash < 0 ? href : href.slice(0, slash);
+}
+
 // platform hooks let the local runtime stand in for Cloudflare:
 //   namespace(env, ctx, cfg) → the object with get(name, args, options)
-//   takeUsage(headers) → {subrequests, cpu_ms} reported by the local wrapper
+//   takeUsage(response) → [response, {subrequests}]: the usage the local
+//     wrapper reported, and the response without its report
+//   corsApplied(env) → true when the namespace's responses already carry
+//     the edge's CORS headers (the local wrapper adds them in the tenant's
+//     isolate, saving the dispatcher a copy of every response)
 export async function handle(request, env, ctx, platform = {}) {
   const started = Date.now();
   if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
     return preflight(request);
   }
   const url = new URL(request.url);
-  const where = resolveApp(request.headers.get("host") || url.host, url.pathname, env.BASE_DOMAIN || "");
-  const ev = newEvent({ method: request.method, app: where.slug });
+  const pathname = url.pathname;
+  const where = resolveApp(request.headers.get("host") || url.host, pathname, env.BASE_DOMAIN || "");
+  const ev = newEvent(request.method, where.slug);
+  // Every response finish sees was made here by jsonError, CORS included.
   const finish = (response, fields) => {
     Object.assign(ev, fields, { status_code: response.status, duration_ms: Date.now() - started });
     if (ev.app) sendEvent(env, ctx, ev);
-    // Every response finish sees was made here, with mutable headers.
-    applyCors(response.headers);
     return response;
   };
 
@@ -74,13 +84,16 @@ export async function handle(request, env, ctx, platform = {}) {
     });
   }
 
-  let cfg;
-  try {
-    cfg = await cache.get(env.CONFIG, where.slug, configTTL(env));
-  } catch {
-    return finish(jsonError(503, "config_unavailable", "The app's configuration could not be read; try again."), {
-      error_code: "config_unavailable",
-    });
+  const ttl = configTTL(env);
+  let cfg = cache.peek(where.slug, ttl);
+  if (cfg === undefined) {
+    try {
+      cfg = await cache.get(env.CONFIG, where.slug, ttl);
+    } catch {
+      return finish(jsonError(503, "config_unavailable", "The app's configuration could not be read; try again."), {
+        error_code: "config_unavailable",
+      });
+    }
   }
   if (!cfg) return finish(jsonError(404, "app_not_found", "No app named " + where.slug + "."), { error_code: "app_not_found" });
 
@@ -96,16 +109,17 @@ export async function handle(request, env, ctx, platform = {}) {
   const access = route ? route.access || "public" : "public";
 
   // run forwards to the tenant with the app prefix stripped (the original
-  // path stays visible) and returns a response whose headers are ours to
-  // change: CORS is applied here, the paywall adds its receipt.
-  const run = async (req) => {
-    const target = new URL(url);
-    target.pathname = where.path;
-    const fwd = new Request(target.toString(), req);
-    fwd.headers.set("x-forwarded-path", url.pathname);
-    fwd.headers.set("x-forwarded-host", req.headers.get("host") || url.host);
+  // path stays visible) and returns a response with the edge's CORS headers.
+  // With mutable = true its headers are ours to change (the paywall adds its
+  // receipt); otherwise the tenant's response may be passed on as it came.
+  const run = async (req, mutable) => {
+    const target = where.path === pathname ? request.url : originOf(request.url) + where.path + url.search;
+    const fwd = new Request(target, req);
+    const h = fwd.headers;
+    h.set("x-forwarded-path", pathname);
+    h.set("x-forwarded-host", req.headers.get("host") || url.host);
     // The tenant never sees the payment: it is the platform's business.
-    fwd.headers.delete("payment-signature");
+    h.delete("payment-signature");
     const ns = platform.namespace ? platform.namespace(env, ctx, cfg) : env.DISPATCHER;
     let response;
     try {
@@ -115,29 +129,34 @@ export async function handle(request, env, ctx, platform = {}) {
       const r = dispatchErrorResponse(err);
       if (platform.onDispatchError) platform.onDispatchError(err, cfg);
       ev.error_code = errorCodeOf(r);
-      applyCors(r.headers);
       return r;
     }
-    const out = withCors(response);
-    if (platform.takeUsage) Object.assign(ev, platform.takeUsage(out.headers));
-    return out;
+    if (platform.takeUsage) {
+      const [r, usage] = platform.takeUsage(response);
+      response = r;
+      if (usage) Object.assign(ev, usage);
+    }
+    if (platform.corsApplied && platform.corsApplied(env)) {
+      return mutable ? new Response(response.body, response) : response;
+    }
+    return withCors(response);
   };
 
   let response;
   if (access === "public") {
-    response = await run(request);
+    response = await run(request, false);
   } else if (access === "api_key") {
     const denied = await checkApiKey(request, cfg);
     if (denied) return finish(denied, { error_code: errorCodeOf(denied) });
-    response = await run(request);
+    response = await run(request, false);
   } else if (access === "x402") {
     response = await paywall(request, route, cfg, env, ctx, ev, run);
     if (!ev.error_code) ev.error_code = errorCodeOf(response) || (response.status === 402 ? "payment_required" : null);
-    applyCors(response.headers);
   } else {
     return finish(jsonError(500, "bad_config", "The app's route configuration is invalid."), { error_code: "bad_config" });
   }
-  Object.assign(ev, { status_code: response.status, duration_ms: Date.now() - started });
+  ev.status_code = response.status;
+  ev.duration_ms = Date.now() - started;
   sendEvent(env, ctx, ev);
   return response;
 }

@@ -1,10 +1,12 @@
 // Every error the edge produces has the same shape as the portal's JSON API:
-// {"error":{"code","message"}}, so clients need one parser for both.
+// {"error":{"code","message"}}, so clients need one parser for both. They
+// carry the edge's CORS headers from the start.
+import { OWN_CORS } from "./cors.js";
+
 const codes = new WeakMap();
 
 export function jsonError(status, code, message, headers) {
-  const h = new Headers(headers);
-  h.set("content-type", "application/json; charset=utf-8");
+  const h = { ...OWN_CORS, ...headers, "content-type": "application/json; charset=utf-8" };
   const r = new Response(JSON.stringify({ error: { code, message } }), { status, headers: h });
   codes.set(r, code);
   return r;

@@ -1,35 +1,34 @@
 // One event per request. It leaves through ctx.waitUntil so it never delays
 // the response: to Workers Analytics Engine when bound, otherwise to the
 // portal's ingest endpoint as {"events":[…]} with a shared bearer secret.
-export function newEvent(fields) {
-  return Object.assign(
-    {
-      ts: Date.now(),
-      tenant_id: null,
-      app: null,
-      worker_name: null,
-      route: null,
-      method: null,
-      status_code: 0,
-      error_code: null,
-      payment_required: false,
-      payment_success: false,
-      settlement_result: null,
-      // x402 routes: what the portal's payments ledger records for every
-      // verify and settle outcome.
-      verify_result: null,
-      payer: null,
-      amount: null,
-      network: null,
-      transaction: null,
-      nonce: null,
-      simulated: false,
-      cpu_ms: null,
-      subrequests: null,
-      duration_ms: 0,
-    },
-    fields,
-  );
+// An object literal with every field in one shape (no Object.assign over
+// defaults): one is made per request.
+export function newEvent(method, app) {
+  return {
+    ts: Date.now(),
+    tenant_id: null,
+    app: app ?? null,
+    worker_name: null,
+    route: null,
+    method: method ?? null,
+    status_code: 0,
+    error_code: null,
+    payment_required: false,
+    payment_success: false,
+    settlement_result: null,
+    // x402 routes: what the portal's payments ledger records for every
+    // verify and settle outcome.
+    verify_result: null,
+    payer: null,
+    amount: null,
+    network: null,
+    transaction: null,
+    nonce: null,
+    simulated: false,
+    cpu_ms: null,
+    subrequests: null,
+    duration_ms: 0,
+  };
 }
 
 export function toDataPoint(e) {

@@ -5,6 +5,7 @@
 // one Durable Object call. Signatures are the facilitator's business: the
 // dispatcher does no crypto.
 import { jsonError, tagErrorCode } from "./errors.js";
+import { EXPOSE_HEADERS } from "./cors.js";
 
 export const DEFAULT_FACILITATOR_URL = "https://x402.org/facilitator";
 export const NO_MATCH = "No matching payment requirements";
@@ -36,8 +37,10 @@ function unb64(s) {
 // JSON allows whitespace between tokens, so a document split into parts that
 // are each padded to a multiple of 3 bytes base64-encodes part by part: the
 // fixed parts of a challenge are encoded once, only the URL per request.
+const encoder = new TextEncoder();
 function pad3(s) {
-  const n = new TextEncoder().encode(s).length % 3;
+  // A URL or JSON text is ASCII nearly always: then characters are bytes.
+  const n = (/[^\x00-\x7f]/.test(s) ? encoder.encode(s).length : s.length) % 3;
   return n === 0 ? s : s + "  ".slice(0, 3 - n);
 }
 
@@ -174,19 +177,25 @@ function wantsHTML(request) {
 // A 402 carries the challenge in PAYMENT-REQUIRED (what x402 clients read);
 // the JSON body has the platform's error shape plus the same challenge, so
 // one parser serves every error of the edge.
-function challengeResponse(request, p, code, error, extraHeaders) {
+function challengeResponse(request, p, code, error, receipt) {
   const pr = p.paymentRequired(error, request.url);
-  const h = new Headers(extraHeaders);
-  h.set("payment-required", pr.header);
-  h.set("cache-control", "no-store");
-  let body;
+  let body, type;
   if (wantsHTML(request)) {
     body = p.page();
-    h.set("content-type", "text/html; charset=utf-8");
+    type = "text/html; charset=utf-8";
   } else {
     body = '{"error":{"code":"' + code + '","message":' + JSON.stringify(error) + '},"paymentRequired":' + pr.json + "}";
-    h.set("content-type", "application/json; charset=utf-8");
+    type = "application/json; charset=utf-8";
   }
+  // One plain object: the headers cross into the runtime once.
+  const h = {
+    "access-control-allow-origin": "*",
+    "access-control-expose-headers": EXPOSE_HEADERS,
+    "cache-control": "no-store",
+    "content-type": type,
+    "payment-required": pr.header,
+  };
+  if (receipt) h["payment-response"] = receipt;
   return tagErrorCode(new Response(body, { status: 402, headers: h }), code);
 }
 
@@ -260,8 +269,9 @@ function lockStub(env, key) {
 
 // ---- the paywall -----------------------------------------------------------
 
-// paywall handles a request to an x402 route. run(request) runs the tenant's
-// worker and resolves to its (error-mapped) response. ev is the telemetry
+// paywall handles a request to an x402 route. run(request, true) runs the
+// tenant's worker and resolves to its (error-mapped) response, with headers
+// the paywall may change. ev is the telemetry
 // event; the paywall fills in the payment fields.
 export async function paywall(request, route, cfg, env, ctx, ev, run) {
   const p = prepare(cfg, route);
@@ -356,11 +366,11 @@ export async function paywall(request, route, cfg, env, ctx, ev, run) {
       return settleFailed(request, p, s, ev);
     }
     settled(s, ev);
-    const response = await run(request);
+    const response = await run(request, true);
     return withReceipt(response, s.text);
   }
 
-  const response = await run(request);
+  const response = await run(request, true);
   if (response.status >= 400) {
     // Never charge for a failure.
     ev.settlement_result = "not_settled_status_" + response.status;
@@ -403,12 +413,13 @@ function settleFailed(request, p, s, ev) {
   const reason = String(s.json.errorReason || "settlement_failed");
   ev.settlement_result = reason;
   ev.payment_required = true;
-  return challengeResponse(request, p, "settlement_failed", reason, { "payment-response": b64(s.text) });
+  return challengeResponse(request, p, "settlement_failed", reason, b64(s.text));
 }
 
+// response comes from run(…, true): its headers are ours to change.
 function withReceipt(response, text) {
-  const out = new Response(response.body, response);
-  out.headers.set("payment-response", b64(text));
-  out.headers.set("cache-control", "private");
-  return out;
+  const h = response.headers;
+  h.set("payment-response", b64(text));
+  h.set("cache-control", "private");
+  return response;
 }

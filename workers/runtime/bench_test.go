@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,12 +26,20 @@ const helloWorker = `export default { fetch() { return new Response("hello"); } 
 
 // TestBench compares the local edge (dispatcher → namespace shim → tenant
 // "hello" worker, subrequest emulation on) with the same worker served
-// directly by workerd: requests/s, JS time per request from the async trace,
-// and workerd's RSS after the run. It is a measurement, not a check, and
-// runs only with CLAW_BENCH=1 (CLAW_BENCH_DURATION, default 10s per side;
-// CLAW_BENCH_CONNS, default 16). wrk is used when installed.
+// directly by workerd. It is a measurement, not a check, and runs only with
+// CLAW_BENCH=1. Needs wrk.
 //
-//	CLAW_BENCH=1 go test -run TestBench -v ./workers/runtime/
+//  1. Memory: a fresh workerd each side, exactly CLAW_BENCH_REQUESTS
+//     (default 100,000) requests, then workerd's RSS.
+//
+//  2. Throughput: the same two processes, alternating direct and edge runs
+//     of CLAW_BENCH_DURATION (default 5s) CLAW_BENCH_ROUNDS times (default
+//     3): the machine is shared, so each ratio compares neighbouring runs.
+//
+//  3. JS time per request from the async trace, in a second pair of
+//     processes (tracing slows every context).
+//
+//     CLAW_BENCH=1 go test -run 'TestBench$' -v ./workers/runtime/
 func TestBench(t *testing.T) {
 	if os.Getenv("CLAW_BENCH") == "" {
 		t.Skip("benchmark: set CLAW_BENCH=1 to run")
@@ -39,7 +48,10 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Skipf("SKIPPING benchmark: %v", err)
 	}
-	dur := 10 * time.Second
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("SKIPPING benchmark: wrk is not installed")
+	}
+	dur := 5 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("CLAW_BENCH_DURATION")); err == nil {
 		dur = v
 	}
@@ -47,24 +59,22 @@ func TestBench(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CLAW_BENCH_CONNS")); err == nil && v > 0 {
 		conns = v
 	}
+	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("CLAW_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	total := 100000
+	if v, err := strconv.Atoi(os.Getenv("CLAW_BENCH_REQUESTS")); err == nil && v > 0 {
+		total = v
+	}
+	emulate := os.Getenv("CLAW_BENCH_NOSUB") == ""
 
-	// Throughput and memory are measured without the async trace (it slows
-	// every context); JS time per request in a second, traced run.
-	for _, traced := range []bool{false, true} {
-		d := dur
-		if traced {
-			d = min(dur, 5*time.Second)
-		}
-		direct := startDirect(t, wd, traced)
-		directRPS, directN := load(t, "http://"+direct.addr+"/", d, conns)
-		directRSS := rssMB(direct.cmd.Process.Pid)
-		direct.stop()
-
+	startEdge := func(traced bool) (*Runtime, func()) {
 		fe := newFakeEdge()
 		srv := httptest.NewServer(fe)
 		rt, err := Start(context.Background(), Options{
 			WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
-			ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: traced, SubrequestEmulation: os.Getenv("CLAW_BENCH_NOSUB") == "",
+			ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: traced, SubrequestEmulation: emulate,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {
@@ -75,25 +85,87 @@ func TestBench(t *testing.T) {
 		if r := e.do(t, "GET", "", "/hello/", nil); r.body != "hello" {
 			t.Fatalf("warm-up: %d %s", r.status, r.body)
 		}
-		rt.ResetCPUStats()
-		edgeRPS, edgeN := load(t, "http://"+rt.Addr()+"/hello/", d, conns)
-		edgeRSS := rssMB(rt.Status().PID)
-		time.Sleep(300 * time.Millisecond) // let the trace reader catch up
-		disp, _ := rt.CPUStatsFor("dispatcher")
-		tenant, _ := rt.CPUStatsFor("app-hello")
-		cfgKV, _ := rt.CPUStatsFor("config-kv")
-		rt.Stop(context.Background())
-		srv.Close()
-
-		if traced {
-			t.Logf("traced: direct JS %v/request; edge: dispatcher JS %v/request over %d requests, tenant JS %v/request, config-kv reads %d",
-				meanOf(direct.cpu.snapshot(), "main"), disp.Mean(), disp.Requests, tenant.Mean(), cfgKV.Requests)
-			t.Logf("traced: direct %.0f req/s, edge %.0f req/s", directRPS, edgeRPS)
-			continue
-		}
-		t.Logf("direct: %d requests, %.0f req/s, RSS %.0f MB", directN, directRPS, directRSS)
-		t.Logf("edge:   %d requests, %.0f req/s (%.2f× direct), RSS %.0f MB (%.2f× direct)", edgeN, edgeRPS, edgeRPS/directRPS, edgeRSS, edgeRSS/directRSS)
+		return rt, func() { rt.Stop(context.Background()); srv.Close() }
 	}
+
+	// 1. Memory after exactly `total` requests, fresh processes.
+	direct := startDirect(t, wd, false)
+	directURL := "http://" + direct.addr + "/"
+	dRPS := loadCount(t, directURL, total, conns)
+	dRSS := rssMB(direct.cmd.Process.Pid)
+	rt, stopEdge := startEdge(false)
+	edgeURL := rt.URL() + "/hello/"
+	eRPS := loadCount(t, edgeURL, total, conns)
+	eRSS := rssMB(rt.Status().PID)
+	t.Logf("memory after %d requests: direct RSS %.0f MB (%.0f req/s), edge RSS %.0f MB (%.0f req/s): %.2f× (goal ≤ 1.5×)",
+		total, dRSS, dRPS, eRSS, eRPS, eRSS/dRSS)
+
+	// 2. Throughput, alternating.
+	var ratios []float64
+	for i := range rounds {
+		d, _ := load(t, directURL, dur, conns)
+		e, _ := load(t, edgeURL, dur, conns)
+		ratios = append(ratios, e/d)
+		t.Logf("round %d: direct %.0f req/s, edge %.0f req/s: %.2f×", i+1, d, e, e/d)
+	}
+	sort.Float64s(ratios)
+	t.Logf("throughput: median %.2f× direct over %d rounds (min %.2f×, max %.2f×; goal ≥ 0.4×); emulation %v",
+		ratios[len(ratios)/2], rounds, ratios[0], ratios[len(ratios)-1], emulate)
+	t.Logf("RSS at the end: direct %.0f MB, edge %.0f MB", rssMB(direct.cmd.Process.Pid), rssMB(rt.Status().PID))
+	direct.stop()
+	stopEdge()
+
+	// 3. JS time per request, traced.
+	d := min(dur, 5*time.Second)
+	direct = startDirect(t, wd, true)
+	load(t, "http://"+direct.addr+"/", d, conns)
+	time.Sleep(300 * time.Millisecond)
+	directJS := meanOf(direct.cpu.snapshot(), "main")
+	direct.stop()
+	rt, stopEdge = startEdge(true)
+	rt.ResetCPUStats()
+	load(t, rt.URL()+"/hello/", d, conns)
+	time.Sleep(300 * time.Millisecond) // let the trace reader catch up
+	disp, _ := rt.CPUStatsFor("dispatcher")
+	tenant, _ := rt.CPUStatsFor("app-hello")
+	cfgKV, _ := rt.CPUStatsFor("config-kv")
+	stopEdge()
+	t.Logf("JS per request (traced): direct %v; edge: dispatcher %v over %d requests (goal ≤ 100µs), tenant %v, config-kv reads %d",
+		directJS, disp.Mean(), disp.Requests, tenant.Mean(), cfgKV.Requests)
+}
+
+// loadCount sends exactly n requests over conns keep-alive connections
+// (wrk cannot stop at a count) and returns requests/s.
+func loadCount(t *testing.T, url string, n, conns int) float64 {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	defer client.CloseIdleConnections()
+	var next, bad atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				resp, err := client.Get(url)
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() > 0 {
+		t.Fatalf("%d of %d requests failed", bad.Load(), n)
+	}
+	return float64(n) / time.Since(start).Seconds()
 }
 
 func meanOf(ws []WorkerCPU, name string) time.Duration {

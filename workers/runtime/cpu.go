@@ -12,12 +12,12 @@ import (
 
 // WorkerCPU is the JavaScript time measured for one worker from workerd's
 // async trace: the time its request contexts held the isolate lock (turns,
-// from "locked" to "end"). It is measured, never enforced: CPU limits are
-// enforced only on Cloudflare.
+// from "locked" to "end"), plus the turns of its Durable Objects. It is
+// measured, never enforced: CPU limits are enforced only on Cloudflare.
 type WorkerCPU struct {
 	Worker   string        // the script name (loader ids are reduced to it), or a local service name
 	Requests int64         // request contexts that ended
-	Total    time.Duration // JS time over all of them
+	Total    time.Duration // JS time over all of them, Durable Object turns included
 	Max      time.Duration // the slowest request
 	Last     time.Duration // the most recent request
 }
@@ -39,6 +39,7 @@ type cpuStats struct {
 type traceCtx struct {
 	worker string
 	js     time.Duration
+	actor  bool
 }
 
 func newCPUStats() *cpuStats {
@@ -83,11 +84,12 @@ func (c *cpuStats) snapshot() []WorkerCPU {
 // traceEvent holds the fields of the async-trace lines we use; workerd
 // writes one JSON object per line, times in nanoseconds.
 type traceEvent struct {
-	E      string `json:"e"`
-	Ctx    int64  `json:"ctx"`
-	Worker string `json:"worker"`
-	Locked int64  `json:"locked"`
-	End    int64  `json:"end"`
+	E      string          `json:"e"`
+	Ctx    int64           `json:"ctx"`
+	Worker string          `json:"worker"`
+	Actor  json.RawMessage `json:"actor"`
+	Locked int64           `json:"locked"`
+	End    int64           `json:"end"`
 }
 
 func (c *cpuStats) consume(rd io.Reader) {
@@ -120,27 +122,46 @@ func (c *cpuStats) apply(ev traceEvent) {
 	defer c.mu.Unlock()
 	switch ev.E {
 	case "ctx":
-		c.open[ev.Ctx] = &traceCtx{worker: workerName(ev.Worker)}
+		actor := len(ev.Actor) > 0 && string(ev.Actor) != "null"
+		c.open[ev.Ctx] = &traceCtx{worker: workerName(ev.Worker), actor: actor}
 	case "turn":
-		if t, ok := c.open[ev.Ctx]; ok && ev.End > ev.Locked && ev.Locked > 0 {
-			t.js += time.Duration(ev.End - ev.Locked)
+		t, ok := c.open[ev.Ctx]
+		if !ok || ev.End <= ev.Locked || ev.Locked <= 0 {
+			return
 		}
+		d := time.Duration(ev.End - ev.Locked)
+		if t.actor {
+			// A Durable Object's context lives as long as the object, so
+			// its turns count for its worker as they happen (the PaymentLock's
+			// work is the dispatcher's), not as requests.
+			c.worker(t.worker).Total += d
+			return
+		}
+		t.js += d
 	case "ctx_end":
 		t, ok := c.open[ev.Ctx]
 		if !ok {
 			return
 		}
 		delete(c.open, ev.Ctx)
-		w := c.workers[t.worker]
-		if w == nil {
-			w = &WorkerCPU{Worker: t.worker}
-			c.workers[t.worker] = w
+		if t.actor {
+			return
 		}
+		w := c.worker(t.worker)
 		w.Requests++
 		w.Total += t.js
 		w.Last = t.js
 		w.Max = max(w.Max, t.js)
 	}
+}
+
+func (c *cpuStats) worker(name string) *WorkerCPU {
+	w := c.workers[name]
+	if w == nil {
+		w = &WorkerCPU{Worker: name}
+		c.workers[name] = w
+	}
+	return w
 }
 
 // workerName reduces a loader id ("LOADER:<script>@<etag>#<outbound>~<gen>",

@@ -46,7 +46,8 @@ type Options struct {
 	ConfigCacheTTL      time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
 	FacilitatorURL      string        // x402 facilitator for paid routes; empty = the dispatcher's default (x402.org)
 
-	bench *benchService // benchmark only: a comparison worker in the same workerd
+	bench     *benchService // benchmark only: a comparison worker in the same workerd
+	extraArgs []string      // profiling only: more workerd flags (e.g. --inspector-addr)
 }
 
 // Status describes the supervised workerd process.
@@ -246,6 +247,7 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 		}
 		args = append(args, "--async-trace", tracePath)
 	}
+	args = append(args, r.opts.extraArgs...)
 	args = append(args, filepath.Join(r.dir, "config.capnp"))
 
 	ctlR, ctlW, err := os.Pipe()

@@ -9,6 +9,7 @@
 // FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace), FLUSH_MS.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { handle } from "./dispatcher.js";
+import { EXPOSE_HEADERS } from "./cors.js";
 // Durable Object classes must be exported by the main module.
 export { PaymentLock } from "./lock.js";
 import OUTBOUND_SRC from "./claw-outbound.txt";
@@ -18,7 +19,7 @@ import PATCH_SRC from "./claw-patch.txt";
 const DEFAULT_COMPAT_DATE = "2026-11-01";
 const USAGE_HEADER = "x-claw-subrequests";
 
-// Loader ids are "<script>@<etag>.<config_version>#<outbound hash>~<gen>".
+// Loader ids are "<script>@<etag>.<config_version>#<outbound hash>:<limit>~<gen>".
 // The etag comes from the app's config document (the deployed version), so
 // no request reads the script store once an isolate is loaded; config_version
 // is part of the id because the portal rewrites the document, bumping it, for
@@ -127,10 +128,10 @@ function tenantEnv(script, ctx) {
   return out;
 }
 
-function loadTenant(env, ctx, name, etag, outbound, key) {
+function loadTenant(env, ctx, name, etag, outbound, limit, key) {
   const gen = generations.get(key) || 0;
-  const id = name + "@" + etag + "#" + (outbound ? outboundKey(outbound) : "-") + "~" + gen;
   const emulate = env.SUBREQUESTS === "1";
+  const id = name + "@" + etag + "#" + (outbound ? outboundKey(outbound) : "-") + (emulate ? ":" + limit : "") + "~" + gen;
   return env.LOADER.get(id, async () => {
     let script;
     try {
@@ -148,8 +149,14 @@ function loadTenant(env, ctx, name, etag, outbound, key) {
     const flags = [...(script.compatibility_flags || [])];
     let mainModule = script.main_module;
     if (emulate) {
+      // The plan's limit is part of the loaded code (and of the id): no
+      // per-request entrypoint props, which cost a channel per request.
       modules["claw-patch.js"] = { js: PATCH_SRC };
-      modules["claw-wrapper.js"] = { js: WRAPPER_SRC.replace('"__CLAW_MAIN__"', JSON.stringify("./" + mainModule)) };
+      modules["claw-wrapper.js"] = {
+        js: WRAPPER_SRC.replace('"__CLAW_MAIN__"', JSON.stringify("./" + mainModule))
+          .replace('"__CLAW_LIMIT__"', Number.isFinite(limit) ? String(limit) : "Infinity")
+          .replace('"__CLAW_EXPOSE__"', JSON.stringify(EXPOSE_HEADERS)),
+      };
       mainModule = "claw-wrapper.js";
       if (!flags.includes("nodejs_als") && !flags.includes("nodejs_compat")) flags.push("nodejs_als");
     }
@@ -178,22 +185,29 @@ function localNamespace(env, ctx, cfg) {
             etag = s.etag || "unknown";
           }
           if (cfg.config_version !== undefined) etag += "." + cfg.config_version;
-          const worker = loadTenant(env, ctx, name, etag, options.outbound, name + "@" + etag);
-          const props = {};
-          if (options.limits && Number.isFinite(options.limits.subRequests)) props.subRequests = options.limits.subRequests;
-          return worker.getEntrypoint(undefined, { props }).fetch(request);
+          const limit = options.limits ? options.limits.subRequests : undefined;
+          return loadTenant(env, ctx, name, etag, options.outbound, limit, name + "@" + etag).getEntrypoint().fetch(request);
         },
       };
     },
   };
 }
 
-function takeUsage(headers) {
-  const v = headers.get(USAGE_HEADER);
-  if (v === null) return {};
-  headers.delete(USAGE_HEADER);
+// The wrapper reports the subrequest count in a header only when there were
+// subrequests; the client must not see it.
+function takeUsage(response) {
+  const v = response.headers.get(USAGE_HEADER);
+  if (v === null) return [response, null];
+  const r = new Response(response.body, response);
+  r.headers.delete(USAGE_HEADER);
   const n = Number(v);
-  return Number.isFinite(n) ? { subrequests: n } : {};
+  return [r, Number.isFinite(n) ? { subrequests: n } : null];
+}
+
+// The wrapper (subrequest emulation) applies the edge's CORS headers in the
+// tenant's isolate, where the response is usually still mutable.
+function corsApplied(env) {
+  return env.SUBREQUESTS === "1";
 }
 
 // Locally the real cause belongs in the portal's log (the client only ever
@@ -202,7 +216,7 @@ function onDispatchError(err, cfg) {
   console.error("dispatch to " + cfg.script + " failed: " + ((err && err.stack) || err));
 }
 
-const platform = { namespace: localNamespace, takeUsage, onDispatchError };
+const platform = { namespace: localNamespace, takeUsage, corsApplied, onDispatchError };
 
 export default {
   fetch(request, env, ctx) {
