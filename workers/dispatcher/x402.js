@@ -211,15 +211,19 @@ function facilitatorBase(env) {
 // Returns {json, text} or {down: reason}. Any 5xx, an unreadable answer or
 // no answer at all means the facilitator could not decide; a 4xx with JSON
 // is a decision (some facilitators answer an invalid payment with 400).
+// env.FACILITATOR, when bound, is a service (binding) standing for the
+// facilitator at FACILITATOR_URL; otherwise the URL is fetched.
 async function callFacilitator(env, path, body) {
   let r;
   try {
-    r = await fetch(facilitatorBase(env) + path, {
+    const url = facilitatorBase(env) + path;
+    const init = {
       method: "POST",
       headers: { "content-type": "application/json" },
       body,
       signal: AbortSignal.timeout(FACILITATOR_TIMEOUT_MS),
-    });
+    };
+    r = await (env.FACILITATOR ? env.FACILITATOR.fetch(url, init) : fetch(url, init));
   } catch {
     return { down: "facilitator_unreachable" };
   }
@@ -259,6 +263,17 @@ function fnv1a(s) {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
+}
+
+// warmLocks makes sure every PaymentLock shard exists and has loaded its
+// entries, so the first payment does not pay for creating it (the local
+// runtime calls it at start).
+export async function warmLocks(env) {
+  const ns = env.LOCK;
+  const shards = Number(env.LOCK_SHARDS) || LOCK_SHARDS;
+  const all = [];
+  for (let i = 0; i < shards; i++) all.push(ns.get(ns.idFromName("payments-" + i)).ready());
+  await Promise.all(all);
 }
 
 function lockStub(env, key) {

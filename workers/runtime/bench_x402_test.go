@@ -149,7 +149,9 @@ func signFor(t *testing.T, req x402.Requirements, url string) string {
 // jsPerRequest is the JS time the named worker spent over a phase of n
 // requests, Durable Object contexts of the worker included.
 func (b *x402Bench) jsPerRequest(n int, workers ...string) time.Duration {
-	time.Sleep(300 * time.Millisecond) // let the trace reader catch up
+	// Let the PaymentLock's write-behind (FLUSH_MS = 250) run and the trace
+	// reader catch up: the storage writes belong to this phase.
+	time.Sleep(700 * time.Millisecond)
 	var total time.Duration
 	for _, w := range b.e.rt.CPUStats() {
 		for _, name := range workers {

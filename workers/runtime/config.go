@@ -128,7 +128,11 @@ const config :Workerd.Config = (
     # PaymentLock storage: on disk so that a restart keeps used payments used.
     (name = "payment-locks", disk = (path = %s, writable = true)),%s
   ],
-  sockets = [ (name = "http", address = %s, http = (), service = "dispatcher")%s ],
+  sockets = [
+    (name = "http", address = %s, http = (), service = "dispatcher"),
+    # Only the runtime uses it, once after every start (see Runtime.warmUp).
+    (name = "warm-up", address = "127.0.0.1:0", http = (), service = (name = "dispatcher", entrypoint = "WarmUp"))%s
+  ],
 );
 
 const dispatcher :Workerd.Worker = (

@@ -19,11 +19,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -307,6 +309,7 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 		}
 	}
 	listening := make(chan int, 1)
+	warmPort := make(chan int, 1)
 	go func() {
 		sc := bufio.NewScanner(ctlR)
 		for sc.Scan() {
@@ -315,8 +318,14 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 				Socket string `json:"socket"`
 				Port   int    `json:"port"`
 			}
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Event == "listen" && m.Socket == "http" {
+			if json.Unmarshal(sc.Bytes(), &m) != nil || m.Event != "listen" {
+				continue
+			}
+			switch m.Socket {
+			case "http":
 				listening <- m.Port
+			case "warm-up":
+				warmPort <- m.Port
 			}
 		}
 		ctlR.Close()
@@ -340,6 +349,7 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 		r.status.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 		r.mu.Unlock()
 		r.log.Info("workerd listening", "addr", r.Addr(), "pid", cmd.Process.Pid)
+		r.warmUp(ctx, warmPort)
 		report(nil)
 		waitErr = <-exited
 	case waitErr = <-exited:
@@ -364,6 +374,44 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 		waitErr = errors.New("workerd exited with status 0")
 	}
 	return fmt.Errorf("runtime: workerd: %w (last output: %s)", waitErr, tail.String())
+}
+
+// warmUp asks the dispatcher's WarmUp entrypoint to prepare what the first
+// request would otherwise pay for (the payment lock's storage, compiling the
+// dispatcher's code). A failure is logged, never fatal: requests still work,
+// only slower at first.
+func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
+	var p int
+	// workerd opens all its sockets together; if it dies meanwhile, the
+	// wait ends with the timer and runOnce sees the exit.
+	select {
+	case p = <-port:
+	case <-ctx.Done():
+		return
+	case <-time.After(5 * time.Second):
+		r.log.Warn("workerd warm-up socket did not listen")
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(wctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(p)+"/", nil)
+	if err != nil {
+		return
+	}
+	started := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.log.Warn("workerd warm-up failed", "err", err)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	// Free path, unpaid 402 and paid path, three times each.
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"statuses":[200,402,200,200,402,200,200,402,200]`) {
+		r.log.Warn("workerd warm-up failed", "status", resp.StatusCode, "body", string(body))
+		return
+	}
+	r.log.Info("workerd warmed up", "took", time.Since(started).Round(time.Millisecond))
 }
 
 // lineTail keeps the last lines of workerd's output for error messages.

@@ -10,6 +10,7 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { handle } from "./dispatcher.js";
 import { EXPOSE_HEADERS } from "./cors.js";
+import { warmLocks } from "./x402.js";
 // Durable Object classes must be exported by the main module.
 export { PaymentLock } from "./lock.js";
 import OUTBOUND_SRC from "./claw-outbound.txt";
@@ -255,5 +256,85 @@ export class KVShim extends WorkerEntrypoint {
   }
   async list(opts = {}) {
     return this.env.TENANT_KV.list({ ...opts, prefix: this.ctx.props.ns + "/" + (opts.prefix || "") });
+  }
+}
+
+// ---- warm-up --------------------------------------------------------------
+
+// WarmUp serves a socket of its own (only the runtime knows its port): once
+// after every start, so that the first real request does not pay for what
+// can be done without it. It creates the PaymentLock objects (their storage
+// is opened and read) and runs the dispatcher's free, unpaid and paid paths
+// on a synthetic app whose config, facilitator, lock and tenant are in-memory
+// fakes (V8 compiles a function on its first call). It reads no real app,
+// loads no tenant and sends no telemetry.
+const WARM_SLUG = "claw-warm-up";
+const zeros = (n) => "0x" + "0".repeat(n);
+const warmRequirements = {
+  scheme: "exact",
+  network: "eip155:84532",
+  amount: "1",
+  asset: zeros(40),
+  payTo: zeros(40),
+  maxTimeoutSeconds: 60,
+  extra: { name: "USDC", version: "2" },
+};
+const warmConfig = JSON.stringify({
+  v: 1,
+  config_version: "warm-up",
+  slug: WARM_SLUG,
+  script: WARM_SLUG,
+  etag: "warm-up",
+  status: "active",
+  plan: { subRequests: 10 },
+  routes: [{ method: "GET", path: "/paid", access: "x402", settle: "after", requirements: warmRequirements, resource: { description: "warm-up" } }],
+  egress: [],
+});
+
+function warmEnv(env) {
+  const answer = (body) => new Response(body, { headers: { "content-type": "application/json" } });
+  return {
+    BASE_DOMAIN: env.BASE_DOMAIN,
+    CONFIG_CACHE_MS: "0", // nothing of the fake app stays cached
+    CONFIG: { get: async () => JSON.parse(warmConfig) },
+    FACILITATOR_URL: "http://facilitator.invalid",
+    FACILITATOR: {
+      fetch: async (url) =>
+        url.endsWith("/verify")
+          ? answer('{"isValid":true,"payer":"' + zeros(40) + '"}')
+          : answer('{"success":true,"transaction":"' + zeros(64) + '","network":"eip155:84532","payer":"' + zeros(40) + '"}'),
+    },
+    LOCK: { idFromName: (n) => n, get: () => ({ acquire: async () => true, release: async () => {} }) },
+    LOCK_SHARDS: "1",
+  };
+}
+
+const warmPlatform = {
+  namespace: () => ({ get: () => ({ fetch: async () => new Response("warm") }) }),
+  takeUsage,
+  corsApplied: () => true,
+};
+
+function warmPayment() {
+  const validBefore = String(Math.floor(Date.now() / 1000) + 3600);
+  const auth = { from: zeros(40), to: zeros(40), value: "1", validAfter: "0", validBefore, nonce: zeros(64) };
+  return btoa(JSON.stringify({ x402Version: 2, accepted: warmRequirements, payload: { signature: zeros(130), authorization: auth } }));
+}
+
+export class WarmUp extends WorkerEntrypoint {
+  async fetch(request) {
+    const env = this.env;
+    await warmLocks(env);
+    const fake = warmEnv(env);
+    const base = new URL(request.url).origin + "/" + WARM_SLUG;
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      for (const [path, headers] of [["/", {}], ["/paid", {}], ["/paid", { "payment-signature": warmPayment() }]]) {
+        const r = await handle(new Request(base + path, { headers }), fake, this.ctx, warmPlatform);
+        await r.arrayBuffer();
+        statuses.push(r.status);
+      }
+    }
+    return Response.json({ statuses });
   }
 }
