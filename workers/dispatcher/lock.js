@@ -16,6 +16,7 @@ import { DurableObject } from "cloudflare:workers";
 
 const PRUNE_EVERY_MS = 3600 * 1000;
 const PRUNE_BATCH = 1000;
+const WARM_KEY = "warm-up"; // never a payment key (those hold "|")
 
 export class PaymentLock extends DurableObject {
   constructor(ctx, env) {
@@ -33,9 +34,19 @@ export class PaymentLock extends DurableObject {
     });
   }
 
-  // ready resolves once the used payments are loaded (warm-up).
-  ready() {
+  // ready resolves once the used payments are loaded and the pruning alarm
+  // is set (warm-up: the first payment then pays for neither).
+  async ready() {
+    await this.ensureAlarm();
+    // Run the acquire path once (V8 compiles a function on its first call).
+    if (await this.acquire(WARM_KEY, 0)) await this.release(WARM_KEY);
     return true;
+  }
+
+  async ensureAlarm() {
+    if (this.alarmChecked) return;
+    this.alarmChecked = true;
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
   }
 
   // acquire returns true when the caller now holds key, false when another
@@ -44,10 +55,7 @@ export class PaymentLock extends DurableObject {
     if (this.used.has(key)) return false;
     this.used.set(key, expiresAt);
     await this.persist(key, expiresAt);
-    if (!this.alarmChecked) {
-      this.alarmChecked = true;
-      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
-    }
+    if (!this.alarmChecked) await this.ensureAlarm();
     return true;
   }
 
