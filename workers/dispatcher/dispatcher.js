@@ -69,7 +69,8 @@ export async function handle(request, env, ctx, platform = {}) {
   }
   const url = new URL(request.url);
   const pathname = url.pathname;
-  const where = resolveApp(request.headers.get("host") || url.host, pathname, env.BASE_DOMAIN || "");
+  const host = request.headers.get("host") || url.host;
+  const where = resolveApp(host, pathname, env.BASE_DOMAIN || "");
   const ev = newEvent(request.method, where.slug);
   // Every response finish sees was made here by jsonError, CORS included.
   const finish = (response, fields) => {
@@ -117,7 +118,8 @@ export async function handle(request, env, ctx, platform = {}) {
     const fwd = new Request(target, req);
     const h = fwd.headers;
     h.set("x-forwarded-path", pathname);
-    h.set("x-forwarded-host", req.headers.get("host") || url.host);
+    // req is request itself (the paywall passes it on): same Host.
+    h.set("x-forwarded-host", host);
     // The tenant never sees the payment: it is the platform's business.
     h.delete("payment-signature");
     const ns = platform.namespace ? platform.namespace(env, ctx, cfg) : env.DISPATCHER;
