@@ -225,8 +225,8 @@ func TestBenchX402(t *testing.T) {
 	b = startX402Bench(t, wd, sdkModule, fac.URL)
 	b.sdk = sdkReq
 	ourURL, sdkURL := b.e.rt.URL()+"/hello/paid", b.sdkURL+"/paid"
-	// pair measures our dispatcher and then the SDK worker on the same kind
-	// of request, count each, and reads both at the end: whatever the
+	// pair measures our dispatcher and the SDK worker on the same kind of
+	// request, count each, and reads both at the end: whatever the
 	// dispatcher does after its answer (the PaymentLock's write-behind, its
 	// Durable Object turns) is counted as ours even when it runs during the
 	// SDK worker's requests.
@@ -247,6 +247,10 @@ func TestBenchX402(t *testing.T) {
 		}
 		time.Sleep(700 * time.Millisecond)
 		b.e.rt.ResetCPUStats()
+		// One block each, ours first: alternating request by request made
+		// both slower (each evicts the other's code from the CPU caches) and
+		// the ratio worse for the dispatcher, whose request also runs the
+		// tenant's isolate (README, Benchmark).
 		for _, side := range []struct {
 			url  string
 			sigs []string
