@@ -1,7 +1,7 @@
 // The dispatcher: the one worker in front of every tenant app.
 // Plain ES modules, no npm dependencies, no nodejs_compat: it runs unchanged
 // on Cloudflare and in local workerd (where workers/runtime wraps it).
-import { resolveApp } from "./resolve.js";
+import { resolveApp, splitURL } from "./resolve.js";
 import { ConfigCache, DEFAULT_TTL_MS } from "./config.js";
 import { matchRoute } from "./routes.js";
 import { checkApiKey } from "./access.js";
@@ -37,9 +37,15 @@ function dispatchOptions(cfg) {
 
 function configTTL(env) {
   const v = env.CONFIG_CACHE_MS;
-  if (v === undefined || v === null || v === "") return DEFAULT_TTL_MS;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : DEFAULT_TTL_MS;
+  if (v === ttlFor.raw) return ttlFor.ttl;
+  let ttl = DEFAULT_TTL_MS;
+  if (v !== undefined && v !== null && v !== "") {
+    const n = Number(v);
+    if (Number.isFinite(n) && n >= 0) ttl = n;
+  }
+  ttlFor.raw = v;
+  ttlFor.ttl = ttl;
+  return ttl;
 }
 
 function withCors(response) {
@@ -55,6 +61,8 @@ function originOf(href) {
   return slash < 0 ? href : href.slice(0, slash);
 }
 
+const ttlFor = { raw: undefined, ttl: DEFAULT_TTL_MS };
+
 // platform hooks let the local runtime stand in for Cloudflare:
 //   namespace(env, ctx, cfg) → the object with get(name, args, options)
 //   takeUsage(response) → [response, {subrequests}]: the usage the local
@@ -67,9 +75,11 @@ export async function handle(request, env, ctx, platform = {}) {
   if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
     return preflight(request);
   }
-  const url = new URL(request.url);
+  const href = request.url;
+  let host = request.headers.get("host");
+  const url = (host && splitURL(href)) || new URL(href);
   const pathname = url.pathname;
-  const host = request.headers.get("host") || url.host;
+  if (!host) host = url.host;
   const where = resolveApp(host, pathname, env.BASE_DOMAIN || "");
   const ev = newEvent(request.method, where.slug);
   // Every response finish sees was made here by jsonError, CORS included.
@@ -114,7 +124,7 @@ export async function handle(request, env, ctx, platform = {}) {
   // With mutable = true its headers are ours to change (the paywall adds its
   // receipt); otherwise the tenant's response may be passed on as it came.
   const run = async (req, mutable) => {
-    const target = where.path === pathname ? request.url : originOf(request.url) + where.path + url.search;
+    const target = where.path === pathname ? href : originOf(href) + where.path + url.search;
     const fwd = new Request(target, req);
     const h = fwd.headers;
     h.set("x-forwarded-path", pathname);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { resolveApp, isSlug } from "./resolve.js";
+import { resolveApp, isSlug, splitURL } from "./resolve.js";
 import { matchRoute } from "./routes.js";
 import { ConfigCache } from "./config.js";
 import { sha256Hex, presentedKey } from "./access.js";
@@ -99,5 +99,43 @@ test("dispatchErrorResponse", async () => {
     const body = await r.json();
     assert.equal(body.error.code, code);
     assert.ok(!body.error.message.includes("secret"));
+  }
+});
+
+test("splitURL agrees with the URL parser or declines", () => {
+  const hrefs = [
+    "http://h.localhost:8787/hello/x",
+    "http://127.0.0.1:8787/hello/x?a=1&b=%20",
+    "http://127.0.0.1:8787//hello//x",
+    "http://127.0.0.1:8787/HELLO/a:b@c;d=e,f+g$h!i*j(k)l~m_n-o",
+    "http://127.0.0.1:8787/hello/x?",
+    "http://127.0.0.1:8787/",
+    "http://127.0.0.1:8787/a/../b",
+    "http://127.0.0.1:8787/a/./b",
+    "http://127.0.0.1:8787/a/%2e%2e/b",
+    "http://127.0.0.1:8787/a/%2E%2E/b",
+    "http://127.0.0.1:8787/a/b/..",
+    "http://127.0.0.1:8787/x\\y",
+    "http://127.0.0.1:8787/\u00e4",
+    "http://127.0.0.1:8787/a%2fb",
+    "http://127.0.0.1:8787/a b",
+    "http://127.0.0.1:8787/a|b^c[d]",
+    "http://127.0.0.1:8787/a#frag",
+    "http://127.0.0.1:8787/file.txt",
+    "http://127.0.0.1:8787",
+  ];
+  let fast = 0;
+  for (const href of hrefs) {
+    const got = splitURL(href);
+    if (got === null) continue;
+    fast++;
+    const u = new URL(href);
+    assert.equal(got.pathname, u.pathname, href);
+    assert.equal(got.search, u.search, href);
+  }
+  // The plain ones take the fast path; everything else goes to the parser.
+  assert.equal(fast, 6);
+  for (const href of ["http://h/a/../b", "http://h/x\\y", "http://h/%41", "http://h/\u00e4", "http://h/a#f"]) {
+    assert.equal(splitURL(href), null, href);
   }
 });

@@ -46,3 +46,23 @@ export function resolveApp(host, pathname, baseDomain) {
   const forwarded = slash < 0 ? "/" : rest.slice(slash);
   return { slug: seg, path: forwarded, via: "path" };
 }
+
+// A path the URL parser leaves exactly as it is: no dot segments (no "."
+// at all), no backslash, no percent escape, ASCII only, nothing it would
+// percent-encode.
+const PLAIN_PATH = /^\/[A-Za-z0-9\-_~!$&'()*+,;=:@/]*$/;
+
+// splitURL returns the pathname and search of href as new URL(href) would,
+// without building a URL object, or null when only the parser can tell
+// (request.url keeps the request line as the client sent it: "/a/../b").
+// search may differ from URL's in query characters the parser escapes; it
+// is only ever parsed again (the forwarded Request).
+export function splitURL(href) {
+  if (href.includes("#")) return null;
+  const start = href.indexOf("/", href.indexOf("//") + 2);
+  if (start < 0) return null;
+  const q = href.indexOf("?", start);
+  const pathname = q < 0 ? href.slice(start) : href.slice(start, q);
+  if (!PLAIN_PATH.test(pathname)) return null;
+  return { pathname, search: q < 0 || q === href.length - 1 ? "" : href.slice(q) };
+}
