@@ -70,7 +70,9 @@ const ttlFor = { raw: undefined, ttl: DEFAULT_TTL_MS };
 //   corsApplied(env) → true when the namespace's responses already carry
 //     the edge's CORS headers (the local wrapper adds them in the tenant's
 //     isolate, saving the dispatcher a copy of every response)
-export async function handle(request, env, ctx, platform = {}) {
+// handle answers synchronously when it can (a cached config and no I/O:
+// errors, the 402 challenge) and with a promise otherwise.
+export function handle(request, env, ctx, platform = {}) {
   const started = Date.now();
   if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
     return preflight(request);
@@ -96,81 +98,84 @@ export async function handle(request, env, ctx, platform = {}) {
   }
 
   const ttl = configTTL(env);
-  let cfg = cache.peek(where.slug, ttl);
-  if (cfg === undefined) {
-    try {
-      cfg = await cache.get(env.CONFIG, where.slug, ttl);
-    } catch {
-      return finish(jsonError(503, "config_unavailable", "The app's configuration could not be read; try again."), {
-        error_code: "config_unavailable",
-      });
-    }
-  }
-  if (!cfg) return finish(jsonError(404, "app_not_found", "No app named " + where.slug + "."), { error_code: "app_not_found" });
+  const cached = cache.peek(where.slug, ttl);
+  if (cached !== undefined) return dispatch(cached);
+  return cache.get(env.CONFIG, where.slug, ttl).then(dispatch, () =>
+    finish(jsonError(503, "config_unavailable", "The app's configuration could not be read; try again."), {
+      error_code: "config_unavailable",
+    }),
+  );
 
-  ev.tenant_id = cfg.tenant_id ?? null;
-  ev.worker_name = cfg.script || null;
-  if (cfg.status === "suspended" || cfg.status === "paused") {
-    const reason = cfg.reason || (cfg.status === "paused" ? "The app is paused." : "The app is suspended.");
-    return finish(jsonError(403, "app_" + cfg.status, reason), { error_code: "app_" + cfg.status });
-  }
+  // dispatch continues with the app's config (null: no such app).
+  function dispatch(cfg) {
+    if (!cfg) return finish(jsonError(404, "app_not_found", "No app named " + where.slug + "."), { error_code: "app_not_found" });
 
-  const route = matchRoute(cfg.routes, request.method, where.path);
-  ev.route = route ? (route.method ? route.method + " " : "") + route.path : null;
-  const access = route ? route.access || "public" : "public";
+    ev.tenant_id = cfg.tenant_id ?? null;
+    ev.worker_name = cfg.script || null;
+    if (cfg.status === "suspended" || cfg.status === "paused") {
+      const reason = cfg.reason || (cfg.status === "paused" ? "The app is paused." : "The app is suspended.");
+      return finish(jsonError(403, "app_" + cfg.status, reason), { error_code: "app_" + cfg.status });
+    }
 
-  // run forwards to the tenant with the app prefix stripped (the original
-  // path stays visible) and returns a response with the edge's CORS headers.
-  // With mutable = true its headers are ours to change (the paywall adds its
-  // receipt); otherwise the tenant's response may be passed on as it came.
-  const run = async (req, mutable) => {
-    const target = where.path === pathname ? href : originOf(href) + where.path + url.search;
-    const fwd = new Request(target, req);
-    const h = fwd.headers;
-    h.set("x-forwarded-path", pathname);
-    // req is request itself (the paywall passes it on): same Host.
-    h.set("x-forwarded-host", host);
-    // The tenant never sees the payment: it is the platform's business.
-    h.delete("payment-signature");
-    const ns = platform.namespace ? platform.namespace(env, ctx, cfg) : env.DISPATCHER;
-    let response;
-    try {
-      const worker = ns.get(cfg.script, {}, dispatchOptions(cfg));
-      response = await worker.fetch(fwd);
-    } catch (err) {
-      const r = dispatchErrorResponse(err);
-      if (platform.onDispatchError) platform.onDispatchError(err, cfg);
-      ev.error_code = errorCodeOf(r);
-      return r;
-    }
-    if (platform.takeUsage) {
-      const [r, usage] = platform.takeUsage(response);
-      response = r;
-      if (usage) Object.assign(ev, usage);
-    }
-    if (platform.corsApplied && platform.corsApplied(env)) {
-      return mutable ? new Response(response.body, response) : response;
-    }
-    return withCors(response);
-  };
+    const route = matchRoute(cfg.routes, request.method, where.path);
+    ev.route = route ? (route.method ? route.method + " " : "") + route.path : null;
+    const access = route ? route.access || "public" : "public";
 
-  let response;
-  if (access === "public") {
-    response = await run(request, false);
-  } else if (access === "api_key") {
-    const denied = await checkApiKey(request, cfg);
-    if (denied) return finish(denied, { error_code: errorCodeOf(denied) });
-    response = await run(request, false);
-  } else if (access === "x402") {
-    response = await paywall(request, route, cfg, env, ctx, ev, run);
-    if (!ev.error_code) ev.error_code = errorCodeOf(response) || (response.status === 402 ? "payment_required" : null);
-  } else {
+    // run forwards to the tenant with the app prefix stripped (the original
+    // path stays visible) and returns a response with the edge's CORS headers.
+    // With mutable = true its headers are ours to change (the paywall adds its
+    // receipt); otherwise the tenant's response may be passed on as it came.
+    const run = async (req, mutable) => {
+      const target = where.path === pathname ? href : originOf(href) + where.path + url.search;
+      const fwd = new Request(target, req);
+      const h = fwd.headers;
+      h.set("x-forwarded-path", pathname);
+      // req is request itself (the paywall passes it on): same Host.
+      h.set("x-forwarded-host", host);
+      // The tenant never sees the payment: it is the platform's business.
+      h.delete("payment-signature");
+      const ns = platform.namespace ? platform.namespace(env, ctx, cfg) : env.DISPATCHER;
+      let response;
+      try {
+        const worker = ns.get(cfg.script, {}, dispatchOptions(cfg));
+        response = await worker.fetch(fwd);
+      } catch (err) {
+        const r = dispatchErrorResponse(err);
+        if (platform.onDispatchError) platform.onDispatchError(err, cfg);
+        ev.error_code = errorCodeOf(r);
+        return r;
+      }
+      if (platform.takeUsage) {
+        const [r, usage] = platform.takeUsage(response);
+        response = r;
+        if (usage) Object.assign(ev, usage);
+      }
+      if (platform.corsApplied && platform.corsApplied(env)) {
+        return mutable ? new Response(response.body, response) : response;
+      }
+      return withCors(response);
+    };
+
+    const done = (response) => {
+      ev.status_code = response.status;
+      ev.duration_ms = Date.now() - started;
+      sendEvent(env, ctx, ev);
+      return response;
+    };
+    if (access === "public") return run(request, false).then(done);
+    if (access === "api_key") {
+      return checkApiKey(request, cfg).then((denied) => (denied ? finish(denied, { error_code: errorCodeOf(denied) }) : run(request, false).then(done)));
+    }
+    if (access === "x402") {
+      const paidDone = (response) => {
+        if (!ev.error_code) ev.error_code = errorCodeOf(response) || (response.status === 402 ? "payment_required" : null);
+        return done(response);
+      };
+      const r = paywall(request, route, cfg, env, ctx, ev, run);
+      return r instanceof Response ? paidDone(r) : r.then(paidDone);
+    }
     return finish(jsonError(500, "bad_config", "The app's route configuration is invalid."), { error_code: "bad_config" });
   }
-  ev.status_code = response.status;
-  ev.duration_ms = Date.now() - started;
-  sendEvent(env, ctx, ev);
-  return response;
 }
 
 export { PaymentLock } from "./lock.js";

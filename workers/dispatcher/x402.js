@@ -287,8 +287,10 @@ function lockStub(env, key) {
 // paywall handles a request to an x402 route. run(request, true) runs the
 // tenant's worker and resolves to its (error-mapped) response, with headers
 // the paywall may change. ev is the telemetry
-// event; the paywall fills in the payment fields.
-export async function paywall(request, route, cfg, env, ctx, ev, run) {
+// event; the paywall fills in the payment fields. Every answer that needs
+// no I/O (no or a malformed payment) is returned as is, not as a promise:
+// the common 402 then costs the runtime no promise to wait on.
+export function paywall(request, route, cfg, env, ctx, ev, run) {
   const p = prepare(cfg, route);
   if (!p.ok) return jsonError(500, "bad_config", "The route is priced but its payment requirements are missing.");
   const r = p.req;
@@ -332,7 +334,13 @@ export async function paywall(request, route, cfg, env, ctx, ev, run) {
   }
   ev.payer = auth.from;
   ev.nonce = auth.nonce;
+  return paid(request, p, text, auth, env, ctx, ev, run);
+}
 
+// paid runs a well-formed payment: verify, lock, then the tenant and settle
+// in the route's order.
+async function paid(request, p, text, auth, env, ctx, ev, run) {
+  const r = p.req;
   // The decoded text is spliced in as it came: it parsed, and re-encoding
   // the payload would cost as much as parsing it did.
   const body = '{"x402Version":2,"paymentPayload":' + text + ',"paymentRequirements":' + p.reqJSON + "}";
