@@ -98,7 +98,7 @@ export function handle(request, env, ctx, platform = {}) {
   }
 
   const ttl = configTTL(env);
-  const cached = cache.peek(where.slug, ttl);
+  const cached = cache.peek(where.slug, ttl, started);
   if (cached !== undefined) return dispatch(cached);
   return cache.get(env.CONFIG, where.slug, ttl).then(dispatch, () =>
     finish(jsonError(503, "config_unavailable", "The app's configuration could not be read; try again."), {

@@ -112,8 +112,17 @@ export function patternMatches(c, method, path) {
   return n === segs.length;
 }
 
+// Compiled patterns per route object (a cached config keeps its routes),
+// before the lookup by method and pattern text.
+const byRoute = new WeakMap();
+
 export function routeMatches(route, method, path) {
-  return patternMatches(compilePattern(route.method, route.path), method, path);
+  let c = byRoute.get(route);
+  if (!c || c.m !== route.method || c.p !== route.path) {
+    c = { m: route.method, p: route.path, pattern: compilePattern(route.method, route.path) };
+    byRoute.set(route, c);
+  }
+  return patternMatches(c.pattern, method, path);
 }
 
 export function matchRoute(routes, method, path) {

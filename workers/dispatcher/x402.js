@@ -144,26 +144,26 @@ dt{font-weight:600;margin-top:.6rem}dd{margin:0;font-family:ui-monospace,monospa
 
 // Keyed by app, config version and route index so that a config document
 // re-read from KV (the dispatcher's cache expires every few seconds) reuses
-// the work; routes without a version fall back to the object itself.
+// the work; routes without a version are prepared once per route object.
 const prepared = new Map();
 const preparedByRoute = new WeakMap();
 
 export function prepare(cfg, route) {
+  // A cached config keeps its route objects: the common case is one lookup.
+  let p = preparedByRoute.get(route);
+  if (p) return p;
   if (cfg && cfg.config_version !== undefined && cfg.slug && Array.isArray(cfg.routes)) {
     const key = cfg.slug + "@" + cfg.config_version + "#" + cfg.routes.indexOf(route);
-    let p = prepared.get(key);
+    p = prepared.get(key);
     if (!p) {
       p = new Prepared(route);
       if (prepared.size > 5000) prepared.clear();
       prepared.set(key, p);
     }
-    return p;
-  }
-  let p = preparedByRoute.get(route);
-  if (!p) {
+  } else {
     p = new Prepared(route);
-    preparedByRoute.set(route, p);
   }
+  preparedByRoute.set(route, p);
   return p;
 }
 
