@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,16 +14,26 @@ import (
 	"github.com/402claw/402claw/workers/facilitator"
 )
 
-// TestProfileServe keeps an edge running for external tools (wrk, perf, a
-// CDP client): CLAW_PROFILE=<seconds>.
+// TestProfileServe keeps an edge with a paid route running for external
+// tools (wrk, perf, a CDP client): CLAW_PROFILE=<seconds>; README, Profiling.
 func TestProfileServe(t *testing.T) {
 	secs := os.Getenv("CLAW_PROFILE")
 	if secs == "" {
 		t.Skip("set CLAW_PROFILE")
 	}
-	d, _ := time.ParseDuration(secs + "s")
-	wd, _ := FindWorkerd("../..")
-	f, _ := facilitator.New(facilitator.Options{})
+	d, err := time.ParseDuration(secs + "s")
+	if err != nil {
+		t.Fatalf("CLAW_PROFILE=%q: %v", secs, err)
+	}
+	wd, err := FindWorkerd("../..")
+	if err != nil {
+		t.Skipf("SKIPPING profile: %v", err)
+	}
+	f, err := facilitator.New(facilitator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
 	fac := httptest.NewServer(f)
 	defer fac.Close()
 	fe := newFakeEdge()
@@ -47,9 +58,13 @@ func TestProfileServe(t *testing.T) {
 	for range 2000 {
 		sigs = append(sigs, signFor(t, req, rt.URL()+"/hello/paid"))
 	}
-	os.WriteFile("/tmp/claw-sigs.txt", []byte(strings.Join(sigs, "\n")), 0o644)
+	if err := os.WriteFile(filepath.Join(os.TempDir(), "claw-sigs.txt"), []byte(strings.Join(sigs, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	fmt.Printf("EDGE %s PID %d\n", rt.URL(), rt.Status().PID)
-	os.WriteFile("/tmp/claw-edge.txt", []byte(fmt.Sprintf("%s %d\n", rt.URL(), rt.Status().PID)), 0o644)
+	if err := os.WriteFile(filepath.Join(os.TempDir(), "claw-edge.txt"), []byte(fmt.Sprintf("%s %d\n", rt.URL(), rt.Status().PID)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(d)
 	for _, w := range rt.CPUStats() {
 		fmt.Printf("%s %d %v\n", w.Worker, w.Requests, w.Mean())
