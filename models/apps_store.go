@@ -148,8 +148,14 @@ func (s *Store) CreateApp(ctx context.Context, tenant *Tenant, slug, name string
 	return &a, nil
 }
 
-// Apps returns a tenant's apps by slug.
+// Apps returns a tenant's apps by slug. It is read on every dashboard view,
+// so it goes through the read cache; callers get their own copy of the slice.
 func (s *Store) Apps(ctx context.Context, tenantID uint) ([]App, error) {
+	as, err := cached(s.cache, fmt.Sprintf("apps:%d", tenantID), []string{"apps"}, func() ([]App, error) { return s.apps(ctx, tenantID) })
+	return append([]App(nil), as...), err
+}
+
+func (s *Store) apps(ctx context.Context, tenantID uint) ([]App, error) {
 	var as []App
 	if err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Order("slug").Find(&as).Error; err != nil {
 		return nil, fmt.Errorf("store: unable to list apps of tenant %d: %w", tenantID, err)
