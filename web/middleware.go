@@ -72,14 +72,26 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	attrs := []any{"request_id", c.Locals(localRequestID), "method", c.Method(), "route", route, "status", status, "duration_ms", float64(d.Microseconds()) / 1000, "ip", s.clientIP(c)}
+	ctx := c.UserContext()
+	if !s.log.Enabled(ctx, level) {
+		return nil
+	}
+	// LogAttrs with typed attributes: this line runs for every request.
+	rid, _ := c.Locals(localRequestID).(string)
+	attrs := [9]slog.Attr{
+		slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("route", route),
+		slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", s.clientIP(c)),
+	}
+	n := 6
 	if u, ok := c.Locals(localUser).(*models.User); ok {
-		attrs = append(attrs, "user_id", u.ID)
+		attrs[n] = slog.Uint64("user_id", uint64(u.ID))
+		n++
 	}
 	if err != nil && status >= 500 {
-		attrs = append(attrs, "err", err.Error())
+		attrs[n] = slog.String("err", err.Error())
+		n++
 	}
-	s.log.Log(c.UserContext(), level, "http", attrs...)
+	s.log.LogAttrs(ctx, level, "http", attrs[:n]...)
 	return nil
 }
 
