@@ -24,7 +24,7 @@ generate:
 	$(GO) tool templ generate
 
 build: generate
-	$(GO) build -trimpath -o $(BIN) ./cmd/402claw
+	$(GO) build -o $(BIN) ./cmd/402claw
 
 # Run the portal with SQLite and the local edge (emulated Cloudflare API + workerd).
 run: deps build
