@@ -100,6 +100,13 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("runtime: DataDir is required")
 	}
+	// workerd runs in its own working directory: a relative data dir (the
+	// default ./data) must not reach it as a relative path.
+	abs, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: unable to resolve DataDir %s: %w", opts.DataDir, err)
+	}
+	opts.DataDir = abs
 	if opts.Namespace == "" || opts.ConfigKVNamespaceID == "" {
 		return nil, errors.New("runtime: Namespace and ConfigKVNamespaceID are required")
 	}

@@ -127,3 +127,27 @@ func TestFindWorkerdMissing(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// The default data dir is relative (./data); workerd runs elsewhere, so the
+// runtime must hand it absolute paths. make run failed this way once.
+func TestStartWithRelativeDataDir(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	wd, err := FindWorkerd(root)
+	if err != nil {
+		t.Skipf("SKIPPING workerd tests: %v", err)
+	}
+	fe := newFakeEdge()
+	srv := httptest.NewServer(fe)
+	defer srv.Close()
+	t.Chdir(t.TempDir())
+	rt, err := Start(context.Background(), Options{
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
+		ConfigKVNamespaceID: testConfigNS, DataDir: "data", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("start with a relative data dir: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rt.Stop(ctx)
+}
