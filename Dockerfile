@@ -10,14 +10,14 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/402claw ./cmd/402c
 
 # workerd runs tenants' code when no Cloudflare account is configured.
 FROM node:20-bookworm-slim AS workerd
-WORKDIR /w
+WORKDIR /opt/edge
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund && cp "$(readlink -f node_modules/.bin/workerd)" /w/workerd-bin
+RUN npm ci --no-audit --no-fund && cp "$(readlink -f node_modules/.bin/workerd)" /opt/edge/workerd.bin
 
 # distroless/cc carries the glibc and libstdc++ that workerd links against.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/402claw /usr/local/bin/402claw
-COPY --from=workerd /w/workerd-bin /usr/local/bin/workerd
+COPY --from=workerd /opt/edge/workerd.bin /usr/local/bin/workerd
 COPY --from=build --chown=nonroot:nonroot /out/data /data
 ENV CLAW_ADDR=0.0.0.0:8080 \
     CLAW_EDGE_ADDR=0.0.0.0:8787 \
