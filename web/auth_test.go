@@ -70,7 +70,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/dashboard", expect{login, see, see, login}},
 		{"GET", "/apps", expect{login, see, see, http.StatusForbidden}}, // admins without a tenant have no apps
 		{"GET", "/billing", expect{login, see, see, see}},
-		{"GET", "/usage", expect{login, see, see, see}},
+		{"GET", "/usage", expect{login, see, see, forbidden}},
 		{"GET", "/settings", expect{login, see, see, see}},
 		{"POST", "/settings/tokens", expect{login, see, see, see}},
 		{"POST", revokeB, expect{login, none, see, none}},

@@ -3,7 +3,9 @@ package web_test
 import (
 	"fmt"
 	"github.com/402claw/402claw/web"
+	"github.com/PuerkitoBio/goquery"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +135,31 @@ func TestAPIUsage(t *testing.T) {
 	}
 	if r := p.api(t, "GET", "/api/v1/apps/useapp/usage?from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z", tok, "", ""); r.Status != 422 {
 		t.Errorf("a year: %d", r.Status)
+	}
+}
+
+func TestUsagePageSumsTelemetry(t *testing.T) {
+	p := startPortal(t)
+	b := p.browser(t)
+	b.signup("use@example.com", "Use")
+	b.post("/apps", url.Values{"slug": {"use-app"}, "name": {"Use app"}})
+	now := float64(time.Now().UnixMilli())
+	events := fmt.Sprintf(`{"events":[
+		{"ts":%[1]f,"app":"use-app","route":"/a","status_code":200,"subrequests":3},
+		{"ts":%[1]f,"app":"use-app","route":"/a","status_code":200,"payment_required":true,"payment_success":true,"amount":"10000","network":"eip155:84532","payer":"0x857b06519E91e3A54538791bDbb0E22373e36b66","transaction":"0xabc","settlement_result":"success"},
+		{"ts":%[1]f,"app":"use-app","route":"/b","status_code":429,"error_code":"subrequest_limit_exceeded"},
+		{"ts":%[1]f,"app":"use-app","route":"/b","status_code":500,"error_code":"worker_exception"}]}`, now)
+	if r := p.api(t, "POST", "/internal/telemetry", "test-ingest-token", "application/json", events); r.Status != 202 {
+		t.Fatalf("ingest: %d %s", r.Status, r.Body)
+	}
+	d := b.get("/usage").doc(t)
+	var cells []string
+	d.Find("#usage-day tbody tr").First().Find("td").Each(func(i int, c *goquery.Selection) {
+		if i > 0 {
+			cells = append(cells, strings.TrimSpace(c.Text()))
+		}
+	})
+	if row := strings.Join(cells, " "); row != "4 1 2 1 3" {
+		t.Fatalf("usage row %q, want requests 4, paid 1, errors 2, limit hits 1, subrequests 3", row)
 	}
 }
