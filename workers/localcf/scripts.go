@@ -472,17 +472,26 @@ func scriptEvent(sc *script) Event {
 
 // --- read, delete, list ---
 
-func (s *Server) getScript(w http.ResponseWriter, r *http.Request) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+// lookupScript finds the script the request names (404 + 10007 when there is
+// none). The caller holds s.mu.
+func (s *Server) lookupScript(r *http.Request) (*script, *dispatchNamespace, error) {
 	scripts, ns, err := s.scripts(r)
 	if err != nil {
-		writeRequestError(w, err)
-		return
+		return nil, nil, err
 	}
 	sc := scripts[r.PathValue("name")]
 	if sc == nil {
-		writeRequestError(w, errScriptNotFound())
+		return nil, nil, errScriptNotFound()
+	}
+	return sc, ns, nil
+}
+
+func (s *Server) getScript(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, ns, err := s.lookupScript(r)
+	if err != nil {
+		writeRequestError(w, err)
 		return
 	}
 	writeResult(w, map[string]any{
@@ -497,16 +506,10 @@ func (s *Server) getScript(w http.ResponseWriter, r *http.Request) {
 // module workers' content.
 func (s *Server) getScriptContent(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
-	scripts, _, err := s.scripts(r)
+	sc, _, err := s.lookupScript(r)
 	if err != nil {
 		s.mu.RUnlock()
 		writeRequestError(w, err)
-		return
-	}
-	sc := scripts[r.PathValue("name")]
-	if sc == nil {
-		s.mu.RUnlock()
-		writeRequestError(w, errScriptNotFound())
 		return
 	}
 	full, err := s.readScriptFile(sc.Namespace, sc.Name)
@@ -799,14 +802,9 @@ func settingsResult(sc *script) map[string]any {
 func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	scripts, _, err := s.scripts(r)
+	sc, _, err := s.lookupScript(r)
 	if err != nil {
 		writeRequestError(w, err)
-		return
-	}
-	sc := scripts[r.PathValue("name")]
-	if sc == nil {
-		writeRequestError(w, errScriptNotFound())
 		return
 	}
 	writeResult(w, settingsResult(sc))
@@ -938,14 +936,9 @@ func readSettingsPart(r *http.Request) ([]byte, error) {
 func (s *Server) getTags(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	scripts, _, err := s.scripts(r)
+	sc, _, err := s.lookupScript(r)
 	if err != nil {
 		writeRequestError(w, err)
-		return
-	}
-	sc := scripts[r.PathValue("name")]
-	if sc == nil {
-		writeRequestError(w, errScriptNotFound())
 		return
 	}
 	writeResult(w, append([]string{}, sc.Tags...))
@@ -992,14 +985,9 @@ func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	scripts, _, err := s.scripts(r)
+	sc, _, err := s.lookupScript(r)
 	if err != nil {
 		writeRequestError(w, err)
-		return
-	}
-	sc := scripts[r.PathValue("name")]
-	if sc == nil {
-		writeRequestError(w, errScriptNotFound())
 		return
 	}
 	out := []map[string]string{}
@@ -1044,14 +1032,9 @@ const codeSecretNotFound = 10056 // guessed, see the error code table in server.
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	scripts, _, err := s.scripts(r)
+	sc, _, err := s.lookupScript(r)
 	if err != nil {
 		writeRequestError(w, err)
-		return
-	}
-	sc := scripts[r.PathValue("name")]
-	if sc == nil {
-		writeRequestError(w, errScriptNotFound())
 		return
 	}
 	name := r.PathValue("secret")
