@@ -377,6 +377,33 @@ func (s *Store) VersionByID(ctx context.Context, appID, id uint) (*Version, erro
 	return &v, nil
 }
 
+// VersionSources returns one version with its sources but without the bundle
+// (up to 10 MiB), for the editor and diffs; another app's is ErrNotFound.
+func (s *Store) VersionSources(ctx context.Context, appID, id uint) (*Version, error) {
+	var v Version
+	err := s.db.WithContext(ctx).Omit("bundle").Where("app_id = ? AND id = ?", appID, id).First(&v).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read version %d: %w", id, err)
+	}
+	return &v, nil
+}
+
+// VersionNumber returns the per-app number of a version (v1, v2, …) without
+// loading its code; the deployment status poll reads it every second.
+func (s *Store) VersionNumber(ctx context.Context, appID, id uint) (int, error) {
+	var n []int
+	if err := s.db.WithContext(ctx).Model(&Version{}).Where("app_id = ? AND id = ?", appID, id).Pluck("number", &n).Error; err != nil {
+		return 0, fmt.Errorf("store: unable to read version %d: %w", id, err)
+	}
+	if len(n) == 0 {
+		return 0, ErrNotFound
+	}
+	return n[0], nil
+}
+
 // --- deployments ---
 
 // Deploy makes versionID (0: the newest) the app's desired version, records a Deployment and

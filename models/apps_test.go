@@ -267,3 +267,32 @@ func TestPlanLimits(t *testing.T) {
 		}
 	})
 }
+
+func TestVersionReadsWithoutBundle(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.DB) {
+		ctx := context.Background()
+		s := models.NewStore(db.Gorm)
+		tn := newTenant(t, s, "Light")
+		app, err := s.CreateApp(ctx, tn, "light-app", "Light")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.CreateVersion(ctx, app, 1, newVersion("export default {}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := s.VersionSources(ctx, app.ID, v.ID)
+		if err != nil || len(src.Bundle) != 0 || src.SHA256 != v.SHA256 || len(src.Sources) == 0 {
+			t.Fatalf("VersionSources = %+v, %v", src, err)
+		}
+		if n, err := s.VersionNumber(ctx, app.ID, v.ID); err != nil || n != 1 {
+			t.Fatalf("VersionNumber = %d, %v", n, err)
+		}
+		if _, err := s.VersionNumber(ctx, app.ID+1, v.ID); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("another app's version: %v", err)
+		}
+		if _, err := s.VersionSources(ctx, app.ID+1, v.ID); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("another app's sources: %v", err)
+		}
+	})
+}

@@ -52,7 +52,7 @@ func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
 		return t, err
 	}
 	if len(vs) > 0 {
-		latest, err := s.store.VersionByID(ctx, a.ID, vs[0].ID)
+		latest, err := s.store.VersionSources(ctx, a.ID, vs[0].ID)
 		if err != nil {
 			return t, err
 		}
@@ -80,11 +80,11 @@ func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
 
 func (s *Server) deploymentView(c *fiber.Ctx, a *models.App, d *models.Deployment) (views.DeploymentView, error) {
 	dv := views.DeploymentView{Slug: a.Slug, D: *d}
-	v, err := s.store.VersionByID(c.UserContext(), a.ID, d.VersionID)
+	n, err := s.store.VersionNumber(c.UserContext(), a.ID, d.VersionID)
 	if err != nil {
 		return dv, err
 	}
-	dv.Version = v.Number
+	dv.Version = n
 	return dv, nil
 }
 
@@ -316,8 +316,8 @@ func (s *Server) appVersions(c *fiber.Ctx) error {
 	from, _ := strconv.ParseUint(c.Query("from"), 10, 32)
 	to, _ := strconv.ParseUint(c.Query("to"), 10, 32)
 	if from != 0 && to != 0 {
-		fv, err1 := s.store.VersionByID(ctx, a.ID, uint(from))
-		tv, err2 := s.store.VersionByID(ctx, a.ID, uint(to))
+		fv, err1 := s.store.VersionSources(ctx, a.ID, uint(from))
+		tv, err2 := s.store.VersionSources(ctx, a.ID, uint(to))
 		if errors.Is(err1, models.ErrNotFound) || errors.Is(err2, models.ErrNotFound) {
 			return fiber.NewError(fiber.StatusNotFound, "One of those versions does not exist in this app.")
 		}

@@ -104,8 +104,8 @@ func (s *Server) renderApps(c *fiber.Ctx, f views.Form, status int) error {
 	for _, a := range apps {
 		row := views.AppRow{App: a, EdgeURL: s.edgeURL(&a)}
 		if a.DeployedVersionID != nil {
-			if v, err := s.store.VersionByID(c.UserContext(), a.ID, *a.DeployedVersionID); err == nil {
-				row.Deployed = v.Number
+			if n, err := s.store.VersionNumber(c.UserContext(), a.ID, *a.DeployedVersionID); err == nil {
+				row.Deployed = n
 			}
 		}
 		l.Rows = append(l.Rows, row)
