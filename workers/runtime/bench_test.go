@@ -37,7 +37,11 @@ const helloWorker = `export default { fetch() { return new Response("hello"); } 
 //     3): the machine is shared, so each ratio compares neighbouring runs.
 //
 //  3. JS time per request from the async trace, in a second pair of
-//     processes (tracing slows every context).
+//     processes (tracing slows every context); CLAW_BENCH_NOTRACE=1 skips it.
+//
+// The edge sends telemetry to a fake ingest endpoint, as it does under
+// `make run` (CLAW_BENCH_NOINGEST=1 switches it off); CLAW_BENCH_NOSUB=1
+// switches the subrequest emulation off.
 //
 //     CLAW_BENCH=1 go test -run 'TestBench$' -v ./workers/runtime/
 func TestBench(t *testing.T) {
@@ -72,8 +76,13 @@ func TestBench(t *testing.T) {
 	startEdge := func(traced bool) (*Runtime, func()) {
 		fe := newFakeEdge()
 		srv := httptest.NewServer(fe)
+		// Telemetry on, as under `make run` (CLAW_BENCH_NOINGEST=1: off).
+		ingestURL := srv.URL + "/ingest"
+		if os.Getenv("CLAW_BENCH_NOINGEST") != "" {
+			ingestURL = ""
+		}
 		rt, err := Start(context.Background(), Options{
-			WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
+			WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS, IngestURL: ingestURL,
 			ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: traced, SubrequestEmulation: emulate,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
@@ -108,21 +117,35 @@ func TestBench(t *testing.T) {
 	t.Logf("memory, like for like: direct with %v RSS %.0f MB (%.0f req/s): edge %.2f×", V8Flags, sRSS, sRPS, eRSS/sRSS)
 
 	// 2. Throughput, alternating.
-	var ratios []float64
+	// Besides req/s, each run reports workerd's CPU time (user + system) per
+	// request: on a shared machine it moves far less than req/s, and while
+	// workerd's one thread is the bottleneck the throughput ratio follows it.
+	var ratios, cpuRatios []float64
 	for i := range rounds {
-		d, _ := load(t, directURL, dur, conns)
-		e, _ := load(t, edgeURL, dur, conns)
+		c0 := cpuTime(direct.cmd.Process.Pid)
+		d, dn := load(t, directURL, dur, conns)
+		c1 := cpuTime(direct.cmd.Process.Pid)
+		e0 := cpuTime(rt.Status().PID)
+		e, en := load(t, edgeURL, dur, conns)
+		e1 := cpuTime(rt.Status().PID)
+		dCPU, eCPU := perRequest(c1-c0, dn), perRequest(e1-e0, en)
 		ratios = append(ratios, e/d)
-		t.Logf("round %d: direct %.0f req/s, edge %.0f req/s: %.2f×", i+1, d, e, e/d)
+		cpuRatios = append(cpuRatios, float64(dCPU)/float64(eCPU))
+		t.Logf("round %d: direct %.0f req/s (%v CPU/req), edge %.0f req/s (%v CPU/req): %.2f× (CPU %.2f×)", i+1, d, dCPU, e, eCPU, e/d, cpuRatios[i])
 	}
 	sort.Float64s(ratios)
+	sort.Float64s(cpuRatios)
 	t.Logf("throughput: median %.2f× direct over %d rounds (min %.2f×, max %.2f×; goal ≥ 0.4×); emulation %v",
 		ratios[len(ratios)/2], rounds, ratios[0], ratios[len(ratios)-1], emulate)
+	t.Logf("workerd CPU per request: direct ÷ edge median %.2f× (min %.2f×, max %.2f×)", cpuRatios[len(cpuRatios)/2], cpuRatios[0], cpuRatios[len(cpuRatios)-1])
 	t.Logf("RSS at the end: direct %.0f MB, edge %.0f MB", rssMB(direct.cmd.Process.Pid), rssMB(rt.Status().PID))
 	direct.stop()
 	stopEdge()
 
 	// 3. JS time per request, traced.
+	if os.Getenv("CLAW_BENCH_NOTRACE") != "" {
+		return
+	}
 	d := min(dur, 5*time.Second)
 	direct = startDirect(t, wd, true)
 	load(t, "http://"+direct.addr+"/", d, conns)
@@ -299,6 +322,30 @@ func load(t *testing.T, url string, dur time.Duration, conns int) (float64, int6
 		t.Fatalf("%d failed requests", bad.Load())
 	}
 	return float64(count.Load()) / time.Since(start).Seconds(), count.Load()
+}
+
+// cpuTime is the user + system CPU time the process has used so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces): utime is the
+	// 12th, stime the 13th, in clock ticks (100 per second on Linux).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+func perRequest(d time.Duration, n int64) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return d / time.Duration(n)
 }
 
 func rssMB(pid int) float64 {

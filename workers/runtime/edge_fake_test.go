@@ -18,10 +18,12 @@ import (
 // name, the workerd KV protocol), enough to run the edge without
 // workers/localcf.
 type fakeEdge struct {
-	mu          sync.Mutex
-	scripts     map[string]map[string]any // ns → name → script document
-	kv          map[string]map[string]kvItem
-	scriptReads map[string]int
+	mu            sync.Mutex
+	scripts       map[string]map[string]any // ns → name → script document
+	kv            map[string]map[string]kvItem
+	scriptReads   map[string]int
+	ingested      int // POSTs to /ingest (telemetry batches)
+	ingestedBytes int64
 }
 
 type kvItem struct {
@@ -113,6 +115,14 @@ func (f *fakeEdge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ns, _ := url.PathUnescape(rest[:i])
 		f.serveKV(w, r, ns, rest[i+1:])
+	case p == "/ingest":
+		// Telemetry: counted, not kept.
+		n, _ := io.Copy(io.Discard, r.Body)
+		f.mu.Lock()
+		f.ingested++
+		f.ingestedBytes += n
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
 	default:
 		http.NotFound(w, r)
 	}
