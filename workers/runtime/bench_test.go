@@ -43,7 +43,7 @@ const helloWorker = `export default { fetch() { return new Response("hello"); } 
 // `make run` (CLAW_BENCH_NOINGEST=1 switches it off); CLAW_BENCH_NOSUB=1
 // switches the subrequest emulation off.
 //
-//     CLAW_BENCH=1 go test -run 'TestBench$' -v ./workers/runtime/
+//	CLAW_BENCH=1 go test -run 'TestBench$' -v ./workers/runtime/
 func TestBench(t *testing.T) {
 	if os.Getenv("CLAW_BENCH") == "" {
 		t.Skip("benchmark: set CLAW_BENCH=1 to run")
