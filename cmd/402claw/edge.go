@@ -183,6 +183,15 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.L
 		defer cancel()
 		rt.Stop(sctx)
 	})
+	// Every write of an app's config document (deploy, rollback, settings,
+	// routes, plan) preloads it into the edge: the next request sees it at
+	// once and does not pay for loading the worker.
+	stopWatch := srv.OnChange(func(ev localcf.Event) {
+		if slug, ok := strings.CutPrefix(ev.Name, "app:"); ok && ev.Kind == "kv" && ev.Namespace == e.kvID {
+			rt.PreloadLater(slug)
+		}
+	})
+	e.closers = append(e.closers, stopWatch)
 	log.Info("local edge running", "edge", e.edgeURL, "cloudflare_api", apiURL, "facilitator", facURL)
 	return e, nil
 }

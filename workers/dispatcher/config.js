@@ -48,6 +48,18 @@ export class ConfigCache {
   }
 }
 
+// refresh reads the document now, whatever is cached, and caches it: the
+// local runtime calls it when the portal has just rewritten the document, so
+// the next request sees the change without waiting for the TTL.
+ConfigCache.prototype.refresh = async function (kv, slug, ttlMs = DEFAULT_TTL_MS, now = Date.now()) {
+  const cfg = await readConfig(kv, slug);
+  if (ttlMs > 0) {
+    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+    this.entries.set(slug, { cfg, expires: now + (cfg ? ttlMs : Math.min(ttlMs, MISS_TTL_MS)) });
+  }
+  return cfg;
+};
+
 export async function readConfig(kv, slug) {
   if (!kv) throw new Error("dispatcher: CONFIG KV binding missing");
   const cfg = await kv.get("app:" + slug, "json");

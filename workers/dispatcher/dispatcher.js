@@ -178,6 +178,23 @@ export function handle(request, env, ctx, platform = {}) {
   }
 }
 
+// preload reads an app's config document afresh into this isolate's cache
+// and asks the platform to load its worker (platform.preload), without
+// running any of the tenant's code beyond its module's top level. The local
+// runtime calls it when the portal rewrites an app's document (a deploy, a
+// config change) and for every app after a start, so that the first request
+// neither waits for the cache to expire nor pays for loading the worker.
+// Cloudflare loads workers on its own: there is no preload hook there.
+export async function preload(env, ctx, platform, slug) {
+  const cfg = await cache.refresh(env.CONFIG, slug, configTTL(env));
+  if (!cfg) return { slug, found: false, loaded: false };
+  if (!cfg.script || cfg.status === "suspended" || cfg.status === "paused" || !platform.preload) {
+    return { slug, found: true, loaded: false };
+  }
+  await platform.preload(env, ctx, cfg, dispatchOptions(cfg));
+  return { slug, found: true, loaded: true };
+}
+
 export { PaymentLock } from "./lock.js";
 
 export default {

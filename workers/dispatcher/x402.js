@@ -241,6 +241,24 @@ async function callFacilitator(env, path, body) {
   }
 }
 
+// probeFacilitator asks the facilitator for /supported: the local runtime
+// does it once after a start, so that an unreachable facilitator shows in
+// the log at once (not on the first paid request) and the first payment finds
+// the connection and the code paths of a real facilitator call warm.
+export async function probeFacilitator(env, timeoutMs = 3000) {
+  const url = facilitatorBase(env) + "/supported";
+  try {
+    const init = { signal: AbortSignal.timeout(timeoutMs) };
+    const r = await (env.FACILITATOR ? env.FACILITATOR.fetch(url, init) : fetch(url, init));
+    const text = await r.text();
+    if (!r.ok) return { url, ok: false, error: "HTTP " + r.status };
+    JSON.parse(text);
+    return { url, ok: true };
+  } catch (err) {
+    return { url, ok: false, error: String((err && err.message) || err) };
+  }
+}
+
 function facilitatorDown(reason, ev, stage) {
   ev[stage] = reason;
   if (reason === "facilitator_unreachable") {

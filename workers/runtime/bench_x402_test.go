@@ -111,6 +111,13 @@ func startX402Bench(t *testing.T, wd, sdkModule, facURL string) *x402Bench {
 				"resource": map[string]any{"description": "A paid answer", "mimeType": "text/plain"}},
 		}
 	})
+	// serve preloads an app after every write of its config document (the
+	// local API's change hook); CLAW_BENCH_NOPRELOAD=1 measures without.
+	if os.Getenv("CLAW_BENCH_NOPRELOAD") == "" {
+		if _, err := rt.Preload(context.Background(), "hello"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return b
 }
 

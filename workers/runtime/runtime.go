@@ -70,8 +70,14 @@ type Runtime struct {
 	done   chan struct{}
 	cpu    *cpuStats
 
-	mu     sync.Mutex
-	status Status
+	mu       sync.Mutex
+	status   Status
+	warmAddr string // the warm-up socket of the running workerd ("" when none)
+
+	queueMu  sync.Mutex
+	queued   []string        // apps waiting for PreloadLater, in order
+	inQueue  map[string]bool // the same, as a set (writes of one app coalesce)
+	draining bool            // a goroutine is working through queued
 }
 
 // Start writes the workerd configuration into opts.DataDir and starts
@@ -373,6 +379,7 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 	r.mu.Lock()
 	r.status.Running = false
 	r.status.PID = 0
+	r.warmAddr = ""
 	r.mu.Unlock()
 	if ctx.Err() != nil {
 		return nil
@@ -399,9 +406,13 @@ func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
 		r.log.Warn("workerd warm-up socket did not listen")
 		return
 	}
+	addr := "127.0.0.1:" + strconv.Itoa(p)
+	r.mu.Lock()
+	r.warmAddr = addr
+	r.mu.Unlock()
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(wctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(p)+"/", nil)
+	req, err := http.NewRequestWithContext(wctx, http.MethodGet, "http://"+addr+"/", nil)
 	if err != nil {
 		return
 	}
@@ -419,6 +430,124 @@ func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
 		return
 	}
 	r.log.Info("workerd warmed up", "took", time.Since(started).Round(time.Millisecond))
+	var warm struct {
+		Facilitator struct {
+			URL   string `json:"url"`
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		} `json:"facilitator"`
+	}
+	if json.Unmarshal(body, &warm) == nil && !warm.Facilitator.OK {
+		r.log.Warn("the x402 facilitator did not answer /supported: paid routes answer 502 or 503 until it does",
+			"facilitator", warm.Facilitator.URL, "err", warm.Facilitator.Error)
+	}
+	started = time.Now()
+	var all struct {
+		Apps []PreloadResult `json:"apps"`
+	}
+	if err := r.preload(ctx, "/preload", &all); err != nil {
+		r.log.Warn("preloading apps failed", "err", err)
+		return
+	}
+	r.log.Info("apps preloaded", "apps", len(all.Apps), "took", time.Since(started).Round(time.Millisecond))
+}
+
+// PreloadResult is what a preload did for one app.
+type PreloadResult struct {
+	Slug   string `json:"slug"`
+	Found  bool   `json:"found"`  // the app has a config document
+	Loaded bool   `json:"loaded"` // its worker is loaded (not for suspended or paused apps)
+	Error  string `json:"error,omitempty"`
+}
+
+// Preload makes the running edge read the app's config document afresh and
+// load its worker, without calling it: the portal calls it after every write
+// of the document (deploys, config changes), so the next request sees the
+// change at once, whatever the config cache's TTL, and does not pay for
+// loading the worker. After a start the runtime does the same for every app
+// (at most 100). Nothing of the tenant's code runs but its modules' top level.
+func (r *Runtime) Preload(ctx context.Context, slug string) (PreloadResult, error) {
+	var res PreloadResult
+	err := r.preload(ctx, "/preload/"+url.PathEscape(slug), &res)
+	if err == nil && res.Error != "" {
+		err = fmt.Errorf("runtime: preloading %s: %s", slug, res.Error)
+	}
+	return res, err
+}
+
+// PreloadLater queues a Preload of the app and returns at once. Queued
+// preloads run one at a time in the background; several writes of one app's
+// document before its turn come to one preload. Failures are logged: the
+// next request loads the app itself.
+func (r *Runtime) PreloadLater(slug string) {
+	r.queueMu.Lock()
+	defer r.queueMu.Unlock()
+	if r.inQueue == nil {
+		r.inQueue = map[string]bool{}
+	}
+	if r.inQueue[slug] {
+		return
+	}
+	r.inQueue[slug] = true
+	r.queued = append(r.queued, slug)
+	if r.draining {
+		return
+	}
+	r.draining = true
+	go r.drainPreloads()
+}
+
+func (r *Runtime) drainPreloads() {
+	for {
+		r.queueMu.Lock()
+		if len(r.queued) == 0 {
+			r.draining = false
+			r.queueMu.Unlock()
+			return
+		}
+		slug := r.queued[0]
+		r.queued = r.queued[1:]
+		delete(r.inQueue, slug)
+		r.queueMu.Unlock()
+		select {
+		case <-r.done:
+			return
+		default:
+		}
+		if res, err := r.Preload(context.Background(), slug); err != nil {
+			r.log.Warn("preloading an app failed", "app", slug, "err", err)
+		} else {
+			r.log.Debug("app preloaded", "app", slug, "found", res.Found, "loaded", res.Loaded)
+		}
+	}
+}
+
+func (r *Runtime) preload(ctx context.Context, path string, out any) error {
+	r.mu.Lock()
+	addr, running := r.warmAddr, r.status.Running
+	r.mu.Unlock()
+	if addr == "" || !running {
+		return errors.New("runtime: workerd is not running")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("runtime: preload answered %d: %.200s", resp.StatusCode, body)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadGateway {
+		return fmt.Errorf("runtime: preload answered %d: %.200s", resp.StatusCode, body)
+	}
+	return nil
 }
 
 // lineTail keeps the last lines of workerd's output for error messages.

@@ -8,9 +8,10 @@
 // switches the subrequest-limit emulation on), INGEST_URL, INGEST_TOKEN,
 // FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace), FLUSH_MS.
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { handle } from "./dispatcher.js";
+import { handle, preload } from "./dispatcher.js";
 import { EXPOSE_HEADERS } from "./cors.js";
-import { warmLocks } from "./x402.js";
+import { warmLocks, probeFacilitator } from "./x402.js";
+import { isSlug } from "./resolve.js";
 // Durable Object classes must be exported by the main module.
 export { PaymentLock } from "./lock.js";
 import OUTBOUND_SRC from "./claw-outbound.txt";
@@ -129,69 +130,100 @@ function tenantEnv(script, ctx) {
   return out;
 }
 
-function loadTenant(env, ctx, name, etag, outbound, limit, key) {
+// loadTenant returns the loaded worker for the app (loading it on first use).
+function loadTenant(env, ctx, name, etag, outbound, limit) {
+  const key = name + "@" + etag;
   const gen = generations.get(key) || 0;
   const emulate = env.SUBREQUESTS === "1";
   const id = name + "@" + etag + "#" + (outbound ? outboundKey(outbound) : "-") + (emulate ? ":" + limit : "") + "~" + gen;
-  return env.LOADER.get(id, async () => {
-    let script;
-    try {
-      script = await fetchScript(env, name);
-    } catch (err) {
-      generations.set(key, gen + 1);
-      throw err;
-    }
-    if (!script) {
-      generations.set(key, gen + 1);
-      throw new Error("Worker not found.");
-    }
-    const modules = {};
-    for (const m of script.modules || []) modules[m.name] = toLoaderModule(m);
-    const flags = [...(script.compatibility_flags || [])];
-    let mainModule = script.main_module;
-    if (emulate) {
-      // The plan's limit is part of the loaded code (and of the id): no
-      // per-request entrypoint props, which cost a channel per request.
-      modules["claw-patch.js"] = { js: PATCH_SRC };
-      modules["claw-wrapper.js"] = {
-        js: WRAPPER_SRC.replace('"__CLAW_MAIN__"', JSON.stringify("./" + mainModule))
-          .replace('"__CLAW_LIMIT__"', Number.isFinite(limit) ? String(limit) : "Infinity")
-          .replace('"__CLAW_EXPOSE__"', JSON.stringify(EXPOSE_HEADERS)),
-      };
-      mainModule = "claw-wrapper.js";
-      if (!flags.includes("nodejs_als") && !flags.includes("nodejs_compat")) flags.push("nodejs_als");
-    }
-    const cfg = {
-      compatibilityDate: script.compatibility_date || DEFAULT_COMPAT_DATE,
-      compatibilityFlags: flags,
-      mainModule,
-      modules,
-      env: tenantEnv(script, ctx),
+  return env.LOADER.get(id, () => loadCode(env, ctx, name, outbound, limit, key, gen, emulate));
+}
+
+async function loadCode(env, ctx, name, outbound, limit, key, gen, emulate) {
+  let script;
+  try {
+    script = await fetchScript(env, name);
+  } catch (err) {
+    generations.set(key, gen + 1);
+    throw err;
+  }
+  if (!script) {
+    generations.set(key, gen + 1);
+    throw new Error("Worker not found.");
+  }
+  const modules = {};
+  for (const m of script.modules || []) modules[m.name] = toLoaderModule(m);
+  const flags = [...(script.compatibility_flags || [])];
+  let mainModule = script.main_module;
+  if (emulate) {
+    // The plan's limit is part of the loaded code (and of the id): no
+    // per-request entrypoint props, which cost a channel per request.
+    modules["claw-patch.js"] = { js: PATCH_SRC };
+    modules["claw-wrapper.js"] = {
+      js: WRAPPER_SRC.replace('"__CLAW_MAIN__"', JSON.stringify("./" + mainModule))
+        .replace('"__CLAW_LIMIT__"', Number.isFinite(limit) ? String(limit) : "Infinity")
+        .replace('"__CLAW_EXPOSE__"', JSON.stringify(EXPOSE_HEADERS)),
     };
-    if (outbound) cfg.globalOutbound = ctx.exports.Outbound({ props: outbound });
-    return cfg;
-  });
+    mainModule = "claw-wrapper.js";
+    if (!flags.includes("nodejs_als") && !flags.includes("nodejs_compat")) flags.push("nodejs_als");
+  }
+  const cfg = {
+    compatibilityDate: script.compatibility_date || DEFAULT_COMPAT_DATE,
+    compatibilityFlags: flags,
+    mainModule,
+    modules,
+    env: tenantEnv(script, ctx),
+  };
+  if (outbound) cfg.globalOutbound = ctx.exports.Outbound({ props: outbound });
+  return cfg;
+}
+
+// The etag part of the loader id: the deployed version's (from the config
+// document) and the document's version.
+function etagOf(cfg, scriptEtag) {
+  const etag = cfg.etag || scriptEtag;
+  return cfg.config_version !== undefined ? etag + "." + cfg.config_version : etag;
+}
+
+// Only when the config names no version: ask the store (slow path).
+async function storedEtag(env, name) {
+  const s = await fetchScript(env, name);
+  if (!s) throw new Error("Worker not found.");
+  return s.etag || "unknown";
+}
+
+function tenantFor(env, ctx, cfg, name, options, scriptEtag) {
+  const limit = options.limits ? options.limits.subRequests : undefined;
+  return loadTenant(env, ctx, name, etagOf(cfg, scriptEtag), options.outbound, limit);
 }
 
 function localNamespace(env, ctx, cfg) {
   return {
     get(name, _args, options = {}) {
       return {
-        async fetch(request) {
-          let etag = cfg.etag || "";
-          if (!etag) {
-            // Nothing known from the config: ask the store (slow path only).
-            const s = await fetchScript(env, name);
-            if (!s) throw new Error("Worker not found.");
-            etag = s.etag || "unknown";
-          }
-          if (cfg.config_version !== undefined) etag += "." + cfg.config_version;
-          const limit = options.limits ? options.limits.subRequests : undefined;
-          return loadTenant(env, ctx, name, etag, options.outbound, limit, name + "@" + etag).getEntrypoint().fetch(request);
+        fetch(request) {
+          if (cfg.etag) return tenantFor(env, ctx, cfg, name, options).getEntrypoint().fetch(request);
+          return storedEtag(env, name).then((e) => tenantFor(env, ctx, cfg, name, options, e).getEntrypoint().fetch(request));
         },
       };
     },
   };
+}
+
+// Loads the app's worker without calling it. The Worker Loader loads on
+// first use, so the preload calls an RPC method no worker has: that waits for
+// the load (the script from the local API, the modules' top level) and then
+// fails with "does not implement the method" — or with the reason the load
+// failed, which the preload reports (the next request retries as usual).
+const PROBE = "__402clawPreload__";
+async function preloadTenant(env, ctx, cfg, options) {
+  const worker = tenantFor(env, ctx, cfg, cfg.script, options, cfg.etag ? undefined : await storedEtag(env, cfg.script));
+  try {
+    await worker.getEntrypoint()[PROBE]();
+  } catch (err) {
+    const msg = String((err && err.message) || err);
+    if (!msg.includes("does not implement the method")) throw err;
+  }
 }
 
 // The wrapper reports the subrequest count in a header only when there were
@@ -217,7 +249,7 @@ function onDispatchError(err, cfg) {
   console.error("dispatch to " + cfg.script + " failed: " + ((err && err.stack) || err));
 }
 
-const platform = { namespace: localNamespace, takeUsage, corsApplied, onDispatchError };
+const platform = { namespace: localNamespace, takeUsage, corsApplied, onDispatchError, preload: preloadTenant };
 
 export default {
   fetch(request, env, ctx) {
@@ -321,10 +353,42 @@ function warmPayment() {
   return btoa(JSON.stringify({ x402Version: 2, accepted: warmRequirements, payload: { signature: zeros(130), authorization: auth } }));
 }
 
+// At most this many apps are preloaded after a start (the most recently
+// listed first is not knowable from KV: the first ones in key order).
+const PRELOAD_ALL_MAX = 100;
+
+async function preloadAll(env, ctx) {
+  const list = await env.CONFIG.list({ prefix: "app:", limit: PRELOAD_ALL_MAX });
+  const out = [];
+  for (const k of list.keys) {
+    const slug = k.name.slice(4);
+    if (!isSlug(slug)) continue;
+    try {
+      out.push(await preload(env, ctx, platform, slug));
+    } catch (err) {
+      out.push({ slug, error: String((err && err.message) || err) });
+    }
+  }
+  return out;
+}
+
 export class WarmUp extends WorkerEntrypoint {
   async fetch(request) {
     const env = this.env;
-    await warmLocks(env);
+    const path = new URL(request.url).pathname;
+    // POST /preload: every app (after a start); POST /preload/<slug>: one
+    // app whose config document the portal has just written.
+    if (request.method === "POST" && (path === "/preload" || path.startsWith("/preload/"))) {
+      if (path === "/preload") return Response.json({ apps: await preloadAll(env, this.ctx) });
+      const slug = decodeURIComponent(path.slice("/preload/".length));
+      if (!isSlug(slug)) return Response.json({ error: "not a slug" }, { status: 400 });
+      try {
+        return Response.json(await preload(env, this.ctx, platform, slug));
+      } catch (err) {
+        return Response.json({ slug, error: String((err && err.message) || err) }, { status: 502 });
+      }
+    }
+    const [facilitator] = await Promise.all([probeFacilitator(env), warmLocks(env)]);
     const fake = warmEnv(env);
     const base = new URL(request.url).origin + "/" + WARM_SLUG;
     const statuses = [];
@@ -335,6 +399,6 @@ export class WarmUp extends WorkerEntrypoint {
         statuses.push(r.status);
       }
     }
-    return Response.json({ statuses });
+    return Response.json({ statuses, facilitator });
   }
 }
