@@ -179,7 +179,8 @@ export function handle(request, env, ctx, platform = {}) {
 }
 
 // preload reads an app's config document afresh into this isolate's cache
-// and asks the platform to load its worker (platform.preload), without
+// and asks the platform to load its worker (platform.preload → false when
+// the app has no code), without
 // running any of the tenant's code beyond its module's top level. The local
 // runtime calls it when the portal rewrites an app's document (a deploy, a
 // config change) and for every app after a start, so that the first request
@@ -191,8 +192,8 @@ export async function preload(env, ctx, platform, slug) {
   if (!cfg.script || cfg.status === "suspended" || cfg.status === "paused" || !platform.preload) {
     return { slug, found: true, loaded: false };
   }
-  await platform.preload(env, ctx, cfg, dispatchOptions(cfg));
-  return { slug, found: true, loaded: true };
+  const loaded = await platform.preload(env, ctx, cfg, dispatchOptions(cfg));
+  return { slug, found: true, loaded: loaded !== false };
 }
 
 export { PaymentLock } from "./lock.js";

@@ -45,6 +45,7 @@ func TestPreloadBadInput(t *testing.T) {
 	e := edge(t)
 	e.deploy("preload-paused", `export default { fetch() { return new Response("x"); } };`, nil, func(c *appConfig) { c.Status = "paused" })
 	e.deploy("preload-nocode", "", nil, nil)
+	e.deploy("preload-throws", `throw new Error("boom at the top level"); export default {};`, nil, nil)
 	cases := []struct {
 		slug    string
 		found   bool
@@ -53,7 +54,8 @@ func TestPreloadBadInput(t *testing.T) {
 	}{
 		{"no-such-app", false, false, ""},
 		{"preload-paused", true, false, ""}, // not loaded: it answers 403 anyway
-		{"preload-nocode", true, false, "Worker not found"},
+		{"preload-nocode", true, false, ""}, // no code deployed yet: nothing to load, no error
+		{"preload-throws", false, false, "boom at the top level"}, // the reason reaches the log
 		{"Not A Slug", false, false, "400"},
 		{"../../x", false, false, "400"},
 	}

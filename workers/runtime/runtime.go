@@ -430,17 +430,7 @@ func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
 		return
 	}
 	r.log.Info("workerd warmed up", "took", time.Since(started).Round(time.Millisecond))
-	var warm struct {
-		Facilitator struct {
-			URL   string `json:"url"`
-			OK    bool   `json:"ok"`
-			Error string `json:"error"`
-		} `json:"facilitator"`
-	}
-	if json.Unmarshal(body, &warm) == nil && !warm.Facilitator.OK {
-		r.log.Warn("the x402 facilitator did not answer /supported: paid routes answer 502 or 503 until it does",
-			"facilitator", warm.Facilitator.URL, "err", warm.Facilitator.Error)
-	}
+	go r.probeFacilitator(ctx)
 	started = time.Now()
 	var all struct {
 		Apps []PreloadResult `json:"apps"`
@@ -450,6 +440,37 @@ func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
 		return
 	}
 	r.log.Info("apps preloaded", "apps", len(all.Apps), "took", time.Since(started).Round(time.Millisecond))
+}
+
+// probeFacilitator asks the edge whether the x402 facilitator answers
+// /supported, once a second for up to 15 s: a facilitator that never answers
+// is worth a warning at start rather than a 502 on the first paid request,
+// and a successful probe leaves the first payment's facilitator calls warm.
+func (r *Runtime) probeFacilitator(ctx context.Context) {
+	var res struct {
+		URL   string `json:"url"`
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	for attempt := 0; attempt < 15; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		if err := r.preload(ctx, "/facilitator", &res); err != nil {
+			res.Error = err.Error()
+			continue
+		}
+		if res.OK {
+			r.log.Info("x402 facilitator answers", "facilitator", res.URL)
+			return
+		}
+	}
+	r.log.Warn("the x402 facilitator does not answer /supported: paid routes answer 502 or 503 until it does",
+		"facilitator", res.URL, "err", res.Error)
 }
 
 // PreloadResult is what a preload did for one app.

@@ -217,13 +217,21 @@ function localNamespace(env, ctx, cfg) {
 // failed, which the preload reports (the next request retries as usual).
 const PROBE = "__402clawPreload__";
 async function preloadTenant(env, ctx, cfg, options) {
-  const worker = tenantFor(env, ctx, cfg, cfg.script, options, cfg.etag ? undefined : await storedEtag(env, cfg.script));
+  let etag;
+  if (!cfg.etag) {
+    // An app without deployed code has a config document too: nothing to load.
+    const s = await fetchScript(env, cfg.script);
+    if (!s) return false;
+    etag = s.etag || "unknown";
+  }
+  const worker = tenantFor(env, ctx, cfg, cfg.script, options, etag);
   try {
     await worker.getEntrypoint()[PROBE]();
   } catch (err) {
     const msg = String((err && err.message) || err);
     if (!msg.includes("does not implement the method")) throw err;
   }
+  return true;
 }
 
 // The wrapper reports the subrequest count in a header only when there were
@@ -388,7 +396,11 @@ export class WarmUp extends WorkerEntrypoint {
         return Response.json({ slug, error: String((err && err.message) || err) }, { status: 502 });
       }
     }
-    const [facilitator] = await Promise.all([probeFacilitator(env), warmLocks(env)]);
+    // POST /facilitator: is the facilitator answering? (The runtime asks
+    // after a start, again until it does: locally it may be the portal's
+    // own dev facilitator, which listens only after the edge has started.)
+    if (request.method === "POST" && path === "/facilitator") return Response.json(await probeFacilitator(env));
+    await warmLocks(env);
     const fake = warmEnv(env);
     const base = new URL(request.url).origin + "/" + WARM_SLUG;
     const statuses = [];
@@ -399,6 +411,6 @@ export class WarmUp extends WorkerEntrypoint {
         statuses.push(r.status);
       }
     }
-    return Response.json({ statuses, facilitator });
+    return Response.json({ statuses });
   }
 }
