@@ -53,8 +53,8 @@ func TestPreloadBadInput(t *testing.T) {
 		wantErr string
 	}{
 		{"no-such-app", false, false, ""},
-		{"preload-paused", true, false, ""}, // not loaded: it answers 403 anyway
-		{"preload-nocode", true, false, ""}, // no code deployed yet: nothing to load, no error
+		{"preload-paused", true, false, ""},                       // not loaded: it answers 403 anyway
+		{"preload-nocode", true, false, ""},                       // no code deployed yet: nothing to load, no error
 		{"preload-throws", false, false, "boom at the top level"}, // the reason reaches the log
 		{"Not A Slug", false, false, "400"},
 		{"../../x", false, false, "400"},
