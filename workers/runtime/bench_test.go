@@ -41,7 +41,8 @@ const helloWorker = `export default { fetch() { return new Response("hello"); } 
 //
 // The edge sends telemetry to a fake ingest endpoint, as it does under
 // `make run` (CLAW_BENCH_NOINGEST=1 switches it off); CLAW_BENCH_NOSUB=1
-// switches the subrequest emulation off.
+// switches the subrequest emulation off; CLAW_BENCH_V8FLAGS replaces the
+// edge's V8Flags (space-separated).
 //
 //	CLAW_BENCH=1 go test -run 'TestBench$' -v ./workers/runtime/
 func TestBench(t *testing.T) {
@@ -72,6 +73,9 @@ func TestBench(t *testing.T) {
 		total = v
 	}
 	emulate := os.Getenv("CLAW_BENCH_NOSUB") == ""
+	if v, ok := os.LookupEnv("CLAW_BENCH_V8FLAGS"); ok {
+		V8Flags = strings.Fields(v)
+	}
 
 	startEdge := func(traced bool) (*Runtime, func()) {
 		fe := newFakeEdge()
