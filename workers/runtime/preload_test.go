@@ -88,15 +88,8 @@ func TestPreloadRefreshesTheConfigCache(t *testing.T) {
 	fe := newFakeEdge()
 	srv := httptest.NewServer(fe)
 	defer srv.Close()
-	rt, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
-		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), ConfigCacheTTL: time.Hour, SubrequestEmulation: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Stop(context.Background())
+	long := func(o *Options) { o.ConfigCacheTTL = time.Hour }
+	rt := startOwnEdge(t, wd, srv.URL, long)
 	e := &edgeEnv{rt: rt, edge: fe}
 	e.deploy("cached", `export default { fetch() { return new Response("v1"); } };`, nil, nil)
 	if r := e.do(t, "GET", "", "/cached/", nil); r.body != "v1" {
@@ -123,15 +116,7 @@ func TestPreloadRefreshesTheConfigCache(t *testing.T) {
 	if err := rt.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rt2, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
-		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), ConfigCacheTTL: time.Hour, SubrequestEmulation: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt2.Stop(context.Background())
+	rt2 := startOwnEdge(t, wd, srv.URL, long)
 	before := fe.reads(testNS, "app-cached")
 	e2 := &edgeEnv{rt: rt2, edge: fe}
 	if r := e2.do(t, "GET", "", "/cached/", nil); r.body != "v2" {
@@ -140,4 +125,25 @@ func TestPreloadRefreshesTheConfigCache(t *testing.T) {
 	if got := fe.reads(testNS, "app-cached"); got != before {
 		t.Fatalf("the first request after a start read the script (%d → %d reads): the start did not preload it", before, got)
 	}
+}
+
+// startOwnEdge starts a runtime of the test's own (not the shared one) on
+// the fake local API at apiURL, stopped when the test ends; edit changes
+// the options first.
+func startOwnEdge(t *testing.T, wd, apiURL string, edit func(*Options)) *Runtime {
+	t.Helper()
+	opts := Options{
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: apiURL, Namespace: testNS,
+		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), SubrequestEmulation: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	rt, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Stop(context.Background()) })
+	return rt
 }

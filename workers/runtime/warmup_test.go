@@ -2,13 +2,11 @@ package runtime
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 type syncBuffer struct {
@@ -39,19 +37,7 @@ func TestWarmUp(t *testing.T) {
 	srv := httptest.NewServer(fe)
 	defer srv.Close()
 	var logs syncBuffer
-	rt, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
-		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), SubrequestEmulation: true,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Stop(ctx)
-	}()
+	rt := startOwnEdge(t, wd, srv.URL, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	if out := logs.String(); !strings.Contains(out, "workerd warmed up") || strings.Contains(out, "warm-up failed") {
 		t.Fatalf("no successful warm-up in the log:\n%s", out)
 	}
