@@ -168,7 +168,7 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.L
 	rt, err := runtime.Start(ctx, runtime.Options{
 		WorkerdPath: path, ListenAddr: cfg.EdgeAddr, EdgeAPIURL: apiURL, Namespace: e.namespace,
 		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
-		DataDir: cfg.DataDir, Logger: log.With("component", "workerd"), AsyncTrace: true, SubrequestEmulation: true,
+		DataDir: cfg.DataDir, Logger: log, AsyncTrace: true, SubrequestEmulation: true,
 		FacilitatorURL: facURL,
 	})
 	if err != nil {
