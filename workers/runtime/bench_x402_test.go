@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,8 +199,16 @@ func TestBenchX402(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	fac := httptest.NewServer(f)
+	fac := httptest.NewUnstartedServer(f)
+	var facConns atomic.Int64
+	fac.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			facConns.Add(1)
+		}
+	}
+	fac.Start()
 	defer fac.Close()
+	defer func() { t.Logf("facilitator connections: %d", facConns.Load()) }()
 	sdkModule := bundleSDKWorker(t, fac.URL)
 	t.Logf("SDK worker bundle: %d KB", len(sdkModule)/1024)
 
