@@ -68,8 +68,9 @@ export function toDataPoint(e) {
 // after BATCH_MS or at BATCH_MAX events, whichever comes first.
 export const BATCH_MS = 250;
 export const BATCH_MAX = 200;
-// A flush whose request context went away (its timer never fires) must not
-// keep the buffer from ever flushing again.
+// A flush whose request context went away (its timer never fires) loses the
+// events waiting for it (at most BATCH_MS of them) and must not keep the
+// buffer from ever flushing again.
 const STALE_MS = 10 * BATCH_MS;
 
 const batch = { events: [], scheduledAt: 0 };
