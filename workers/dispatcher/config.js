@@ -32,11 +32,7 @@ export class ConfigCache {
     const p = readConfig(kv, slug).then(
       (cfg) => {
         this.inflight.delete(slug);
-        if (ttlMs > 0) {
-          if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-          this.entries.set(slug, { cfg, expires: now + (cfg ? ttlMs : Math.min(ttlMs, MISS_TTL_MS)) });
-        }
-        return cfg;
+        return this.store(slug, cfg, ttlMs, now);
       },
       (err) => {
         this.inflight.delete(slug);
@@ -46,19 +42,22 @@ export class ConfigCache {
     if (ttlMs > 0) this.inflight.set(slug, p);
     return p;
   }
-}
 
-// refresh reads the document now, whatever is cached, and caches it: the
-// local runtime calls it when the portal has just rewritten the document, so
-// the next request sees the change without waiting for the TTL.
-ConfigCache.prototype.refresh = async function (kv, slug, ttlMs = DEFAULT_TTL_MS, now = Date.now()) {
-  const cfg = await readConfig(kv, slug);
-  if (ttlMs > 0) {
-    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-    this.entries.set(slug, { cfg, expires: now + (cfg ? ttlMs : Math.min(ttlMs, MISS_TTL_MS)) });
+  // refresh reads the document now, whatever is cached, and caches it: the
+  // local runtime calls it when the portal has just rewritten the document,
+  // so the next request sees the change without waiting for the TTL.
+  async refresh(kv, slug, ttlMs = DEFAULT_TTL_MS, now = Date.now()) {
+    return this.store(slug, await readConfig(kv, slug), ttlMs, now);
   }
-  return cfg;
-};
+
+  store(slug, cfg, ttlMs, now) {
+    if (ttlMs > 0) {
+      if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+      this.entries.set(slug, { cfg, expires: now + (cfg ? ttlMs : Math.min(ttlMs, MISS_TTL_MS)) });
+    }
+    return cfg;
+  }
+}
 
 export async function readConfig(kv, slug) {
   if (!kv) throw new Error("dispatcher: CONFIG KV binding missing");

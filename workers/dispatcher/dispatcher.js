@@ -179,12 +179,12 @@ export function handle(request, env, ctx, platform = {}) {
 }
 
 // preload reads an app's config document afresh into this isolate's cache
-// and asks the platform to load its worker (platform.preload → false when
-// the app has no code), without
-// running any of the tenant's code beyond its module's top level. The local
-// runtime calls it when the portal rewrites an app's document (a deploy, a
-// config change) and for every app after a start, so that the first request
-// neither waits for the cache to expire nor pays for loading the worker.
+// and asks the platform to load its worker (platform.preload resolves to
+// false when the app has no code), running none of the tenant's code beyond
+// its modules' top level. The local runtime calls it when the portal rewrites
+// an app's document (a deploy, a config change) and for every app after a
+// start, so that the first request neither waits for the cache to expire nor
+// pays for loading the worker.
 // Cloudflare loads workers on its own: there is no preload hook there.
 export async function preload(env, ctx, platform, slug) {
   const cfg = await cache.refresh(env.CONFIG, slug, configTTL(env));

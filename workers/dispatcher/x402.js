@@ -208,11 +208,15 @@ function facilitatorBase(env) {
   return baseFor.base;
 }
 
+// env.FACILITATOR, when bound, is a service (binding) standing for the
+// facilitator at FACILITATOR_URL; otherwise the URL is fetched.
+function facilitatorFetch(env, url, init) {
+  return env.FACILITATOR ? env.FACILITATOR.fetch(url, init) : fetch(url, init);
+}
+
 // Returns {json, text} or {down: reason}. Any 5xx, an unreadable answer or
 // no answer at all means the facilitator could not decide; a 4xx with JSON
 // is a decision (some facilitators answer an invalid payment with 400).
-// env.FACILITATOR, when bound, is a service (binding) standing for the
-// facilitator at FACILITATOR_URL; otherwise the URL is fetched.
 async function callFacilitator(env, path, body) {
   let r;
   try {
@@ -223,7 +227,7 @@ async function callFacilitator(env, path, body) {
       body,
       signal: AbortSignal.timeout(FACILITATOR_TIMEOUT_MS),
     };
-    r = await (env.FACILITATOR ? env.FACILITATOR.fetch(url, init) : fetch(url, init));
+    r = await facilitatorFetch(env, url, init);
   } catch {
     return { down: "facilitator_unreachable" };
   }
@@ -249,7 +253,7 @@ export async function probeFacilitator(env, timeoutMs = 3000) {
   const url = facilitatorBase(env) + "/supported";
   try {
     const init = { signal: AbortSignal.timeout(timeoutMs) };
-    const r = await (env.FACILITATOR ? env.FACILITATOR.fetch(url, init) : fetch(url, init));
+    const r = await facilitatorFetch(env, url, init);
     const text = await r.text();
     if (!r.ok) return { url, ok: false, error: "HTTP " + r.status };
     JSON.parse(text);

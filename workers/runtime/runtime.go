@@ -435,7 +435,7 @@ func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
 	var all struct {
 		Apps []PreloadResult `json:"apps"`
 	}
-	if err := r.preload(ctx, "/preload", &all); err != nil {
+	if err := r.askEdge(ctx, "/preload", &all); err != nil {
 		r.log.Warn("preloading apps failed", "err", err)
 		return
 	}
@@ -460,7 +460,7 @@ func (r *Runtime) probeFacilitator(ctx context.Context) {
 			case <-time.After(time.Second):
 			}
 		}
-		if err := r.preload(ctx, "/facilitator", &res); err != nil {
+		if err := r.askEdge(ctx, "/facilitator", &res); err != nil {
 			res.Error = err.Error()
 			continue
 		}
@@ -477,7 +477,7 @@ func (r *Runtime) probeFacilitator(ctx context.Context) {
 type PreloadResult struct {
 	Slug   string `json:"slug"`
 	Found  bool   `json:"found"`  // the app has a config document
-	Loaded bool   `json:"loaded"` // its worker is loaded (not for suspended or paused apps)
+	Loaded bool   `json:"loaded"` // its worker is loaded (not for apps without code, suspended or paused)
 	Error  string `json:"error,omitempty"`
 }
 
@@ -489,7 +489,7 @@ type PreloadResult struct {
 // (at most 100). Nothing of the tenant's code runs but its modules' top level.
 func (r *Runtime) Preload(ctx context.Context, slug string) (PreloadResult, error) {
 	var res PreloadResult
-	err := r.preload(ctx, "/preload/"+url.PathEscape(slug), &res)
+	err := r.askEdge(ctx, "/preload/"+url.PathEscape(slug), &res)
 	if err == nil && res.Error != "" {
 		err = fmt.Errorf("runtime: preloading %s: %s", slug, res.Error)
 	}
@@ -543,7 +543,9 @@ func (r *Runtime) drainPreloads() {
 	}
 }
 
-func (r *Runtime) preload(ctx context.Context, path string, out any) error {
+// askEdge POSTs to the warm-up socket's path and decodes its JSON answer
+// into out (a 502 carries a preload's error in its body).
+func (r *Runtime) askEdge(ctx context.Context, path string, out any) error {
 	r.mu.Lock()
 	addr, running := r.warmAddr, r.status.Running
 	r.mu.Unlock()

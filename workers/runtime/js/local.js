@@ -185,11 +185,11 @@ function etagOf(cfg, scriptEtag) {
   return cfg.config_version !== undefined ? etag + "." + cfg.config_version : etag;
 }
 
-// Only when the config names no version: ask the store (slow path).
+// Only when the config names no version: ask the store (slow path). null:
+// no such script.
 async function storedEtag(env, name) {
   const s = await fetchScript(env, name);
-  if (!s) throw new Error("Worker not found.");
-  return s.etag || "unknown";
+  return s ? s.etag || "unknown" : null;
 }
 
 function tenantFor(env, ctx, cfg, name, options, scriptEtag) {
@@ -203,7 +203,10 @@ function localNamespace(env, ctx, cfg) {
       return {
         fetch(request) {
           if (cfg.etag) return tenantFor(env, ctx, cfg, name, options).getEntrypoint().fetch(request);
-          return storedEtag(env, name).then((e) => tenantFor(env, ctx, cfg, name, options, e).getEntrypoint().fetch(request));
+          return storedEtag(env, name).then((e) => {
+            if (e === null) throw new Error("Worker not found.");
+            return tenantFor(env, ctx, cfg, name, options, e).getEntrypoint().fetch(request);
+          });
         },
       };
     },
@@ -217,13 +220,9 @@ function localNamespace(env, ctx, cfg) {
 // failed, which the preload reports (the next request retries as usual).
 const PROBE = "__402clawPreload__";
 async function preloadTenant(env, ctx, cfg, options) {
-  let etag;
-  if (!cfg.etag) {
-    // An app without deployed code has a config document too: nothing to load.
-    const s = await fetchScript(env, cfg.script);
-    if (!s) return false;
-    etag = s.etag || "unknown";
-  }
+  const etag = cfg.etag ? undefined : await storedEtag(env, cfg.script);
+  // An app without deployed code has a config document too: nothing to load.
+  if (etag === null) return false;
   const worker = tenantFor(env, ctx, cfg, cfg.script, options, etag);
   try {
     await worker.getEntrypoint()[PROBE]();
@@ -361,8 +360,8 @@ function warmPayment() {
   return btoa(JSON.stringify({ x402Version: 2, accepted: warmRequirements, payload: { signature: zeros(130), authorization: auth } }));
 }
 
-// At most this many apps are preloaded after a start (the most recently
-// listed first is not knowable from KV: the first ones in key order).
+// At most this many apps are preloaded after a start: the first ones in key
+// order (KV cannot tell which were used last).
 const PRELOAD_ALL_MAX = 100;
 
 async function preloadAll(env, ctx) {
@@ -383,12 +382,18 @@ async function preloadAll(env, ctx) {
 export class WarmUp extends WorkerEntrypoint {
   async fetch(request) {
     const env = this.env;
-    const path = new URL(request.url).pathname;
+    const url = new URL(request.url);
+    const path = url.pathname;
     // POST /preload: every app (after a start); POST /preload/<slug>: one
     // app whose config document the portal has just written.
     if (request.method === "POST" && (path === "/preload" || path.startsWith("/preload/"))) {
       if (path === "/preload") return Response.json({ apps: await preloadAll(env, this.ctx) });
-      const slug = decodeURIComponent(path.slice("/preload/".length));
+      let slug = null;
+      try {
+        slug = decodeURIComponent(path.slice("/preload/".length));
+      } catch {
+        // A broken escape is not a slug either.
+      }
       if (!isSlug(slug)) return Response.json({ error: "not a slug" }, { status: 400 });
       try {
         return Response.json(await preload(env, this.ctx, platform, slug));
@@ -402,7 +407,7 @@ export class WarmUp extends WorkerEntrypoint {
     if (request.method === "POST" && path === "/facilitator") return Response.json(await probeFacilitator(env));
     await warmLocks(env);
     const fake = warmEnv(env);
-    const base = new URL(request.url).origin + "/" + WARM_SLUG;
+    const base = url.origin + "/" + WARM_SLUG;
     const statuses = [];
     for (let i = 0; i < 3; i++) {
       for (const [path, headers] of [["/", {}], ["/paid", {}], ["/paid", { "payment-signature": warmPayment() }]]) {
