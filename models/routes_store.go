@@ -289,6 +289,20 @@ func (s *Store) MoveRoute(ctx context.Context, app *App, id uint, delta int) ([]
 
 // --- egress ---
 
+// EgressPolicy says what an app's allowlist may name. On Cloudflare and on a default local edge
+// tenants reach public hosts only; CLAW_EDGE_PRIVATE_EGRESS=allow (local development) lets the
+// allowlist also name localhost and loopback or private IP addresses. The edge enforces the same
+// rule on the address it actually connects to; refusing such entries here tells the tenant at
+// once instead of with a 403 on every call.
+type EgressPolicy struct {
+	AllowPrivate bool
+}
+
+// Names that never lead to the public internet: single labels (search-domain lookups), and the
+// suffixes of local networks, link-local service discovery and cloud metadata servers
+// (metadata.google.internal).
+var privateSuffixes = []string{".localhost", ".local", ".internal", ".localdomain", ".lan", ".home.arpa", ".arpa", ".intranet", ".corp", ".private"}
+
 // ValidateEgressPattern checks one allowlist entry and returns it normalized (lower-case, no
 // trailing dot). An entry is a host name ("api.example.com", punycode labels allowed) or
 // "*.example.com", which allows the subdomains of example.com but not example.com itself, as
@@ -296,9 +310,22 @@ func (s *Store) MoveRoute(ctx context.Context, app *App, id uint, delta int) ([]
 // worker compares host names only and ignores ports, so "host:8080" would promise a restriction
 // that does not exist, and an IP address would allow whatever is served there under any name.
 // Non-ASCII names must be written in punycode (xn--…), the form the outbound worker sees.
-func ValidateEgressPattern(s string) (string, error) {
+func (p EgressPolicy) ValidateEgressPattern(s string) (string, error) {
 	h := strings.ToLower(strings.TrimSpace(s))
 	h = strings.TrimSuffix(h, ".")
+	bare := strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if ip := net.ParseIP(bare); ip != nil {
+		switch {
+		case !p.AllowPrivate:
+			return "", fieldErr("allow", fmt.Sprintf("%q is an IP address; allow host names only.", clipText(s)))
+		case !ip.IsLoopback() && !ip.IsPrivate():
+			return "", fieldErr("allow", fmt.Sprintf("%q is an IP address; only loopback and private addresses may be listed (local development), public hosts by name.", clipText(s)))
+		case ip.To4() == nil:
+			return "[" + ip.String() + "]", nil
+		default:
+			return ip.String(), nil
+		}
+	}
 	switch {
 	case h == "":
 		return "", fieldErr("allow", "Enter a host name like api.example.com or *.example.com.")
@@ -308,12 +335,14 @@ func ValidateEgressPattern(s string) (string, error) {
 		return "", fieldErr("allow", fmt.Sprintf("%q: write the host name only, without http:// or https://.", clipText(s)))
 	case strings.ContainsAny(h, "/?#"):
 		return "", fieldErr("allow", fmt.Sprintf("%q: write the host name only, without a path.", clipText(s)))
-	case strings.ContainsAny(h, "[]") || net.ParseIP(h) != nil:
+	case strings.ContainsAny(h, "[]"):
 		return "", fieldErr("allow", fmt.Sprintf("%q is an IP address; allow host names only.", clipText(s)))
 	case strings.Contains(h, ":"):
 		return "", fieldErr("allow", fmt.Sprintf("%q: leave out the port; rules allow a host on every port.", clipText(s)))
 	case len(h) > 253:
 		return "", fieldErr("allow", "A host name has at most 253 characters.")
+	case h == "localhost" && p.AllowPrivate:
+		return h, nil
 	}
 	rest := h
 	if after, ok := strings.CutPrefix(h, "*."); ok {
@@ -322,9 +351,23 @@ func ValidateEgressPattern(s string) (string, error) {
 			return "", fieldErr("allow", fmt.Sprintf("%q would allow a whole top-level domain; name a domain like *.example.com.", clipText(s)))
 		}
 	}
-	for _, label := range strings.Split(rest, ".") {
+	labels := strings.Split(rest, ".")
+	for _, label := range labels {
 		if msg := hostLabelProblem(label); msg != "" {
 			return "", fieldErr("allow", fmt.Sprintf("%q: %s", clipText(s), msg))
+		}
+	}
+	// A URL parser reads a host whose last label is a number as an IPv4 address (127.1,
+	// 2130706433, 0x7f.1): no public name ends that way.
+	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x") {
+		return "", fieldErr("allow", fmt.Sprintf("%q reads as an IP address; allow host names only.", clipText(s)))
+	}
+	if rest == "localhost" || len(labels) == 1 {
+		return "", fieldErr("allow", fmt.Sprintf("%q is not a public host name: apps reach public internet hosts only (like api.example.com).", clipText(s)))
+	}
+	for _, suf := range privateSuffixes {
+		if strings.HasSuffix("."+rest, suf) {
+			return "", fieldErr("allow", fmt.Sprintf("%q is a local or internal name (%s): apps reach public internet hosts only.", clipText(s), suf))
 		}
 	}
 	return h, nil
@@ -355,11 +398,11 @@ func hostLabelProblem(l string) string {
 
 // ValidateEgress checks a whole allowlist; duplicates are dropped, the order is kept. The error
 // names the index of the first bad entry.
-func ValidateEgress(in []string) ([]string, error) {
+func (p EgressPolicy) ValidateEgress(in []string) ([]string, error) {
 	out := make([]string, 0, len(in))
 	seen := map[string]bool{}
 	for i, s := range in {
-		h, err := ValidateEgressPattern(s)
+		h, err := p.ValidateEgressPattern(s)
 		if err != nil {
 			fe, _ := AsFieldError(err)
 			return nil, &RouteError{Index: i, Field: "allow", Message: fe.Message}

@@ -184,7 +184,18 @@ func TestValidateEgressPattern(t *testing.T) {
 		{" API.Example.COM. ", "api.example.com", ""},
 		{"*.example.org", "*.example.org", ""},
 		{"xn--bcher-kva.example", "xn--bcher-kva.example", ""},
-		{"localhost", "localhost", ""},
+		{"1.example.com", "1.example.com", ""},
+		{"localhost", "", "not a public host name"},
+		{"LOCALHOST.", "", "not a public host name"},
+		{"vm", "", "not a public host name"},
+		{"app.localhost", "", "local or internal"},
+		{"*.localhost", "", "top-level"},
+		{"*.svc.localhost", "", "local or internal"},
+		{"metadata.google.internal", "", "local or internal"},
+		{"*.internal", "", "top-level"},
+		{"printer.local", "", "local or internal"},
+		{"nas.home.arpa", "", "local or internal"},
+		{"1.0.0.127.in-addr.arpa", "", "local or internal"},
 		{"", "", "Enter a host"},
 		{"*", "", "every host"},
 		{"*.com", "", "top-level"},
@@ -192,7 +203,12 @@ func TestValidateEgressPattern(t *testing.T) {
 		{"api.example.com/v1", "", "without a path"},
 		{"api.example.com:8080", "", "port"},
 		{"127.0.0.1", "", "IP address"},
+		{"8.8.8.8", "", "IP address"},
 		{"[::1]", "", "IP address"},
+		{"::1", "", "IP address"},
+		{"127.1", "", "reads as an IP address"},
+		{"2130706433", "", "reads as an IP address"},
+		{"0x7f.1", "", "reads as an IP address"},
 		{"a..b", "", "empty part"},
 		{"api.*.example.com", "", "may only come first"},
 		{"-a.example.com", "", "hyphen"},
@@ -200,26 +216,45 @@ func TestValidateEgressPattern(t *testing.T) {
 		{"a_b.example", "", "letters, digits"},
 		{strings.Repeat("a", 64) + ".com", "", "63"},
 	}
-	for _, tt := range tests {
-		got, err := models.ValidateEgressPattern(tt.in)
-		if tt.bad == "" {
-			if err != nil || got != tt.want {
-				t.Errorf("ValidateEgressPattern(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+	check := func(p models.EgressPolicy, in, want, bad string) {
+		t.Helper()
+		got, err := p.ValidateEgressPattern(in)
+		if bad == "" {
+			if err != nil || got != want {
+				t.Errorf("%+v ValidateEgressPattern(%q) = %q, %v; want %q", p, in, got, err, want)
 			}
-			continue
+			return
 		}
-		if err == nil || !strings.Contains(err.Error(), tt.bad) {
-			t.Errorf("ValidateEgressPattern(%q) = %q, %v; want an error saying %q", tt.in, got, err, tt.bad)
+		if err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%+v ValidateEgressPattern(%q) = %q, %v; want an error saying %q", p, in, got, err, bad)
 		}
+	}
+	for _, tt := range tests {
+		check(models.EgressPolicy{}, tt.in, tt.want, tt.bad)
+	}
+	// CLAW_EDGE_PRIVATE_EGRESS=allow: localhost and loopback or private literals, nothing else.
+	private := []struct{ in, want, bad string }{
+		{"localhost", "localhost", ""},
+		{"127.0.0.1", "127.0.0.1", ""},
+		{"10.1.2.3", "10.1.2.3", ""},
+		{"::1", "[::1]", ""},
+		{"[fd00::1]", "[fd00::1]", ""},
+		{"8.8.8.8", "", "only loopback and private"},
+		{"vm", "", "not a public host name"},
+		{"metadata.google.internal", "", "local or internal"},
+		{"api.example.com", "api.example.com", ""},
+	}
+	for _, tt := range private {
+		check(models.EgressPolicy{AllowPrivate: true}, tt.in, tt.want, tt.bad)
 	}
 	many := make([]string, 51)
 	for i := range many {
 		many[i] = fmt.Sprintf("h%d.example.com", i)
 	}
-	if _, err := models.ValidateEgress(many); err == nil {
+	if _, err := (models.EgressPolicy{}).ValidateEgress(many); err == nil {
 		t.Error("51 hosts accepted")
 	}
-	if got, err := models.ValidateEgress([]string{"a.example.com", "A.example.com", "b.example.com"}); err != nil || len(got) != 2 {
+	if got, err := (models.EgressPolicy{}).ValidateEgress([]string{"a.example.com", "A.example.com", "b.example.com"}); err != nil || len(got) != 2 {
 		t.Errorf("duplicates: %v, %v", got, err)
 	}
 }

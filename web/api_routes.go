@@ -159,7 +159,7 @@ func (s *Server) apiEgressPut(c *fiber.Ctx) error {
 	if in.Allow == nil {
 		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: `Send {"allow":[…]}: the hosts the app may call ([] denies all).`, Field: "allow"}
 	}
-	patterns, err := models.ValidateEgress(in.Allow)
+	patterns, err := s.egressPolicy().ValidateEgress(in.Allow)
 	var re *models.RouteError
 	if errors.As(err, &re) {
 		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fmt.Sprintf("allow[%d]: %s", re.Index, re.Message), Field: fmt.Sprintf("allow[%d]", re.Index)}

@@ -126,7 +126,7 @@ func (s *Server) egressAdd(c *fiber.Ctx) error {
 		return err
 	}
 	raw := c.FormValue("host")
-	host, err := models.ValidateEgressPattern(raw)
+	host, err := s.egressPolicy().ValidateEgressPattern(raw)
 	if err == nil {
 		err = s.store.AddEgress(c.UserContext(), a, host)
 	}

@@ -178,7 +178,9 @@ func TestDeployWriteThroughAPI(t *testing.T) {
 	}
 
 	// What the local Cloudflare API holds.
-	res, err := http.Get(ep.CFURL + "/runtime/namespaces/" + testNamespace + "/scripts/app-deployme")
+	req, _ := http.NewRequest(http.MethodGet, ep.CFURL+"/runtime/namespaces/"+testNamespace+"/scripts/app-deployme", nil)
+	req.Header.Set("Authorization", "Bearer runtime")
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ const testNamespace = "402claw-test"
 
 func startEdgePortal(t *testing.T, mutate ...func(*web.Options)) *edgePortal {
 	t.Helper()
-	srv, err := localcf.New(t.TempDir(), localcf.Options{})
+	srv, err := localcf.New(t.TempDir(), localcf.Options{Token: "t", RuntimeToken: "runtime", SecretKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}

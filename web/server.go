@@ -41,6 +41,9 @@ type Options struct {
 	MetricsToken string
 	// Mounts serve plain http.Handlers under a prefix (the dev facilitator).
 	Mounts []Mount
+	// PrivateEgress lets allowlists name localhost and private addresses
+	// (CLAW_EDGE_PRIVATE_EGRESS=allow on a local edge).
+	PrivateEgress bool
 }
 
 // Mount is an http.Handler served under Prefix (stripped), outside sessions and CSRF.
@@ -130,6 +133,11 @@ func New(opts Options) (*fiber.App, *Server, error) {
 	app := fiber.New(cfg)
 	s.routes(app)
 	return app, s, nil
+}
+
+// egressPolicy is what apps' allowlists may name on this platform.
+func (s *Server) egressPolicy() models.EgressPolicy {
+	return models.EgressPolicy{AllowPrivate: s.opts.PrivateEgress}
 }
 
 // clientIP is the address rate limits and audit lines use.

@@ -32,6 +32,9 @@ type BootstrapOptions struct {
 	IngestURL      string // the portal's telemetry endpoint
 	IngestToken    string
 	FacilitatorURL string
+	// ConfigKey (ConfigKeyHex of the secret key) lets the dispatcher verify that a config
+	// document was written by the portal; empty: documents are not verified.
+	ConfigKey string
 	// SkipWorkers creates the namespaces only (the local edge runs our JS in workerd itself).
 	SkipWorkers bool
 }
@@ -158,6 +161,9 @@ func DispatcherUpload(o BootstrapOptions, kvID string) ScriptUpload {
 	}
 	if o.FacilitatorURL != "" {
 		u.Bindings = append(u.Bindings, Binding{"type": "plain_text", "name": "FACILITATOR_URL", "text": o.FacilitatorURL})
+	}
+	if o.ConfigKey != "" {
+		u.Bindings = append(u.Bindings, Binding{"type": "secret_text", "name": "CONFIG_KEY", "text": o.ConfigKey})
 	}
 	if hasLock {
 		// The payment lock is a Durable Object class the dispatcher exports.

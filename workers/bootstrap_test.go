@@ -14,7 +14,7 @@ import (
 )
 
 func TestBootstrapIsIdempotentAgainstLocalCloudflare(t *testing.T) {
-	srv, err := localcf.New(t.TempDir(), localcf.Options{})
+	srv, err := localcf.New(t.TempDir(), localcf.Options{Token: "t", RuntimeToken: "runtime", SecretKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,9 @@ func TestBootstrapIsIdempotentAgainstLocalCloudflare(t *testing.T) {
 		t.Fatalf("after two runs: %d namespaces, %d KV namespaces", len(nss), len(kvs))
 	}
 	// The dispatcher's bindings as the runtime endpoint serves them.
-	res, err := http.Get(hs.URL + "/runtime/workers/" + workers.DispatcherWorker)
+	req, _ := http.NewRequest(http.MethodGet, hs.URL+"/runtime/workers/"+workers.DispatcherWorker, nil)
+	req.Header.Set("Authorization", "Bearer runtime")
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

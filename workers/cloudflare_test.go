@@ -452,7 +452,7 @@ func TestUploadRetriesWithTheSameBody(t *testing.T) {
 
 // TestCloudflareAgainstLocalCF runs the client against the emulator: the local install's path.
 func TestCloudflareAgainstLocalCF(t *testing.T) {
-	emu, err := localcf.New(t.TempDir(), localcf.Options{})
+	emu, err := localcf.New(t.TempDir(), localcf.Options{Token: "local", RuntimeToken: "runtime", SecretKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -255,15 +255,37 @@ type configMeta struct {
 	SHA256 string `json:"sha256"`
 }
 
-// DocDigest is the digest recorded in a config document's metadata.
-func DocDigest(value []byte) string {
-	sum := sha256.Sum256(value)
-	return hex.EncodeToString(sum[:])
+// DocDigest is the digest recorded in a config document's metadata: an HMAC with the secret
+// box key, like the scripts' fp: tag. Anyone who can write the KV namespace can write a
+// document together with a matching plain hash, and the reconciler would take the forgery for
+// the portal's own; without the key, a written document always looks drifted and is repaired.
+// The dispatcher verifies the same digest (workers/dispatcher/config.js readConfig) with
+// ConfigKeyHex(key) as its CONFIG_KEY secret and refuses a document whose digest does not
+// match its bytes: copying a real document's metadata onto other bytes does not pass there.
+func DocDigest(key, value []byte) string {
+	m := hmac.New(sha256.New, configKey(key))
+	m.Write([]byte(docPrefix))
+	m.Write(value)
+	return hex.EncodeToString(m.Sum(nil))
 }
 
-// ConfigPair is the bulk-write entry of a document: raw value plus its digest as metadata.
-func ConfigPair(key string, value []byte) KVPair {
-	return KVPair{Key: key, Value: string(value), Metadata: configMeta{SHA256: DocDigest(value)}}
+// docPrefix separates config digests from any other HMAC made with the same key.
+const docPrefix = "402claw config document\n"
+
+// configKey derives the config documents' key from the secret box key, so the edge holds a key
+// that opens nothing else.
+func configKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("402claw config key v1"))
+	return m.Sum(nil)
+}
+
+// ConfigKeyHex is the dispatcher's CONFIG_KEY secret for the secret box key.
+func ConfigKeyHex(secret []byte) string { return hex.EncodeToString(configKey(secret)) }
+
+// ConfigPair is the bulk-write entry of a document: raw value plus its keyed digest as metadata.
+func ConfigPair(macKey []byte, key string, value []byte) KVPair {
+	return KVPair{Key: key, Value: string(value), Metadata: configMeta{SHA256: DocDigest(macKey, value)}}
 }
 
 // KVKey is a listed key with the digest from its metadata ("" when it has none).

@@ -1,6 +1,9 @@
 package workers
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -133,10 +136,31 @@ func TestBuildConfig(t *testing.T) {
 	}
 }
 
+// TestConfigDigestGolden pins the vector workers/dispatcher/config.test.js checks: the
+// dispatcher refuses a document whose digest differs from what the portal computes.
+func TestConfigDigestGolden(t *testing.T) {
+	key := make([]byte, 32)
+	if got := ConfigKeyHex(key); got != "a98cb959b5c89d4a6b022d89724f1444d9fa9d17afd3b6304b87c186d1f6d8a7" {
+		t.Errorf("ConfigKeyHex = %s", got)
+	}
+	if got := DocDigest(key, []byte(`{"v":1,"slug":"shop"}`)); got != "62a860f7c3067f738aa41692b39dd417a15c4ea6ae59918cc861ccaadd724e6b" {
+		t.Errorf("DocDigest = %s", got)
+	}
+}
+
 func TestConfigPairDigest(t *testing.T) {
-	p := ConfigPair("app:x", []byte(`{"v":1}`))
+	key := bytes.Repeat([]byte{1}, 32)
+	p := ConfigPair(key, "app:x", []byte(`{"v":1}`))
 	meta, _ := json.Marshal(p.Metadata)
-	if p.Key != "app:x" || p.Value != `{"v":1}` || string(meta) != `{"sha256":"`+DocDigest([]byte(`{"v":1}`))+`"}` {
+	if p.Key != "app:x" || p.Value != `{"v":1}` || string(meta) != `{"sha256":"`+DocDigest(key, []byte(`{"v":1}`))+`"}` {
 		t.Errorf("pair = %+v meta %s", p, meta)
+	}
+	// Whoever can write KV can compute a plain hash; only the key holder the digest.
+	plain := sha256.Sum256([]byte(`{"v":1}`))
+	if DocDigest(key, []byte(`{"v":1}`)) == hex.EncodeToString(plain[:]) {
+		t.Error("the digest is a plain hash: a forged document would pass as the portal's")
+	}
+	if DocDigest(key, []byte(`{"v":1}`)) == DocDigest(bytes.Repeat([]byte{2}, 32), []byte(`{"v":1}`)) {
+		t.Error("the digest does not depend on the key")
 	}
 }

@@ -38,6 +38,9 @@ type Config struct {
 	LocalCFAddr  string
 	WorkerdPath  string
 	IngestToken  string
+	// PrivateEgress lets tenant code on the local edge reach loopback and
+	// private addresses (CLAW_EDGE_PRIVATE_EGRESS=allow).
+	PrivateEgress bool
 
 	FacilitatorURL string
 	MetricsToken   string
@@ -181,6 +184,13 @@ var options = []option{
 	{"CLAW_CF_KV_NAMESPACE_ID", "cf-kv-namespace-id", "", "KV namespace id holding app configs (printed by `402claw edge bootstrap`)", false, str(func(c *Config) *string { return &c.CFKVConfigID })},
 	{"CLAW_LOCAL_CF_ADDR", "local-cf-addr", "127.0.0.1:8789", "listen address of the emulated Cloudflare API in local mode", false, addr(func(c *Config) *string { return &c.LocalCFAddr })},
 	{"CLAW_WORKERD_PATH", "workerd-path", "", "workerd binary (default node_modules/.bin/workerd)", false, str(func(c *Config) *string { return &c.WorkerdPath })},
+	{"CLAW_EDGE_PRIVATE_EGRESS", "edge-private-egress", "deny", "deny: tenant code on the local edge reaches public addresses only; allow: also loopback and private ones (local development; never the portal, the emulated Cloudflare API or the edge)", false, func(c *Config, v string) error {
+		if v != "deny" && v != "allow" {
+			return fmt.Errorf("must be deny or allow, got %q", v)
+		}
+		c.PrivateEgress = v == "allow"
+		return nil
+	}},
 	{"CLAW_INGEST_TOKEN", "ingest-token", "", "shared secret the dispatcher sends with telemetry; generated in local mode", true, str(func(c *Config) *string { return &c.IngestToken })},
 	{"CLAW_FACILITATOR_URL", "facilitator-url", "", "x402 facilitator (default: the built-in dev facilitator locally, https://x402.org/facilitator with Cloudflare)", false, httpURL(func(c *Config) *string { return &c.FacilitatorURL })},
 	{"CLAW_METRICS_TOKEN", "metrics-token", "", "when set, /metrics requires Authorization: Bearer <token>", true, str(func(c *Config) *string { return &c.MetricsToken })},

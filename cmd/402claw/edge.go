@@ -99,9 +99,17 @@ func secretFile(dataDir, name string) (string, error) {
 	return v, nil
 }
 
+// portalAddr is the portal's listener, which tenant code must never reach.
+func portalAddr(cfg *Config) []string {
+	if cfg.Addr == "" {
+		return nil
+	}
+	return []string{cfg.Addr}
+}
+
 // startEdge connects to Cloudflare, or starts the local edge when no
 // credentials are configured. A missing workerd does not stop the portal.
-func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.Logger) (*edge, error) {
+func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte, log *slog.Logger) (*edge, error) {
 	e := &edge{namespace: cfg.CFNamespace, local: cfg.LocalEdge()}
 	if !e.local {
 		e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: cfg.CFAPIToken, AccountID: cfg.CFAccountID, BaseURL: cfg.CFBaseURL})
@@ -109,10 +117,16 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.L
 		e.edgeURL = "https://" + cfg.BaseDomain
 		return e, nil
 	}
+	// The local Cloudflare API's token, generated once into the data dir:
+	// serve and the operator commands read it from there.
+	apiToken, err := secretFile(cfg.DataDir, "cloudflare.token")
+	if err != nil {
+		return nil, fmt.Errorf("unable to read or create the local Cloudflare API token in %s: %w", cfg.DataDir, err)
+	}
 	if !ownsLocalEdge(ctx) {
 		// Operator commands use the local Cloudflare API of the running
 		// portal: two processes must not share its state directory.
-		e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: "local", AccountID: "local", BaseURL: "http://" + cfg.LocalCFAddr + "/client/v4", MaxRetries: -1})
+		e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: apiToken, AccountID: "local", BaseURL: "http://" + cfg.LocalCFAddr + "/client/v4", MaxRetries: -1})
 		res, err := workers.Bootstrap(ctx, e.cf, workers.BootstrapOptions{Namespace: e.namespace, SkipWorkers: true})
 		if err != nil {
 			return nil, fmt.Errorf("the local Cloudflare API at %s does not answer: start `402claw serve` first (it runs the local edge): %w", cfg.LocalCFAddr, err)
@@ -120,7 +134,10 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.L
 		e.kvID = res.KVNamespaceID
 		return e, nil
 	}
-	srv, err := localcf.New(filepath.Join(cfg.DataDir, "cloudflare"), localcf.Options{})
+	// workerd's own token for /runtime/ (scripts with secrets, KV): new on
+	// every start, kept in memory and in workerd's private config only.
+	runtimeToken := models.NewSecret(32)
+	srv, err := localcf.New(filepath.Join(cfg.DataDir, "cloudflare"), localcf.Options{Token: apiToken, RuntimeToken: runtimeToken, SecretKey: key})
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +151,7 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.L
 	go hs.Serve(ln)
 	e.closers = append(e.closers, func() { hs.Close() })
 	apiURL := "http://" + ln.Addr().String()
-	e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: "local", AccountID: "local", BaseURL: apiURL + "/client/v4"})
+	e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: apiToken, AccountID: "local", BaseURL: apiURL + "/client/v4"})
 
 	fac, err := facilitator.New(facilitator.Options{NoncePath: filepath.Join(cfg.DataDir, "facilitator-nonces.log")})
 	if err != nil {
@@ -166,7 +183,8 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.L
 		return e, nil
 	}
 	rt, err := runtime.Start(ctx, runtime.Options{
-		WorkerdPath: path, ListenAddr: cfg.EdgeAddr, EdgeAPIURL: apiURL, Namespace: e.namespace,
+		WorkerdPath: path, ListenAddr: cfg.EdgeAddr, EdgeAPIURL: apiURL, EdgeAPIToken: runtimeToken, Namespace: e.namespace,
+		PrivateEgress: cfg.PrivateEgress, Platform: portalAddr(cfg), ConfigKey: workers.ConfigKeyHex(key),
 		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
 		DataDir: cfg.DataDir, Logger: log, AsyncTrace: true, SubrequestEmulation: true,
 		FacilitatorURL: facURL,

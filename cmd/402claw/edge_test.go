@@ -47,7 +47,7 @@ func TestLocalEdgePreloadsOnConfigWrite(t *testing.T) {
 	var logs lockedBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := withLocalEdge(context.Background())
-	e, err := startEdge(ctx, cfg, "ingest-token", log)
+	e, err := startEdge(ctx, cfg, "ingest-token", make([]byte, 32), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestLocalEdgePreloadsOnConfigWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		doc := fmt.Sprintf(`{"v":1,"config_version":%d,"slug":"shop","script":"app-shop","etag":%q,"status":"active","plan":{"subRequests":10},"routes":[],"egress":[]}`, version, info.ETag)
-		if err := e.cf.PutKVBulk(ctx, e.kvID, []workers.KVPair{workers.ConfigPair(workers.ConfigKey("shop"), []byte(doc))}); err != nil {
+		if err := e.cf.PutKVBulk(ctx, e.kvID, []workers.KVPair{workers.ConfigPair(make([]byte, 32), workers.ConfigKey("shop"), []byte(doc))}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -38,8 +38,12 @@ func edgeBootstrapCmd(ctx context.Context, cfg *Config, stdout io.Writer) error 
 	if fac == "" {
 		fac = "https://x402.org/facilitator"
 	}
+	key, err := secretKey(cfg)
+	if err != nil {
+		return err
+	}
 	r, err := workers.Bootstrap(ctx, cf, workers.BootstrapOptions{Namespace: cfg.CFNamespace, KVNamespaceID: cfg.CFKVConfigID, BaseDomain: cfg.BaseDomain,
-		IngestURL: cfg.BaseURL + "/internal/telemetry", IngestToken: cfg.IngestToken, FacilitatorURL: fac})
+		IngestURL: cfg.BaseURL + "/internal/telemetry", IngestToken: cfg.IngestToken, FacilitatorURL: fac, ConfigKey: workers.ConfigKeyHex(key)})
 	for _, l := range r.Lines() {
 		fmt.Fprintln(stdout, l)
 	}

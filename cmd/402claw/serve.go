@@ -96,7 +96,7 @@ func openPlatform(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 			return nil, fmt.Errorf("CLAW_INGEST_TOKEN: unable to generate one in %s: %v", cfg.DataDir, err)
 		}
 	}
-	if p.edge, err = startEdge(ctx, cfg, p.ingest, log); err != nil {
+	if p.edge, err = startEdge(ctx, cfg, p.ingest, p.key, log); err != nil {
 		return nil, err
 	}
 	p.syncer = syncer.New(syncer.Options{Store: p.store, CF: p.edge.cf, Namespace: p.edge.namespace, ConfigKV: p.edge.kvID,
@@ -144,6 +144,9 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		Billing:      p.billing,
 		IngestToken:  p.ingest,
 		MetricsToken: cfg.MetricsToken,
+		// Private egress is a local-edge switch: Cloudflare's network never
+		// reaches the operator's private addresses.
+		PrivateEgress: cfg.PrivateEgress && cfg.LocalEdge(),
 		ReadyChecks: []web.ReadyCheck{{Name: "edge", Check: func(ctx context.Context) error {
 			_, err := p.edge.cf.DispatchNamespaces(ctx)
 			return err

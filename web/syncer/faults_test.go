@@ -58,7 +58,7 @@ func TestConvergesUnderFaults(t *testing.T) {
 			}
 			watchMu.Lock()
 			defer watchMu.Unlock()
-			res, err := http.Get(e.url + "/runtime/kv/" + e.kvID + "/" + ev.Name)
+			res, err := runtimeGet(e.url + "/runtime/kv/" + e.kvID + "/" + ev.Name)
 			if err != nil {
 				return
 			}

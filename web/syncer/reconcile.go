@@ -100,7 +100,7 @@ func (s *Syncer) Reconcile(ctx context.Context) (Report, error) {
 			continue
 		}
 		body := doc.Encode()
-		if digestByKey[workers.ConfigKey(st.App.Slug)] != workers.DocDigest(body) {
+		if digestByKey[workers.ConfigKey(st.App.Slug)] != workers.DocDigest(s.o.Key, body) {
 			docs[st.App.ID], docGen[st.App.ID], slugOf[st.App.ID] = body, st.App.Generation, st.App.Slug
 		}
 	}
@@ -252,7 +252,7 @@ func (s *Syncer) repairDocs(ctx context.Context, docs map[uint][]byte, docGen ma
 		}
 		for _, c := range current {
 			if c.Generation == docGen[c.ID] {
-				pairs = append(pairs, workers.ConfigPair(workers.ConfigKey(slugOf[c.ID]), docs[c.ID]))
+				pairs = append(pairs, workers.ConfigPair(s.o.Key, workers.ConfigKey(slugOf[c.ID]), docs[c.ID]))
 			}
 		}
 	}

@@ -2,6 +2,8 @@ package syncer_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"sync"
@@ -63,12 +65,20 @@ func TestReconcileRepairsDrift(t *testing.T) {
 		if err := e.cf.PutKV(ctx, e.kvID, workers.ConfigKey("ghost"), []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
+		// A forgery as whoever can write KV would make it: a document paying someone else,
+		// with the plain SHA-256 of its bytes as the digest in its metadata.
+		forged := []byte(`{"v":1,"status":"active","script":"app-3","routes":[{"access":"x402","requirements":{"payTo":"0xattacker"}}]}`)
+		sum := sha256.Sum256(forged)
+		if err := e.cf.PutKVBulk(ctx, e.kvID, []workers.KVPair{{Key: workers.ConfigKey(apps[3].Slug), Value: string(forged),
+			Metadata: map[string]string{"sha256": hex.EncodeToString(sum[:])}}}); err != nil {
+			t.Fatal(err)
+		}
 
 		rep, err := s.Reconcile(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := syncerReport{Missing: 1, Wrong: 1, Stray: 1, KVFixed: 1, KVStray: 1}
+		want := syncerReport{Missing: 1, Wrong: 1, Stray: 1, KVFixed: 2, KVStray: 1}
 		if got := (syncerReport{rep.MissingScripts, rep.WrongScripts, rep.StrayScripts, rep.KVFixed, rep.KVStray}); got != want || rep.Errors != 0 {
 			t.Fatalf("report = %+v, want %+v", rep, want)
 		}

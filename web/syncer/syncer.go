@@ -306,7 +306,7 @@ func (s *Syncer) syncApp(ctx context.Context, j *models.SyncJob) error {
 	if err != nil {
 		return &permanentError{err}
 	}
-	if err := s.o.CF.PutKVBulk(ctx, s.o.ConfigKV, []workers.KVPair{workers.ConfigPair(workers.ConfigKey(st.App.Slug), doc.Encode())}); err != nil {
+	if err := s.o.CF.PutKVBulk(ctx, s.o.ConfigKV, []workers.KVPair{workers.ConfigPair(s.o.Key, workers.ConfigKey(st.App.Slug), doc.Encode())}); err != nil {
 		return err
 	}
 	return s.succeed(ctx, j, st, gen, fp)

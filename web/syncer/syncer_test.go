@@ -41,7 +41,7 @@ type env struct {
 
 func newEnv(t testing.TB, db modeltest.DB) *env {
 	t.Helper()
-	emu, err := localcf.New(t.TempDir(), localcf.Options{})
+	emu, err := localcf.New(t.TempDir(), localcf.Options{Token: "local", RuntimeToken: "runtime", SecretKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +103,20 @@ type runtimeBundle struct {
 	} `json:"modules"`
 }
 
+// runtimeGet reads the emulator's /runtime/ side, as workerd does (with its token).
+func runtimeGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer runtime")
+	return http.DefaultClient.Do(req)
+}
+
 // edgeScript reads what the emulator holds for a script, secrets included; nil when missing.
 func (e *env) edgeScript(name string) *runtimeBundle {
 	e.t.Helper()
-	res, err := http.Get(e.url + "/runtime/namespaces/" + namespace + "/scripts/" + name)
+	res, err := runtimeGet(e.url + "/runtime/namespaces/" + namespace + "/scripts/" + name)
 	if err != nil {
 		e.t.Fatal(err)
 	}

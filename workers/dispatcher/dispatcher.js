@@ -2,7 +2,7 @@
 // Plain ES modules, no npm dependencies, no nodejs_compat: it runs unchanged
 // on Cloudflare and in local workerd (where workers/runtime wraps it).
 import { resolveApp, splitURL } from "./resolve.js";
-import { ConfigCache, DEFAULT_TTL_MS } from "./config.js";
+import { ConfigCache, ConfigForged, DEFAULT_TTL_MS } from "./config.js";
 import { matchRoute } from "./routes.js";
 import { checkApiKey } from "./access.js";
 import { paywall } from "./x402.js";
@@ -65,8 +65,8 @@ const ttlFor = { raw: undefined, ttl: DEFAULT_TTL_MS };
 
 // platform hooks let the local runtime stand in for Cloudflare:
 //   namespace(env, ctx, cfg) → the object with get(name, args, options)
-//   takeUsage(response) → [response, {subrequests}]: the usage the local
-//     wrapper reported, and the response without its report
+//   takeUsage(response, cfg) → [response, {subrequests}]: the app's usage
+//     as the platform counted it (never read from the tenant's response)
 //   corsApplied(env) → true when the namespace's responses already carry
 //     the edge's CORS headers (the local wrapper adds them in the tenant's
 //     isolate, saving the dispatcher a copy of every response)
@@ -100,10 +100,14 @@ export function handle(request, env, ctx, platform = {}) {
   const ttl = configTTL(env);
   const cached = cache.peek(where.slug, ttl, started);
   if (cached !== undefined) return dispatch(cached);
-  return cache.get(env.CONFIG, where.slug, ttl).then(dispatch, () =>
-    finish(jsonError(503, "config_unavailable", "The app's configuration could not be read; try again."), {
-      error_code: "config_unavailable",
-    }),
+  return cache.get(env.CONFIG, where.slug, ttl, started, env.CONFIG_KEY).then(dispatch, (err) =>
+    err instanceof ConfigForged
+      ? finish(jsonError(503, "config_invalid", "The app's configuration failed its integrity check; the platform repairs it on its next sync."), {
+          error_code: "config_invalid",
+        })
+      : finish(jsonError(503, "config_unavailable", "The app's configuration could not be read; try again."), {
+          error_code: "config_unavailable",
+        }),
   );
 
   // dispatch continues with the app's config (null: no such app).
@@ -146,7 +150,7 @@ export function handle(request, env, ctx, platform = {}) {
         return r;
       }
       if (platform.takeUsage) {
-        const [r, usage] = platform.takeUsage(response);
+        const [r, usage] = platform.takeUsage(response, cfg);
         response = r;
         if (usage) Object.assign(ev, usage);
       }
@@ -187,7 +191,7 @@ export function handle(request, env, ctx, platform = {}) {
 // pays for loading the worker.
 // Cloudflare loads workers on its own: there is no preload hook there.
 export async function preload(env, ctx, platform, slug) {
-  const cfg = await cache.refresh(env.CONFIG, slug, configTTL(env));
+  const cfg = await cache.refresh(env.CONFIG, slug, configTTL(env), Date.now(), env.CONFIG_KEY);
   if (!cfg) return { slug, found: false, loaded: false };
   if (!cfg.script || cfg.status === "suspended" || cfg.status === "paused" || !platform.preload) {
     return { slug, found: true, loaded: false };

@@ -15,7 +15,7 @@ func TestFaultsFollowTheConfiguredRates(t *testing.T) {
 		var out []string
 		for range 1000 {
 			req, _ := http.NewRequest("GET", ts.url+base+"workers/dispatch/namespaces", nil)
-			req.Header.Set("Authorization", "Bearer t")
+			req.Header.Set("Authorization", "Bearer "+testToken)
 			res, err := client.Do(req)
 			if err != nil {
 				out = append(out, "drop")

@@ -28,8 +28,25 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 	return openTestServer(t, dir, opts)
 }
 
+// Tokens and key of test servers (unless a test sets its own).
+const (
+	testToken        = "test"
+	testRuntimeToken = "runtime-test"
+)
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
 func openTestServer(t testing.TB, dir string, opts Options) *testServer {
 	t.Helper()
+	if opts.Token == "" {
+		opts.Token = testToken
+	}
+	if opts.RuntimeToken == "" {
+		opts.RuntimeToken = testRuntimeToken
+	}
+	if opts.SecretKey == nil {
+		opts.SecretKey = testKey
+	}
 	s, err := New(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +92,11 @@ func (ts *testServer) call(t testing.TB, method, path, contentType string, body 
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer test")
+	if strings.HasPrefix(path, "/runtime/") {
+		req.Header.Set("Authorization", "Bearer "+testRuntimeToken)
+	} else {
+		req.Header.Set("Authorization", "Bearer "+testToken)
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

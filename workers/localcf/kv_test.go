@@ -178,7 +178,7 @@ func TestRuntimeEndpoints(t *testing.T) {
 		map[string]any{"type": "plain_text", "name": "P", "text": "v"},
 		map[string]any{"type": "secret_text", "name": "S", "text": "hush"},
 		map[string]any{"type": "kv_namespace", "name": "KV", "namespace_id": "abc"})
-	r := ts.call(t, "GET", "/runtime/namespaces/prod/scripts/shop", "", nil, "Authorization", "")
+	r := ts.call(t, "GET", "/runtime/namespaces/prod/scripts/shop", "", nil)
 	if r.status != 200 {
 		t.Fatalf("runtime script: %d %s", r.status, r.body)
 	}

@@ -94,7 +94,7 @@ func replayKVLog(ns *kvNamespace, data []byte) int64 {
 
 func (s *Server) openKVLog(ns *kvNamespace) error {
 	path := s.kvLogPath(ns.ID)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("localcf: unable to create kv directory: %w", err)
 	}
 	data, err := os.ReadFile(path)
@@ -102,7 +102,7 @@ func (s *Server) openKVLog(ns *kvNamespace) error {
 		return fmt.Errorf("localcf: unable to read kv namespace %s: %w", ns.ID, err)
 	}
 	good := replayKVLog(ns, data)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("localcf: unable to open kv namespace %s: %w", ns.ID, err)
 	}
@@ -166,7 +166,7 @@ func (s *Server) maybeCompact(ns *kvNamespace) {
 	if err := s.writeAtomic(path, record); err != nil {
 		return
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
 	if err != nil {
 		return
 	}

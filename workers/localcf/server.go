@@ -4,12 +4,21 @@
 // It also serves /runtime/ endpoints for the local workerd runtime: script bundles by name and
 // the HTTP protocol of workerd's kvNamespace binding, backed by the same KV store.
 //
-// State lives in a directory and survives a restart. Every account id and every bearer token is
-// accepted; all accounts share one state.
+// State lives in a directory and survives a restart. Every account id is accepted and all
+// accounts share one state, but every request must carry a token: /client/v4/ the API token
+// (Options.Token, what the portal's client sends), /runtime/ the runtime token (Options.
+// RuntimeToken, what workerd sends). The two differ so that the runtime's token, which sits in
+// workerd's configuration, cannot drive the API. Tenant code reaches neither: the edge's egress
+// guard refuses the emulator's address.
 package localcf
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -21,6 +30,13 @@ import (
 
 // Options configure a Server.
 type Options struct {
+	// Token is the bearer token /client/v4/ requires. Required.
+	Token string
+	// RuntimeToken is the bearer token /runtime/ requires (scripts with their secrets, KV).
+	// Required, and different from Token.
+	RuntimeToken string
+	// SecretKey (32 bytes) encrypts secret bindings in the state directory. Required.
+	SecretKey []byte
 	// Faults are injected into /client/v4/ requests from the start; see SetFaults.
 	Faults Faults
 	// Fsync makes every write reach the disk before it is acknowledged. Off by default: a
@@ -50,6 +66,9 @@ type Server struct {
 
 	faults faultState
 
+	apiToken, runtimeToken [32]byte
+	box                    cipher.AEAD // secret bindings at rest
+
 	hookMu sync.Mutex
 	hooks  map[int]func(Event)
 	nextID int
@@ -57,19 +76,38 @@ type Server struct {
 
 // New opens (or creates) the state in dir and returns a ready Server.
 func New(dir string, opts Options) (*Server, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if opts.Token == "" || opts.RuntimeToken == "" || opts.Token == opts.RuntimeToken {
+		return nil, errors.New("localcf: Options.Token and Options.RuntimeToken are required and must differ")
+	}
+	if len(opts.SecretKey) != 32 {
+		return nil, errors.New("localcf: Options.SecretKey must be 32 bytes (it encrypts secret bindings at rest)")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("localcf: unable to create state directory: %w", err)
+	}
+	// The state holds every app's code and secrets: the operator's alone.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("localcf: unable to restrict the state directory: %w", err)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	s := &Server{
-		dir:        dir,
-		opts:       opts,
-		namespaces: map[string]*dispatchNamespace{},
-		workers:    map[string]*script{},
-		kv:         map[string]*kvNamespace{},
-		hooks:      map[int]func(Event){},
+		dir:          dir,
+		opts:         opts,
+		namespaces:   map[string]*dispatchNamespace{},
+		workers:      map[string]*script{},
+		kv:           map[string]*kvNamespace{},
+		hooks:        map[int]func(Event){},
+		apiToken:     sha256.Sum256([]byte(opts.Token)),
+		runtimeToken: sha256.Sum256([]byte(opts.RuntimeToken)),
+	}
+	block, err := aes.NewCipher(opts.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("localcf: %w", err)
+	}
+	if s.box, err = cipher.NewGCM(block); err != nil {
+		return nil, fmt.Errorf("localcf: %w", err)
 	}
 	if err := s.load(); err != nil {
 		return nil, err
@@ -80,14 +118,20 @@ func New(dir string, opts Options) (*Server, error) {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/client/v4/") {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/client/v4/"):
 		if !s.injectFault(w, r) {
 			return
 		}
-		if !authenticated(r) {
+		if !bearer(r, s.apiToken) {
 			writeError(w, http.StatusForbidden, codeAuthentication, "Authentication error")
 			return
 		}
+	case bearer(r, s.runtimeToken):
+	default:
+		// Nothing outside /client/v4/ answers without the runtime token, not even a 404.
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
 	}
 	// The runtime KV protocol bypasses the mux: ServeMux would clean and redirect keys such as
 	// ".." or "a//b", which are legal KV keys.
@@ -159,12 +203,14 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
-func authenticated(r *http.Request) bool {
-	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && strings.TrimSpace(token) != "" {
-		return true
+// bearer compares the request's bearer token with want (a SHA-256) in constant time.
+func bearer(r *http.Request, want [32]byte) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
 	}
-	// Legacy global API key authentication, which wrangler and old scripts still send.
-	return r.Header.Get("X-Auth-Key") != "" && r.Header.Get("X-Auth-Email") != ""
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // OnChange registers fn to be called after every change to a script or a KV value; the returned

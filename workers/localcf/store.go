@@ -1,7 +1,9 @@
 package localcf
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -71,8 +73,10 @@ type script struct {
 	CompatibilityFlags []string          `json:"compatibility_flags"`
 	Bindings           []json.RawMessage `json:"bindings"`
 	Tags               []string          `json:"tags"`
-	Secrets            map[string]string `json:"secrets,omitempty"`
-	Settings           map[string]any    `json:"settings,omitempty"` // other settings kept verbatim (logpush, observability, …)
+	Secrets            map[string]string `json:"-"`                        // in memory only
+	SealedSecrets      map[string]string `json:"sealed_secrets,omitempty"` // on disk: AES-GCM, see seal
+	LegacySecrets      map[string]string `json:"secrets,omitempty"`        // files of older versions: read once, rewritten sealed
+	Settings           map[string]any    `json:"settings,omitempty"`       // other settings kept verbatim (logpush, observability, …)
 	Modules            []module          `json:"modules,omitempty"`
 	Size               int               `json:"size"`
 	CreatedOn          time.Time         `json:"created_on"`
@@ -109,10 +113,10 @@ func (s *Server) kvLogPath(nsID string) string {
 // writeAtomic writes data under a temporary name next to path and renames it into place.
 func (s *Server) writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := os.CreateTemp(dir, ".tmp-*") // mode 0600
 	if err != nil {
 		return err
 	}
@@ -157,6 +161,11 @@ func (s *Server) saveState() error {
 func (s *Server) saveScript(sc *script, modules []module) error {
 	full := *sc
 	full.Modules = modules
+	full.LegacySecrets = nil
+	full.SealedSecrets = make(map[string]string, len(sc.Secrets))
+	for name, text := range sc.Secrets {
+		full.SealedSecrets[name] = s.seal(sc, name, text)
+	}
 	data, err := json.Marshal(&full)
 	if err != nil {
 		return err
@@ -176,7 +185,48 @@ func (s *Server) readScriptFile(ns, name string) (*script, error) {
 	if err := json.Unmarshal(data, &sc); err != nil {
 		return nil, fmt.Errorf("localcf: unable to decode script %q: %w", name, err)
 	}
+	if err := s.unsealSecrets(&sc); err != nil {
+		return nil, err
+	}
 	return &sc, nil
+}
+
+// seal encrypts a secret binding's text for the state directory, bound to its script and name
+// so that a sealed value moved to another script or binding does not open.
+func (s *Server) seal(sc *script, name, text string) string {
+	nonce := make([]byte, s.box.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic("localcf: no randomness: " + err.Error())
+	}
+	out := s.box.Seal(nonce, nonce, []byte(text), secretAAD(sc, name))
+	return base64.StdEncoding.EncodeToString(out)
+}
+
+func secretAAD(sc *script, name string) []byte {
+	return []byte(sc.Namespace + "\x00" + sc.Name + "\x00" + name)
+}
+
+// unsealSecrets fills sc.Secrets from the file's sealed (or, written by an older version, plain)
+// secrets.
+func (s *Server) unsealSecrets(sc *script) error {
+	sc.Secrets = map[string]string{}
+	for name, text := range sc.LegacySecrets {
+		sc.Secrets[name] = text
+	}
+	for name, sealed := range sc.SealedSecrets {
+		raw, err := base64.StdEncoding.DecodeString(sealed)
+		n := s.box.NonceSize()
+		if err != nil || len(raw) < n {
+			return fmt.Errorf("localcf: secret %q of script %q is damaged", name, sc.Name)
+		}
+		plain, err := s.box.Open(nil, raw[:n], raw[n:], secretAAD(sc, name))
+		if err != nil {
+			return fmt.Errorf("localcf: secret %q of script %q does not open with this secret key (CLAW_SECRET_KEY changed?)", name, sc.Name)
+		}
+		sc.Secrets[name] = string(plain)
+	}
+	sc.SealedSecrets, sc.LegacySecrets = nil, nil
+	return nil
 }
 
 func (s *Server) load() error {
@@ -234,6 +284,9 @@ func (s *Server) loadScripts(dir string, add func(*script)) error {
 		var sc script
 		if err := json.Unmarshal(data, &sc); err != nil {
 			return fmt.Errorf("localcf: unable to decode script file %s: %w", path, err)
+		}
+		if err := s.unsealSecrets(&sc); err != nil {
+			return err
 		}
 		sc.Modules = nil
 		add(&sc)

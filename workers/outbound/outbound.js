@@ -1,6 +1,9 @@
 // The outbound worker sees every subrequest of a user worker. It denies all
 // egress except the app's allowlist. Its env carries the per-dispatch params
 // (app, tenant_id, allow as a JSON array string) plus its own bindings.
+// Redirects come back to it hop by hop (the tenant's fetch follows them), so
+// every hop is checked. Locally its network is the runtime's egress guard,
+// which also refuses private and platform addresses by the address dialled.
 export function parseAllow(allow) {
   if (Array.isArray(allow)) return allow.map(String);
   if (typeof allow !== "string" || allow === "") return [];
@@ -76,6 +79,12 @@ function report(env, ctx, request, host) {
     duration_ms: 0,
   };
   try {
+    // Locally the dispatcher's own batch takes the event (this worker has no
+    // network but the tenants' egress guard).
+    if (env.TELEMETRY && typeof env.TELEMETRY.report === "function") {
+      ctx.waitUntil(Promise.resolve(env.TELEMETRY.report(event)).catch(() => {}));
+      return;
+    }
     if (env.ANALYTICS && typeof env.ANALYTICS.writeDataPoint === "function") {
       env.ANALYTICS.writeDataPoint({
         indexes: [String(event.app || "")],

@@ -86,7 +86,7 @@ func TestBench(t *testing.T) {
 			ingestURL = ""
 		}
 		rt, err := Start(context.Background(), Options{
-			WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS, IngestURL: ingestURL,
+			WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, EdgeAPIToken: testRuntimeToken, Namespace: testNS, IngestURL: ingestURL,
 			ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: traced, SubrequestEmulation: emulate,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})

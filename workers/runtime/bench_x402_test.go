@@ -95,7 +95,7 @@ func startX402Bench(t *testing.T, wd, sdkModule, facURL string) *x402Bench {
 	t.Cleanup(srv.Close)
 	sdkAddr := freePort(t)
 	rt, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, EdgeAPIToken: testRuntimeToken, Namespace: testNS,
 		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: true, FacilitatorURL: facURL,
 		Logger: benchLogger(),
 		bench:  &benchService{addr: sdkAddr, module: sdkModule},

@@ -30,7 +30,7 @@ const CompatibilityDate = "2026-11-01"
 // configFiles returns the files of the generated workerd configuration:
 // config.capnp plus every module it embeds, relative to the config's
 // directory.
-func configFiles(opts Options, edgeAddr, lockDir string) (map[string]string, error) {
+func configFiles(opts Options, edgeAddr, lockDir string, egress egressEndpoint) (map[string]string, error) {
 	files := map[string]string{}
 	var modules []string
 	add := func(name, kind, body string) {
@@ -85,6 +85,10 @@ func configFiles(opts Options, edgeAddr, lockDir string) (map[string]string, err
 	bindings := []string{
 		`(name = "LOADER", workerLoader = ())`,
 		`(name = "EDGE", service = "edge-api")`,
+		// Tenant subrequests leave only through the egress guard (after the
+		// outbound worker's allowlist); the dispatcher's own network below
+		// is never handed to tenant code.
+		`(name = "EGRESS", service = "tenant-egress")`,
 		`(name = "CONFIG", kvNamespace = "config-kv")`,
 		`(name = "TENANT_KV", kvNamespace = "tenant-kv")`,
 		text("NAMESPACE", opts.Namespace),
@@ -102,6 +106,9 @@ func configFiles(opts Options, edgeAddr, lockDir string) (map[string]string, err
 	}
 	if opts.FacilitatorURL != "" {
 		bindings = append(bindings, text("FACILITATOR_URL", opts.FacilitatorURL))
+	}
+	if opts.ConfigKey != "" {
+		bindings = append(bindings, text("CONFIG_KEY", opts.ConfigKey))
 	}
 	routerWorker := func(ns string) string {
 		b := []string{`(name = "EDGE", service = "edge-api")`}
@@ -126,12 +133,18 @@ using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "dispatcher", worker = .dispatcher),
-    (name = "edge-api", external = (address = %s, http = ())),
+    # The local Cloudflare API: every request carries the runtime's token.
+    (name = "edge-api", external = (address = %s, http = (injectRequestHeaders = [ (name = "Authorization", value = %s) ]))),
     (name = "config-kv", worker = .configKV),
     (name = "tenant-kv", worker = .tenantKV),
-    # Local development: tenants' allowlists may name services on this
-    # machine, so the network is not restricted to public addresses.
+    # The dispatcher's own network (facilitator, telemetry ingest, which may
+    # be on this machine). Tenant code never gets it: see tenant-egress.
     (name = "internet", network = (allow = ["public", "private", "local"], tlsOptions = (trustBrowserCas = true))),
+    # Tenant egress: a forward proxy in the runtime that refuses private,
+    # local and platform addresses by the address it connects to.
+    # (workerd sends no Host header in proxy style; Go's server wants one and
+    # takes the host from the request line's absolute URL anyway.)
+    (name = "tenant-egress", external = (address = %s, http = (style = proxy, injectRequestHeaders = [ (name = %s, value = %s), (name = "Host", value = "claw-egress") ]))),
     # PaymentLock storage: on disk so that a restart keeps used payments used.
     (name = "payment-locks", disk = (path = %s, writable = true)),%s
   ],
@@ -160,7 +173,8 @@ const dispatcher :Workerd.Worker = (
 const configKV :Workerd.Worker = %s;
 
 const tenantKV :Workerd.Worker = %s;
-`, capnpString(edgeAddr), capnpString(lockDir), extraService, capnpString(opts.ListenAddr), extraSocket, capnpList(V8Flags),
+`, capnpString(edgeAddr), capnpString("Bearer "+opts.EdgeAPIToken), capnpString(egress.addr), capnpString(egress.header), capnpString(egress.token),
+		capnpString(lockDir), extraService, capnpString(opts.ListenAddr), extraSocket, capnpList(V8Flags),
 		strings.Join(modules, ",\n    "), capnpString(CompatibilityDate),
 		strings.Join(bindings, ",\n    "),
 		routerWorker(opts.ConfigKVNamespaceID), routerWorker(""))
@@ -182,6 +196,12 @@ const benchWorker :Workerd.Worker = (
 `, capnpString(CompatibilityDate), strings.Join(bb, ", "))
 	}
 	return files, nil
+}
+
+// egressEndpoint is where workerd sends tenant subrequests (the runtime's
+// egress guard) and the secret header it adds to each.
+type egressEndpoint struct {
+	addr, header, token string
 }
 
 // benchService is one more worker in the same workerd, set only by this
@@ -233,11 +253,16 @@ func writeConfig(dir string, files map[string]string) error {
 	}
 	for name, body := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return fmt.Errorf("runtime: unable to create %s: %w", filepath.Dir(p), err)
 		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		// config.capnp holds the ingest and runtime tokens.
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 			return fmt.Errorf("runtime: unable to write %s: %w", p, err)
+		}
+		// WriteFile keeps the mode of a file written by an older version.
+		if err := os.Chmod(p, 0o600); err != nil {
+			return fmt.Errorf("runtime: unable to restrict %s: %w", p, err)
 		}
 	}
 	return nil

@@ -117,7 +117,7 @@ func newConformance(t *testing.T) *conformance {
 	}
 	c := &conformance{t: t, node: node, dataDir: t.TempDir(), ingest: newIngest()}
 	t.Cleanup(c.ingest.Close)
-	cf, err := localcf.New(t.TempDir(), localcf.Options{})
+	cf, err := localcf.New(t.TempDir(), localcf.Options{Token: "t", RuntimeToken: testRuntimeToken, SecretKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func newConformance(t *testing.T) *conformance {
 		}})
 	c.api("PUT", "storage/kv/namespaces/"+c.cfgNS+"/values/app:shop", "application/octet-stream", doc, nil)
 
-	c.opts = Options{WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: c.cf.URL, Namespace: "prod",
+	c.opts = Options{WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: c.cf.URL, EdgeAPIToken: testRuntimeToken, Namespace: "prod",
 		ConfigKVNamespaceID: c.cfgNS, DataDir: c.dataDir, FacilitatorURL: c.facSrv.URL,
 		IngestURL: c.ingest.URL + "/ingest", IngestToken: "ingest-secret",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}

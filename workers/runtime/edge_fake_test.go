@@ -84,8 +84,16 @@ func (f *fakeEdge) reads(ns, name string) int {
 	return f.scriptReads[ns+"/"+name]
 }
 
+// testRuntimeToken is what the runtime under test must send to the local
+// Cloudflare API (fake or real) on every /runtime/ request.
+const testRuntimeToken = "runtime-secret"
+
 func (f *fakeEdge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
+	if strings.HasPrefix(p, "/runtime/") && r.Header.Get("Authorization") != "Bearer "+testRuntimeToken {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
 	switch {
 	case strings.HasPrefix(p, "/runtime/namespaces/"):
 		parts := strings.Split(strings.TrimPrefix(p, "/runtime/namespaces/"), "/")

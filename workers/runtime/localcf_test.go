@@ -24,7 +24,7 @@ func TestWithLocalCF(t *testing.T) {
 	if err != nil {
 		t.Skipf("SKIPPING workerd tests: %v", err)
 	}
-	cf, err := localcf.New(t.TempDir(), localcf.Options{})
+	cf, err := localcf.New(t.TempDir(), localcf.Options{Token: "t", RuntimeToken: testRuntimeToken, SecretKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestWithLocalCF(t *testing.T) {
 		"status": "active", "plan": map[string]any{"cpuMs": 50, "subRequests": 10}, "routes": []any{}, "api_keys": []any{}, "egress": []any{}})
 	api("PUT", "storage/kv/namespaces/"+cfgNS+"/values/app:real", "application/octet-stream", doc)
 
-	rt, err := Start(context.Background(), Options{WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL,
+	rt, err := Start(context.Background(), Options{WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, EdgeAPIToken: testRuntimeToken,
 		Namespace: "prod", ConfigKVNamespaceID: cfgNS, DataDir: t.TempDir(), SubrequestEmulation: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

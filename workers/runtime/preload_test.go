@@ -133,7 +133,7 @@ func TestPreloadRefreshesTheConfigCache(t *testing.T) {
 func startOwnEdge(t *testing.T, wd, apiURL string, edit func(*Options)) *Runtime {
 	t.Helper()
 	opts := Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: apiURL, Namespace: testNS,
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: apiURL, EdgeAPIToken: testRuntimeToken, Namespace: testNS,
 		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), SubrequestEmulation: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

@@ -40,7 +40,7 @@ func TestProfileServe(t *testing.T) {
 	srv := httptest.NewServer(fe)
 	defer srv.Close()
 	rt, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, EdgeAPIToken: testRuntimeToken, Namespace: testNS,
 		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), AsyncTrace: os.Getenv("CLAW_PROFILE_TRACE") != "", FacilitatorURL: fac.URL,
 		SubrequestEmulation: true, Logger: benchLogger(), extraArgs: strings.Fields(os.Getenv("CLAW_PROFILE_ARGS")),
 	})

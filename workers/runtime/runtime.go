@@ -13,6 +13,7 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -29,6 +31,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/402claw/402claw/workers/egress"
 )
 
 // Options configure the local runtime.
@@ -47,9 +51,28 @@ type Options struct {
 	SubrequestEmulation bool          // enforce plans' subrequest limits locally
 	ConfigCacheTTL      time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
 	FacilitatorURL      string        // x402 facilitator for paid routes; empty = the dispatcher's default (x402.org)
+	// EdgeAPIToken is the local Cloudflare API's runtime token: workerd
+	// sends it on every request to EdgeAPIURL (scripts with their secrets,
+	// KV). Required.
+	EdgeAPIToken string
+	// ConfigKey is the dispatcher's CONFIG_KEY (workers.ConfigKeyHex): config
+	// documents whose digest does not verify with it are refused. Empty: not
+	// verified (tests that write documents by hand).
+	ConfigKey string
+	// PrivateEgress lets tenant code reach loopback and private addresses
+	// (CLAW_EDGE_PRIVATE_EGRESS=allow: local development). The platform's
+	// own listeners stay closed either way.
+	PrivateEgress bool
+	// Platform lists the platform's other listeners ("host:port": the
+	// portal) that tenant code must never reach. The runtime adds its own
+	// (the edge, its control socket, the egress guard) and the hosts of
+	// EdgeAPIURL, IngestURL and FacilitatorURL.
+	Platform []string
 
-	bench     *benchService // benchmark only: a comparison worker in the same workerd
-	extraArgs []string      // profiling only: more workerd flags (e.g. --inspector-addr)
+	bench          *benchService    // benchmark only: a comparison worker in the same workerd
+	extraArgs      []string         // profiling only: more workerd flags (e.g. --inspector-addr)
+	egressResolver egress.Resolver  // tests: a resolver with hostile answers
+	egressExempt   []netip.AddrPort // tests: upstreams on loopback standing in for public hosts
 }
 
 // Status describes the supervised workerd process.
@@ -69,6 +92,7 @@ type Runtime struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	cpu    *cpuStats
+	egress *egress.Policy
 
 	mu       sync.Mutex
 	status   Status
@@ -134,15 +158,31 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := os.MkdirAll(lockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("runtime: unable to create the payment lock directory: %w", err)
 	}
-	files, err := configFiles(opts, edgeAddr, lockDir)
+	if opts.EdgeAPIToken == "" {
+		return nil, errors.New("runtime: EdgeAPIToken is required (the local Cloudflare API refuses the runtime without it)")
+	}
+	policy, err := egressPolicy(opts, edgeAddr)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeConfig(dir, files); err != nil {
+	guardLn, guardSrv, guardToken, err := startGuard(opts, policy)
+	if err != nil {
+		return nil, err
+	}
+	files, err := configFiles(opts, edgeAddr, lockDir, egressEndpoint{addr: guardLn.Addr().String(), header: egress.TokenHeader, token: guardToken})
+	if err == nil {
+		err = writeConfig(dir, files)
+	}
+	if err != nil {
+		guardSrv.Close()
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &Runtime{opts: opts, dir: dir, log: opts.Logger.With("component", "workerd"), cancel: cancel, done: make(chan struct{}), cpu: newCPUStats()}
+	r := &Runtime{opts: opts, dir: dir, log: opts.Logger.With("component", "workerd"), cancel: cancel, done: make(chan struct{}), cpu: newCPUStats(), egress: policy}
+	go func() {
+		<-r.done
+		guardSrv.Close()
+	}()
 	ready := make(chan error, 1)
 	go r.supervise(rctx, ready)
 	select {
@@ -158,6 +198,60 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		<-r.done
 		return nil, fmt.Errorf("runtime: unable to start workerd: %w", ctx.Err())
 	}
+}
+
+// egressPolicy is the tenant egress policy: the platform's listeners are
+// closed to tenants, and so are private addresses unless PrivateEgress.
+func egressPolicy(opts Options, edgeAddr string) (*egress.Policy, error) {
+	platform := append([]string{edgeAddr}, opts.Platform...)
+	if _, port, err := net.SplitHostPort(opts.ListenAddr); err == nil && port != "0" {
+		platform = append(platform, opts.ListenAddr)
+	}
+	for _, raw := range []string{opts.IngestURL, opts.FacilitatorURL} {
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("runtime: %q is not a URL", raw)
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"https": "443"}[u.Scheme]
+			if port == "" {
+				port = "80"
+			}
+		}
+		platform = append(platform, net.JoinHostPort(u.Hostname(), port))
+	}
+	p, err := egress.NewPolicy(egress.Config{AllowPrivate: opts.PrivateEgress, Platform: platform})
+	if err != nil {
+		return nil, err
+	}
+	for _, ap := range opts.egressExempt {
+		p.Exempt(ap)
+	}
+	return p, nil
+}
+
+// startGuard serves the egress guard on a loopback port of its own.
+func startGuard(opts Options, policy *egress.Policy) (net.Listener, *http.Server, string, error) {
+	token := rand.Text()
+	g, err := egress.New(egress.Options{Policy: policy, Token: token, Resolver: opts.egressResolver, Logger: opts.Logger.With("component", "egress")})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("runtime: unable to listen for the egress guard: %w", err)
+	}
+	if err := policy.AddPlatform(ln.Addr().String()); err != nil {
+		ln.Close()
+		return nil, nil, "", err
+	}
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return ln, srv, token, nil
 }
 
 // Stop terminates workerd (SIGTERM, then SIGKILL after a grace period) and
@@ -361,6 +455,9 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 		r.status.Running = true
 		r.status.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 		r.mu.Unlock()
+		if err := r.egress.AddPlatform(r.Addr()); err != nil {
+			r.log.Error("unable to close the edge's own port to tenants", "err", err)
+		}
 		r.log.Info("workerd listening", "addr", r.Addr(), "pid", cmd.Process.Pid)
 		r.warmUp(ctx, warmPort)
 		report(nil)
@@ -407,6 +504,9 @@ func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
 		return
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(p)
+	if err := r.egress.AddPlatform(addr); err != nil {
+		r.log.Error("unable to close the control socket to tenants", "err", err)
+	}
 	r.mu.Lock()
 	r.warmAddr = addr
 	r.mu.Unlock()

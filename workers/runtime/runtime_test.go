@@ -127,6 +127,8 @@ func edge(t *testing.T) *edgeEnv {
 			WorkerdPath:         wd,
 			ListenAddr:          "127.0.0.1:0",
 			EdgeAPIURL:          edgeSrv.URL,
+			EdgeAPIToken:        testRuntimeToken,
+			PrivateEgress:       true, // e.allowed, the tests' upstream, is on loopback
 			Namespace:           testNS,
 			ConfigKVNamespaceID: testConfigNS,
 			BaseDomain:          "localhost",
@@ -565,14 +567,18 @@ func TestTelemetry(t *testing.T) {
 }
 
 func TestConfigFiles(t *testing.T) {
-	files, err := configFiles(Options{ListenAddr: "127.0.0.1:8787", Namespace: `ns"x`, ConfigKVNamespaceID: "c", IngestToken: "a\\b\n", FacilitatorURL: "http://127.0.0.1:7/f"}, "127.0.0.1:9", "/data/payment-locks")
+	files, err := configFiles(Options{ListenAddr: "127.0.0.1:8787", Namespace: `ns"x`, ConfigKVNamespaceID: "c", IngestToken: "a\\b\n", FacilitatorURL: "http://127.0.0.1:7/f", EdgeAPIToken: "rt"},
+		"127.0.0.1:9", "/data/payment-locks", egressEndpoint{addr: "127.0.0.1:5", header: "X-Claw-Egress-Token", token: "et"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	capnp := files["config.capnp"]
 	for _, want := range []string{`text = "ns\"x"`, `text = "a\\b\n"`, `address = "127.0.0.1:9"`, `(name = "dispatcher.js", esModule = embed "modules/dispatcher.js")`,
 		`(name = "FACILITATOR_URL", text = "http://127.0.0.1:7/f")`, `(name = "LOCK", durableObjectNamespace = "PaymentLock")`,
-		`disk = (path = "/data/payment-locks", writable = true)`, `durableObjectStorage = (localDisk = "payment-locks")`} {
+		`disk = (path = "/data/payment-locks", writable = true)`, `durableObjectStorage = (localDisk = "payment-locks")`,
+		`(name = "edge-api", external = (address = "127.0.0.1:9", http = (injectRequestHeaders = [ (name = "Authorization", value = "Bearer rt") ])))`,
+		`(name = "tenant-egress", external = (address = "127.0.0.1:5", http = (style = proxy, injectRequestHeaders = [ (name = "X-Claw-Egress-Token", value = "et"), (name = "Host", value = "claw-egress") ])))`,
+		`(name = "EGRESS", service = "tenant-egress")`} {
 		if !strings.Contains(capnp, want) {
 			t.Errorf("config lacks %s", want)
 		}

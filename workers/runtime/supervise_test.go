@@ -21,7 +21,7 @@ func startOwn(t *testing.T, edgeURL string) *Runtime {
 		t.Skipf("SKIPPING workerd tests: %v", err)
 	}
 	rt, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: edgeURL, Namespace: testNS,
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: edgeURL, EdgeAPIToken: testRuntimeToken, Namespace: testNS,
 		ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -103,7 +103,7 @@ func TestStartFailures(t *testing.T) {
 			} else if o.DataDir == "-" {
 				o.DataDir = ""
 			}
-			o.Namespace, o.ConfigKVNamespaceID, o.ListenAddr = "ns", "cfg", "127.0.0.1:0"
+			o.Namespace, o.ConfigKVNamespaceID, o.ListenAddr, o.EdgeAPIToken = "ns", "cfg", "127.0.0.1:0", testRuntimeToken
 			o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 			rt, err := Start(context.Background(), o)
 			if err == nil {
@@ -141,7 +141,7 @@ func TestStartWithRelativeDataDir(t *testing.T) {
 	defer srv.Close()
 	t.Chdir(t.TempDir())
 	rt, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS,
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, EdgeAPIToken: testRuntimeToken, Namespace: testNS,
 		ConfigKVNamespaceID: testConfigNS, DataDir: "data", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -2,7 +2,8 @@
 // dispatch namespace with the Worker Loader binding. Only the local runtime
 // loads this file; the dispatcher itself is unchanged.
 //
-// env: LOADER (workerLoader), EDGE (the local Cloudflare API), CONFIG and
+// env: LOADER (workerLoader), EDGE (the local Cloudflare API), EGRESS (the
+// runtime's egress guard, tenants' only way out), CONFIG and
 // TENANT_KV (kvNamespace bindings through the KV router), NAMESPACE,
 // OUTBOUND_SRC, WRAPPER_SRC, PATCH_SRC (text modules), SUBREQUESTS ("1"
 // switches the subrequest-limit emulation on), INGEST_URL, INGEST_TOKEN,
@@ -12,6 +13,7 @@ import { handle, preload } from "./dispatcher.js";
 import { EXPOSE_HEADERS } from "./cors.js";
 import { warmLocks, probeFacilitator } from "./x402.js";
 import { isSlug } from "./resolve.js";
+import { newEvent, sendEvent } from "./telemetry.js";
 // Durable Object classes must be exported by the main module.
 export { PaymentLock } from "./lock.js";
 import OUTBOUND_SRC from "./claw-outbound.txt";
@@ -19,7 +21,6 @@ import WRAPPER_SRC from "./claw-wrapper.txt";
 import PATCH_SRC from "./claw-patch.txt";
 
 const DEFAULT_COMPAT_DATE = "2026-11-01";
-const USAGE_HEADER = "x-claw-subrequests";
 
 // Loader ids are "<script>@<etag>.<config_version>#<outbound hash>:<limit>~<gen>".
 // The etag comes from the app's config document (the deployed version), so
@@ -90,22 +91,53 @@ async function fetchScript(env, name) {
   return r.json();
 }
 
-function loadOutbound(env, outbound) {
+// The outbound worker reaches the network only through EGRESS, the runtime's
+// egress guard (which refuses private, local and platform addresses by the
+// address it connects to), and reports through TELEMETRY, the dispatcher's
+// own batch: it has no network of its own and no ingest token.
+function loadOutbound(env, ctx, outbound) {
   const id = "claw-outbound#" + outboundKey(outbound);
   return env.LOADER.get(id, () => ({
     compatibilityDate: DEFAULT_COMPAT_DATE,
     mainModule: "outbound.js",
     modules: { "outbound.js": { js: OUTBOUND_SRC } },
-    env: { ...outbound, INGEST_URL: env.INGEST_URL || "", INGEST_TOKEN: env.INGEST_TOKEN || "" },
+    env: { ...outbound, TELEMETRY: ctx.exports.Telemetry({ props: { app: outbound.app || "" } }) },
+    globalOutbound: env.EGRESS,
   })).getEntrypoint();
 }
+
+// Subrequests per app as the platform saw them leave (the tenant cannot
+// write this count: its responses and headers are its own, this Map is not).
+// Each request's telemetry event takes what was counted for its app since
+// the previous event: the totals are exact; with concurrent requests of one
+// app, the split between them is approximate.
+const subrequests = new Map(); // app → [counted, reported]
 
 // A loaded worker's entrypoint cannot be handed to another loaded worker, so
 // the tenant's globalOutbound is this entrypoint of ours, which loads the
 // outbound worker (cached per allowlist) and forwards to it.
 export class Outbound extends WorkerEntrypoint {
   fetch(request) {
-    return loadOutbound(this.env, this.ctx.props).fetch(request);
+    const app = this.ctx.props.app || "";
+    const c = subrequests.get(app);
+    if (c) c[0]++;
+    else subrequests.set(app, [1, 0]);
+    return loadOutbound(this.env, this.ctx, this.ctx.props).fetch(request);
+  }
+}
+
+// Telemetry lets the outbound worker add its events (egress_blocked) to the
+// dispatcher's batch; the app is the one the dispatcher named, never the
+// event's own.
+export class Telemetry extends WorkerEntrypoint {
+  report(event) {
+    if (!event || typeof event !== "object") return;
+    const ev = newEvent(String(event.method || ""), this.ctx.props.app || null);
+    ev.tenant_id = event.tenant_id ?? null;
+    ev.status_code = 403;
+    ev.error_code = "egress_blocked";
+    ev.host = String(event.host || "").slice(0, 255);
+    sendEvent(this.env, this.ctx, ev);
   }
 }
 
@@ -174,7 +206,8 @@ async function loadCode(env, ctx, name, outbound, limit, key, gen, emulate) {
     modules,
     env: tenantEnv(script, ctx),
   };
-  if (outbound) cfg.globalOutbound = ctx.exports.Outbound({ props: outbound });
+  // Never the dispatcher's own network: without outbound params, none.
+  cfg.globalOutbound = outbound ? ctx.exports.Outbound({ props: outbound }) : null;
   return cfg;
 }
 
@@ -233,15 +266,14 @@ async function preloadTenant(env, ctx, cfg, options) {
   return true;
 }
 
-// The wrapper reports the subrequest count in a header only when there were
-// subrequests; the client must not see it.
-function takeUsage(response) {
-  const v = response.headers.get(USAGE_HEADER);
-  if (v === null) return [response, null];
-  const r = new Response(response.body, response);
-  r.headers.delete(USAGE_HEADER);
-  const n = Number(v);
-  return [r, Number.isFinite(n) ? { subrequests: n } : null];
+// The subrequests this request's app made since the last event (see
+// Outbound). Nothing the tenant's response says is read.
+function takeUsage(response, cfg) {
+  const c = cfg && subrequests.get(String(cfg.slug || ""));
+  if (!c || c[0] === c[1]) return [response, null];
+  const n = c[0] - c[1];
+  c[1] = c[0];
+  return [response, { subrequests: n }];
 }
 
 // The wrapper (subrequest emulation) applies the edge's CORS headers in the
