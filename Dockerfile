@@ -6,7 +6,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/402claw ./cmd/402claw && mkdir -p /out/data
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/402claw ./cmd/402claw && mkdir -p /out/data && chmod 0700 /out/data
 
 # workerd runs tenants' code when no Cloudflare account is configured.
 FROM node:20-bookworm-slim AS workerd

@@ -1597,7 +1597,7 @@ func AppSettingsPage(p Page, t SettingsTab) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 136, "</code> is the app's address and cannot change.</p></section><section class=\"card\"><h2>Variables and secrets</h2><p class=\"muted\">Available to your code as <code>env.NAME</code>. Encrypted at rest; secret values are never shown again. A change redeploys the app.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 136, "</code> is the app's address and cannot change.</p></section><section class=\"card\"><h2>Variables and secrets</h2><p class=\"muted\">Available to your code as <code>env.NAME</code>. Every value is stored encrypted in the portal's database; secrets are also stored encrypted at the edge (Cloudflare's secrets, or the local edge's sealed store) and are never shown again. A change redeploys the app.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -106,6 +106,11 @@ func TestAPIEgressPut(t *testing.T) {
 		{"port", "egapp", "application/json", `{"allow":["a.example.com","b.example.com:443"]}`, 422, `"field":"allow[1]"`},
 		{"ip", "egapp", "application/json", `{"allow":["10.0.0.1"]}`, 422, "IP address"},
 		{"star", "egapp", "application/json", `{"allow":["*"]}`, 422, "every host"},
+		// The security review reached the emulated Cloudflare API and the portal with these.
+		{"localhost", "egapp", "application/json", `{"allow":["localhost"]}`, 422, "not a public host name"},
+		{"single label", "egapp", "application/json", `{"allow":["vm"]}`, 422, "not a public host name"},
+		{"metadata server", "egapp", "application/json", `{"allow":["metadata.google.internal"]}`, 422, "local or internal"},
+		{"numeric host", "egapp", "application/json", `{"allow":["2130706433"]}`, 422, "reads as an IP address"},
 		{"too many", "egapp", "application/json", `{"allow":[` + strings.Join(many, ",") + `]}`, 422, "at most 50"},
 		{"other tenant", "egother", "application/json", `{"allow":[]}`, 404, "not_found"},
 	}

@@ -61,6 +61,8 @@ func TestAccessTabEgress(t *testing.T) {
 		{"api.example.com:8443", "port"},
 		{"127.0.0.1", "IP address"},
 		{"*.com", "top-level"},
+		{"localhost", "not a public host name"},
+		{"printer.local", "local or internal"},
 	} {
 		r := b.htmxForm("/apps/egressapp/egress", "host", c.host)
 		if r.Status != 200 || !strings.Contains(r.doc(t).Find("#egress small.err").Text(), c.want) {

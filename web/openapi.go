@@ -63,7 +63,7 @@ var openAPI = map[string]any{
 			obj(map[string]any{"version_id": intT}), errs(map[string]any{"202": ref("Deployment")}, 400, 401, 404, 409, 415, 422))},
 		"/apps/{slug}/deployments/{id}": map[string]any{"get": op("A deployment's status.", bearer, nil, errs(map[string]any{"200": ref("Deployment")}, 401, 404))},
 		"/apps/{slug}/vars/{name}": map[string]any{
-			"put":    op("Set a variable or secret (encrypted at rest; redeploys).", bearer, obj(map[string]any{"value": strT, "secret": boolT}, "value"), errs(map[string]any{"200": ref("Error")}, 400, 401, 404, 409, 415, 422)),
+			"put":    op("Set a variable or secret (stored encrypted by the portal; secrets also encrypted at the edge; redeploys).", bearer, obj(map[string]any{"value": strT, "secret": boolT}, "value"), errs(map[string]any{"200": ref("Error")}, 400, 401, 404, 409, 415, 422)),
 			"delete": op("Delete a variable (redeploys).", bearer, nil, errs(map[string]any{"204": map[string]any{"description": "deleted"}}, 401, 404)),
 		},
 		"/apps/{slug}/routes": map[string]any{

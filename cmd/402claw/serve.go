@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/402claw/402claw/models"
@@ -70,6 +71,9 @@ type platform struct {
 }
 
 func openPlatform(ctx context.Context, cfg *Config, log *slog.Logger, migrate bool) (*platform, error) {
+	if err := restrictDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	db, err := openDB(cfg)
 	if err != nil {
 		return nil, err
@@ -99,8 +103,11 @@ func openPlatform(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 	if p.edge, err = startEdge(ctx, cfg, p.ingest, p.key, log); err != nil {
 		return nil, err
 	}
+	host, _ := os.Hostname()
 	p.syncer = syncer.New(syncer.Options{Store: p.store, CF: p.edge.cf, Namespace: p.edge.namespace, ConfigKV: p.edge.kvID,
-		Key: p.key, Logger: log.With("component", "syncer"), ReconcileEvery: 10 * time.Minute})
+		Key: p.key, Logger: log.With("component", "syncer"), ReconcileEvery: 10 * time.Minute,
+		// Stable across restarts: one portal per host and address.
+		WorkerID: host + "/" + cfg.Addr})
 	p.billing, err = billing.New(billing.Options{
 		Store: p.store, Logger: log.With("component", "billing"),
 		StripeKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, StripeBaseURL: cfg.StripeBaseURL,

@@ -169,8 +169,12 @@ func (p Pattern) Match(method, path string) bool {
 	if !p.valid {
 		return false
 	}
-	// ASCII folding only: strings.EqualFold would let "POſT" be POST.
-	if p.Method != "" && !asciiEqualFold(method, strings.ToLower(p.Method)) {
+	// ASCII folding only: strings.EqualFold would let "POſT" be POST. A GET
+	// route covers HEAD (a HEAD request runs the GET handler): otherwise HEAD
+	// would fall through to a later route or none, and run a priced handler
+	// for free.
+	if p.Method != "" && !asciiEqualFold(method, strings.ToLower(p.Method)) &&
+		!(p.Method == "GET" && asciiEqualFold(method, "head")) {
 		return false
 	}
 	if i := strings.IndexAny(path, "?#"); i >= 0 {

@@ -169,6 +169,8 @@ func TestUnreachable(t *testing.T) {
 		{"any method covers GET", []string{"/a", "GET /a"}, []w{{1, 0}}},
 		{"GET does not cover any", []string{"GET /a", "/a"}, nil},
 		{"GET does not cover POST", []string{"GET /a", "POST /a"}, nil},
+		{"GET covers HEAD", []string{"GET /a", "HEAD /a"}, []w{{1, 0}}},
+		{"HEAD does not cover GET", []string{"HEAD /a", "GET /a"}, nil},
 		{"same method", []string{"POST /a/*", "POST /a/b"}, []w{{1, 0}}},
 		{"first shadow reported", []string{"/a/*", "/*", "/a/b"}, []w{{2, 0}}},
 		{"wildcard param", []string{"/:x/*", "/a", "/"}, []w{{1, 0}}},

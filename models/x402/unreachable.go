@@ -15,7 +15,8 @@ type Warning struct {
 // Unreachable finds routes that can never match: duplicates, and routes that
 // an earlier wildcard or parameter pattern covers ("/api/*" before
 // "GET /api/users", "/:id" before "/about"). A route for any method covers
-// the same path for a specific method, not the other way round. Each
+// the same path for a specific method, not the other way round, and a GET
+// route covers a HEAD route (GET routes match HEAD requests). Each
 // unreachable route is reported once, against the first route that hides it.
 func Unreachable(patterns []Pattern) []Warning {
 	var out []Warning
@@ -43,7 +44,7 @@ func Unreachable(patterns []Pattern) []Warning {
 // a parameter covers any one segment, a literal only the same literal, and a
 // trailing wildcard any number of further segments, including none.
 func (p Pattern) covers(q Pattern) bool {
-	if p.Method != "" && p.Method != q.Method {
+	if p.Method != "" && p.Method != q.Method && !(p.Method == "GET" && q.Method == "HEAD") {
 		return false
 	}
 	if p.wildcard {

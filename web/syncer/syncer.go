@@ -38,9 +38,12 @@ type Options struct {
 	ConfigKV  string // id of the KV namespace the dispatcher reads
 	Key       []byte // secret box key, for vars and the script fingerprint
 	Logger    *slog.Logger
-	WorkerID  string        // names this process in lease columns; default host-pid-random
-	Lease     time.Duration // how long a claimed job is ours; default 2 minutes
-	Now       func() time.Time
+	// WorkerID names this process in lease columns; default host-pid-random. serve gives a
+	// stable one (host and portal address), so that a restarted portal takes over at once the
+	// jobs its previous life held (ReleaseOwnLeases) instead of waiting for the leases to end.
+	WorkerID string
+	Lease    time.Duration // how long a claimed job is ours; default 2 minutes
+	Now      func() time.Time
 
 	// Concurrency is how many jobs Run works on at once; default 4.
 	Concurrency int
@@ -210,8 +213,25 @@ func (s *Syncer) RunJob(ctx context.Context, target string) error {
 	return nil
 }
 
-// Run claims and runs due jobs until ctx ends, and reconciles every ReconcileEvery.
+// ReleaseOwnLeases frees the jobs leased under this syncer's WorkerID: with a stable id, those
+// are the jobs a previous life of this process held when it died (one process per id: serve
+// calls Run only once it holds the portal's address). It returns how many were freed.
+func (s *Syncer) ReleaseOwnLeases(ctx context.Context) (int64, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE sync_jobs SET locked_by = '', locked_until = NULL WHERE locked_by = ?`, s.o.WorkerID)
+	if res.Error != nil {
+		return 0, fmt.Errorf("syncer: unable to release the leases of %s: %w", s.o.WorkerID, res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// Run claims and runs due jobs until ctx ends, and reconciles every ReconcileEvery. It first
+// takes back the jobs leased under its own WorkerID (see ReleaseOwnLeases).
 func (s *Syncer) Run(ctx context.Context) {
+	if n, err := s.ReleaseOwnLeases(ctx); err != nil {
+		s.o.Logger.Warn("releasing the previous run's leases failed", "err", err)
+	} else if n > 0 {
+		s.o.Logger.Info("took over sync jobs leased before a restart", "jobs", n, "worker", s.o.WorkerID)
+	}
 	var nextReconcile time.Time
 	if s.o.ReconcileEvery > 0 {
 		nextReconcile = s.now().Add(s.o.ReconcileEvery)

@@ -345,6 +345,48 @@ func TestPermanentFailureFailsTheDeployment(t *testing.T) {
 	e.checkEdge(app)
 }
 
+// TestRestartTakesOverOwnLeases: L4. A portal killed while it held a job's lease used to leave
+// the deployment pending until the lease ran out (2 minutes); its next life, under the same
+// worker id, takes the job back at once.
+func TestRestartTakesOverOwnLeases(t *testing.T) {
+	e := newEnv(t, modeltest.SQLite(t))
+	ctx := context.Background()
+	app, _ := e.store.CreateApp(ctx, e.tenant, "crash-app", "Crash")
+	e.version(app, module(1))
+	d, err := e.store.Deploy(ctx, app, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first life claims the job (a 30 s lease) and dies before running it.
+	res := e.db.Gorm.Exec(`UPDATE sync_jobs SET locked_by = ?, locked_until = ? WHERE target = ?`, "host/127.0.0.1:8080", time.Now().UTC().Add(30*time.Second), app.JobTarget())
+	if res.Error != nil || res.RowsAffected != 1 {
+		t.Fatalf("claim: %v %d", res.Error, res.RowsAffected)
+	}
+	other := e.syncer(e.db.Gorm, "someone-else")
+	if n, err := other.ReleaseOwnLeases(ctx); err != nil || n != 0 {
+		t.Fatalf("another worker released %d leases (%v)", n, err)
+	}
+	next := e.syncer(e.db.Gorm, "host/127.0.0.1:8080")
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { next.Run(rctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _ := e.store.DeploymentByID(ctx, app.ID, d.ID)
+		if got.Status == models.DeploySucceeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			var jobs []map[string]any
+			e.db.Gorm.Raw("SELECT * FROM sync_jobs").Scan(&jobs)
+			t.Fatalf("the restarted syncer left the deployment %s; jobs %v", got.Status, jobs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.checkEdge(app)
+}
+
 func TestBackoff(t *testing.T) {
 	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 5: 16 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 30: 5 * time.Minute} {
 		for range 20 {

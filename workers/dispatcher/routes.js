@@ -7,8 +7,8 @@
 // query, repeated and trailing slashes are ignored; segments are compared
 // percent-decoded, folding ASCII letters only (toLowerCase folds more than Go
 // does, and "POſT".toUpperCase() is "POST"). First match wins. A route
-// without a method (or "*"/"ANY") matches any method. A pattern the portal
-// would refuse matches nothing.
+// without a method (or "*"/"ANY") matches any method; a GET route also
+// matches HEAD. A pattern the portal would refuse matches nothing.
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const PARAM = 1;
 const INVALID = { valid: false };
@@ -91,7 +91,11 @@ function parse(method, pattern) {
 
 export function patternMatches(c, method, path) {
   if (!c.valid) return false;
-  if (c.method !== "" && asciiUpper(method) !== c.method) return false;
+  if (c.method !== "") {
+    // A GET route covers HEAD (HEAD runs the GET handler), as in models/x402.
+    const m = asciiUpper(method);
+    if (m !== c.method && !(c.method === "GET" && m === "HEAD")) return false;
+  }
   let p = path || "";
   const q = p.search(/[?#]/);
   if (q >= 0) p = p.slice(0, q);

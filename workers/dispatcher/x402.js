@@ -1,5 +1,5 @@
-// The x402 v2 paywall (reference: ../../shared/reference/x402.md, behaviour of
-// the official @x402/hono middleware). Everything that depends only on the
+// The x402 v2 paywall (protocol v2, behaviour of the official @x402/hono
+// middleware). Everything that depends only on the
 // route is computed once per config version; a request costs one base64
 // decode, one JSON.parse, a field-by-field compare, the facilitator calls and
 // one Durable Object call. Signatures are the facilitator's business: the
@@ -117,7 +117,7 @@ dt{font-weight:600;margin-top:.6rem}dd{margin:0;font-family:ui-monospace,monospa
 <dt>Token contract</dt><dd>${escapeHTML(r.asset)}</dd>
 <dt>Scheme</dt><dd>${escapeHTML(r.scheme)} (EIP-3009 transferWithAuthorization)</dd></dl>
 <p>Call this URL with an x402 client, for example <code>@x402/fetch</code> with a wallet holding USDC on ${escapeHTML(net)}. The client reads the <code>PAYMENT-REQUIRED</code> header of this response, signs the payment and retries with a <code>PAYMENT-SIGNATURE</code> header; the receipt comes back in <code>PAYMENT-RESPONSE</code>.</p>
-<p class="note">You are charged only when the request succeeds.</p>
+<p class="note">${this.settleBefore ? "The payment is settled before the request runs: you are charged even if the app then fails to answer." : "The payment is settled only after the app has answered successfully (status below 400): if it fails, you are not charged."}</p>
 </body></html>`;
     return this.html;
   }

@@ -311,3 +311,69 @@ func TestHostileUsageReport(t *testing.T) {
 		t.Fatalf("a forged usage header reached telemetry: subrequests=%v", ev["subrequests"])
 	}
 }
+
+// TestHostileHead: M4. HEAD on a GET route gets the route's access rule;
+// before, it matched no route, ran the priced handler for free and leaked
+// its headers.
+func TestHostileHead(t *testing.T) {
+	e := edge(t)
+	const src = `export default { fetch(req) { return new Response(req.method === "HEAD" ? null : "body", { headers: { "x-handler-ran": "yes" } }); } };`
+	req := map[string]any{"scheme": "exact", "network": "eip155:84532", "amount": "1000",
+		"asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+		"maxTimeoutSeconds": 60, "extra": map[string]any{"name": "USDC", "version": "2"}}
+	e.deploy("headed", src, nil, func(c *appConfig) {
+		c.Routes = []map[string]any{
+			{"method": "GET", "path": "/paid", "access": "x402", "settle": "after", "requirements": req},
+			{"method": "GET", "path": "/keyed", "access": "api_key"},
+			{"method": "GET", "path": "/open", "access": "public"},
+		}
+		c.APIKeys = []string{sha("good-key")}
+	})
+	cases := []struct {
+		name, path string
+		hdr        map[string]string
+		status     int
+		ran        bool
+	}{
+		{"priced GET route", "/headed/paid", nil, 402, false},
+		{"api_key GET route without a key", "/headed/keyed", nil, 401, false},
+		{"api_key GET route with a key", "/headed/keyed", map[string]string{"X-API-Key": "good-key"}, 200, true},
+		{"public GET route", "/headed/open", nil, 200, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do(t, "HEAD", "", c.path, c.hdr)
+			if r.status != c.status || (r.header.Get("x-handler-ran") == "yes") != c.ran {
+				t.Fatalf("HEAD %s: %d, handler ran: %q; want %d, ran %v", c.path, r.status, r.header.Get("x-handler-ran"), c.status, c.ran)
+			}
+		})
+	}
+}
+
+// TestPaywallPageTellsTheTruth: L5. The 402 page promised "charged only when
+// the request succeeds" on settle-before routes too.
+func TestPaywallPageTellsTheTruth(t *testing.T) {
+	e := edge(t)
+	req := map[string]any{"scheme": "exact", "network": "eip155:84532", "amount": "1000",
+		"asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+		"maxTimeoutSeconds": 60, "extra": map[string]any{"name": "USDC", "version": "2"}}
+	e.deploy("pages", echoWorker, nil, func(c *appConfig) {
+		c.ConfigVersion = 2
+		c.Routes = []map[string]any{
+			{"method": "GET", "path": "/before", "access": "x402", "settle": "before", "requirements": req},
+			{"method": "GET", "path": "/after", "access": "x402", "settle": "after", "requirements": req},
+		}
+	})
+	for path, want := range map[string]string{
+		"/pages/before": "you are charged even if the app then fails",
+		"/pages/after":  "if it fails, you are not charged",
+	} {
+		r := e.do(t, "GET", "", path, map[string]string{"Accept": "text/html"})
+		if r.status != 402 || !strings.Contains(r.body, want) {
+			t.Errorf("%s: %d, page lacks %q", path, r.status, want)
+		}
+		if strings.Contains(r.body, "charged only when the request succeeds") {
+			t.Errorf("%s: the page still makes the old promise", path)
+		}
+	}
+}
