@@ -115,7 +115,10 @@ func readUpload(c *fiber.Ctx) (upload, error) {
 	if up.Main == "" {
 		up.Main = "index.js"
 	}
-	up.Files = []bundle.File{{Name: up.Main, Content: []byte(c.FormValue("code"))}}
+	// A browser sends a textarea's line breaks as CRLF whatever the text
+	// holds (HTML form encoding); the text the tenant sees has LF.
+	code := strings.ReplaceAll(c.FormValue("code"), "\r\n", "\n")
+	up.Files = []bundle.File{{Name: up.Main, Content: []byte(code)}}
 	return up, nil
 }
 
@@ -173,7 +176,7 @@ func (s *Server) saveVersion(c *fiber.Ctx, a *models.App, up upload) (*models.Ve
 		mod = res.Modules[0].Content
 	}
 	return s.store.CreateVersion(c.UserContext(), a, currentUser(c).ID, models.NewVersion{
-		MainModule: res.MainModule, Sources: sources, Bundle: mod, BundleName: bundle.OutputModule, SHA256: res.SHA256, Message: up.Message,
+		MainModule: res.Entry, Sources: sources, Bundle: mod, BundleName: bundle.OutputModule, SHA256: res.SHA256, Message: up.Message,
 	})
 }
 

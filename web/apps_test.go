@@ -373,3 +373,42 @@ func TestAppPageShowsRuntimeState(t *testing.T) {
 		t.Fatal("no note that CPU limits are enforced only on Cloudflare")
 	}
 }
+
+// TestCodeRoundTrip: issue 11's lost code. A version keeps the tenant's own main module, the
+// Code tab opens it after a save, and saving from the tab again keeps the text byte for byte;
+// the API answers the main module it was given.
+func TestCodeRoundTrip(t *testing.T) {
+	ep := startEdgePortal(t)
+	b := ep.browser(t)
+	b.signup("trip@example.com", "Trip")
+	if r := b.post("/apps", url.Values{"slug": {"trip-app"}, "name": {"Trip"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d", r.Status)
+	}
+	code := "// first\nexport default {\n\tfetch() { return new Response(\"ü €\"); },\n};\n"
+	for i, main := range []string{"index.js", "api.ts"} {
+		// As a browser sends it: CRLF line breaks.
+		sent := strings.ReplaceAll(code, "\n", "\r\n")
+		if r := b.post("/apps/trip-app/versions", url.Values{"main_module": {main}, "code": {sent}}); r.Status != 200 {
+			t.Fatalf("save %d: %d", i, r.Status)
+		}
+		doc := b.get("/apps/trip-app").doc(t)
+		gotMain, _ := doc.Find("input[name=main_module]").First().Attr("value")
+		gotCode := doc.Find("textarea[name=code]").Text()
+		if gotMain != main || gotCode != code {
+			t.Fatalf("after save %d the Code tab shows %q with %q, want %q with %q", i, gotMain, gotCode, main, code)
+		}
+		// Saving again exactly what the tab shows works (it used to fail: "every uploaded file is empty").
+		if r := b.post("/apps/trip-app/versions", url.Values{"main_module": {gotMain}, "code": {gotCode}}); r.Status != 200 {
+			t.Fatalf("save from the tab %d: %d", i, r.Status)
+		}
+		code = strings.Replace(code, "first", "edited", 1)
+	}
+	tok := apiTenant(t, ep.portal, "trip-api@example.com", "TripAPI")
+	if r := ep.api(t, "POST", "/api/v1/apps", tok, "application/json", `{"slug":"trip-api","name":"T"}`); r.Status != 201 {
+		t.Fatalf("create app: %d %s", r.Status, r.Body)
+	}
+	r := ep.api(t, "POST", "/api/v1/apps/trip-api/versions", tok, "application/json", jsonVersion("main.ts", map[string]string{"main.ts": goodWorker, "lib.ts": "export const x = 1;"}))
+	if r.Status != 201 || !strings.Contains(r.Body, `"main_module":"main.ts"`) {
+		t.Fatalf("API version: %d %s", r.Status, r.Body)
+	}
+}

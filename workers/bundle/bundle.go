@@ -95,10 +95,13 @@ type Module struct {
 
 // Result is a successful build.
 type Result struct {
-	MainModule string   // always OutputModule
-	Modules    []Module // what gets uploaded: one bundled ES module
-	SHA256     string   // hex digest of the bundled module
-	Size       int64    // bytes of the bundled module
+	MainModule string // the upload's main module: always OutputModule
+	// Entry is the tenant's own main module, as named in Sources: the
+	// version keeps it, so the editor opens the files the tenant wrote.
+	Entry   string
+	Modules []Module // what gets uploaded: one bundled ES module
+	SHA256  string   // hex digest of the bundled module
+	Size    int64    // bytes of the bundled module
 	// Sources are the uploaded files by name, kept with the version for the
 	// editor and for Diff.
 	Sources map[string]string
@@ -225,6 +228,7 @@ func Build(files []File, mainModule string, lim Limits) (Result, error) {
 	sum := sha256.Sum256(out)
 	return Result{
 		MainModule: OutputModule,
+		Entry:      main,
 		Modules:    []Module{{Name: OutputModule, Content: out}},
 		SHA256:     hex.EncodeToString(sum[:]),
 		Size:       size,
