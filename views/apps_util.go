@@ -47,3 +47,26 @@ func lineNo(n int) string {
 	}
 	return strconv.Itoa(n)
 }
+
+// editorRows sizes a file's textarea: its lines, within bounds.
+func editorRows(code string) string {
+	n := strings.Count(code, "\n") + 2
+	return strconv.Itoa(min(max(n, 6), 30))
+}
+
+func editorLabel(f EditorFile) string {
+	if f.Name == "" {
+		return "Code of a new file"
+	}
+	return "Code of " + f.Name
+}
+
+// fileIndex is the editor slot of the file named name (-1 when none is).
+func fileIndex(files []EditorFile, name string) int {
+	for i, f := range files {
+		if f.Name == name {
+			return i
+		}
+	}
+	return -1
+}

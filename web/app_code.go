@@ -43,7 +43,8 @@ func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
 	if err != nil {
 		return views.CodeTab{}, err
 	}
-	t := views.CodeTab{Header: s.appHeader(a), MainModule: "index.js", Code: defaultCode, MaxBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes)}
+	t := views.CodeTab{Header: s.appHeader(a), MaxBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes), MaxFiles: bundle.HardMaxFiles,
+		Files: []views.EditorFile{{Name: "index.js", Code: defaultCode, Main: true}}}
 	if t.Header.CPU != nil {
 		t.Header.CPU.LimitMs = plan.CPUMs
 	}
@@ -56,13 +57,7 @@ func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
 		if err != nil {
 			return t, err
 		}
-		t.Latest, t.MainModule, t.Code = latest, latest.MainModule, latest.Sources[latest.MainModule]
-		for name := range latest.Sources {
-			if name != latest.MainModule {
-				t.OtherFiles = append(t.OtherFiles, name)
-			}
-		}
-		sort.Strings(t.OtherFiles)
+		t.Latest, t.Files = latest, editorFiles(latest.Sources, latest.MainModule)
 	}
 	ds, err := s.store.Deployments(ctx, a.ID, 1)
 	if err != nil {
@@ -76,6 +71,28 @@ func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
 		t.Deployment = &dv
 	}
 	return t, nil
+}
+
+// editorFiles lists a version's files for the editor: the main module first, then by name.
+func editorFiles(sources map[string]string, main string) []views.EditorFile {
+	names := make([]string, 0, len(sources))
+	for n := range sources {
+		if n != main {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := make([]views.EditorFile, 0, len(sources))
+	if code, ok := sources[main]; ok {
+		out = append(out, views.EditorFile{Name: main, Code: code, Main: true})
+	}
+	for _, n := range names {
+		out = append(out, views.EditorFile{Name: n, Code: sources[n]})
+	}
+	if len(out) > 0 && !out[0].Main {
+		out[0].Main = true // a version without its entry (never written since 2026-12): pick one
+	}
+	return out
 }
 
 func (s *Server) deploymentView(c *fiber.Ctx, a *models.App, d *models.Deployment) (views.DeploymentView, error) {
@@ -93,9 +110,16 @@ type upload struct {
 	Files   []bundle.File
 	Main    string
 	Message string
+	// Editor holds the editor's files as sent (nameless ones included) so a
+	// refused save shows them again as they were; nil for uploads.
+	Editor []views.EditorFile
+	// Unnamed are the problems of editor files sent without a name, by
+	// their index in Editor.
+	Unnamed map[int]string
 }
 
-// readUpload reads the multipart files or the editor's single module.
+// readUpload reads the multipart files, the editor's files (file_name,
+// file_code and main_index, repeated in order) or a single module (code).
 func readUpload(c *fiber.Ctx) (upload, error) {
 	up := upload{Main: strings.TrimSpace(c.FormValue("main_module")), Message: strings.TrimSpace(c.FormValue("message"))}
 	if form, err := c.MultipartForm(); err == nil && form != nil && len(form.File["files"]) > 0 {
@@ -112,6 +136,10 @@ func readUpload(c *fiber.Ctx) (upload, error) {
 		}
 		return up, nil
 	}
+	args := c.Request().PostArgs()
+	if names := args.PeekMulti("file_name"); len(names) > 0 {
+		return readEditor(up, names, args.PeekMulti("file_code"), string(args.Peek("main_index")))
+	}
 	if up.Main == "" {
 		up.Main = "index.js"
 	}
@@ -119,6 +147,43 @@ func readUpload(c *fiber.Ctx) (upload, error) {
 	// holds (HTML form encoding); the text the tenant sees has LF.
 	code := strings.ReplaceAll(c.FormValue("code"), "\r\n", "\n")
 	up.Files = []bundle.File{{Name: up.Main, Content: []byte(code)}}
+	return up, nil
+}
+
+// readEditor reads the editor's file slots. A slot with neither name nor code is an unused
+// "new file" slot; a slot with code but no name is refused on that slot.
+func readEditor(up upload, names, codes [][]byte, mainIndex string) (upload, error) {
+	if len(codes) != len(names) {
+		return up, fiber.NewError(fiber.StatusBadRequest, "The editor sent file names and contents that do not pair up; reload the page and try again.")
+	}
+	main, err := strconv.Atoi(mainIndex)
+	if err != nil {
+		main = -1
+	}
+	up.Main = ""
+	up.Unnamed = map[int]string{}
+	for i := range names {
+		name := strings.TrimSpace(string(names[i]))
+		code := strings.ReplaceAll(string(codes[i]), "\r\n", "\n")
+		if name == "" && strings.TrimSpace(code) == "" {
+			continue
+		}
+		f := views.EditorFile{Name: name, Code: code, Main: i == main}
+		up.Editor = append(up.Editor, f)
+		if name == "" {
+			up.Unnamed[len(up.Editor)-1] = "This file has no name: name it (like lib.js) or empty it to remove it."
+			continue
+		}
+		up.Files = append(up.Files, bundle.File{Name: name, Content: []byte(code)})
+		if f.Main {
+			up.Main = name
+		}
+	}
+	if len(up.Unnamed) > 0 {
+		return up, &bundle.Error{Problems: []bundle.Problem{{Kind: "bad_name", Message: "A file has no name."}}}
+	}
+	// No main module (its slot was emptied or removed): with one file left
+	// bundle.Build takes it, with several it asks which one.
 	return up, nil
 }
 
@@ -208,8 +273,12 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 	if terr != nil {
 		return terr
 	}
-	if len(up.Files) == 1 {
-		t.MainModule, t.Code, t.OtherFiles = up.Files[0].Name, string(up.Files[0].Content), nil
+	// What was sent stays in the editor, saved or not.
+	switch {
+	case up.Editor != nil:
+		t.Files = up.Editor
+	case len(up.Files) == 1:
+		t.Files = []views.EditorFile{{Name: up.Files[0].Name, Code: string(up.Files[0].Content), Main: true}}
 	}
 	var be *bundle.Error
 	var pl *models.PlanLimitError
@@ -220,8 +289,19 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 		if be.Has("too_large") {
 			c.Status(fiber.StatusRequestEntityTooLarge)
 		}
-		if !utf8Valid(t.Code) {
-			t.Code = toValidUTF8(t.Code)
+		for i := range t.Files {
+			f := &t.Files[i]
+			if !utf8Valid(f.Code) {
+				f.Code = toValidUTF8(f.Code)
+			}
+			if msg, ok := up.Unnamed[i]; ok {
+				f.Problems = append(f.Problems, bundle.Problem{Kind: "bad_name", Message: msg})
+			}
+			for _, pr := range be.Problems {
+				if pr.File != "" && pr.File == f.Name {
+					f.Problems = append(f.Problems, pr)
+				}
+			}
 		}
 	case errors.As(err, &pl):
 		t.Problems = []bundle.Problem{{Kind: "too_large", Message: pl.Error()}}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/PuerkitoBio/goquery"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -301,7 +302,7 @@ func TestAppPagesBadInput(t *testing.T) {
 	if doc.Find(".gutter span.bad").Text() != "3" {
 		t.Fatalf("the editor does not mark line 3: %q", doc.Find(".gutter span.bad").Text())
 	}
-	if got := doc.Find("textarea[name=code]").Text(); !strings.Contains(got, "fetch( {") {
+	if got := doc.Find("textarea[name=file_code]").First().Text(); !strings.Contains(got, "fetch( {") {
 		t.Fatalf("the editor lost the code: %q", got)
 	}
 	ctype, body := multipartBody(t, map[string][]byte{"../evil.js": []byte(goodWorker)}, map[string]string{"_csrf": b.csrf()})
@@ -386,19 +387,18 @@ func TestCodeRoundTrip(t *testing.T) {
 	}
 	code := "// first\nexport default {\n\tfetch() { return new Response(\"ü €\"); },\n};\n"
 	for i, main := range []string{"index.js", "api.ts"} {
-		// As a browser sends it: CRLF line breaks.
+		// As a browser sends the editor: CRLF line breaks, the empty "new file" slot.
 		sent := strings.ReplaceAll(code, "\n", "\r\n")
-		if r := b.post("/apps/trip-app/versions", url.Values{"main_module": {main}, "code": {sent}}); r.Status != 200 {
+		form := url.Values{"file_name": {main, ""}, "file_code": {sent, ""}, "main_index": {"0"}}
+		if r := b.post("/apps/trip-app/versions", form); r.Status != 200 {
 			t.Fatalf("save %d: %d", i, r.Status)
 		}
-		doc := b.get("/apps/trip-app").doc(t)
-		gotMain, _ := doc.Find("input[name=main_module]").First().Attr("value")
-		gotCode := doc.Find("textarea[name=code]").Text()
-		if gotMain != main || gotCode != code {
-			t.Fatalf("after save %d the Code tab shows %q with %q, want %q with %q", i, gotMain, gotCode, main, code)
+		files := editorFilesOf(t, b.get("/apps/trip-app"))
+		if len(files) != 1 || files[0].name != main || files[0].code != code || !files[0].main {
+			t.Fatalf("after save %d the Code tab shows %+v, want %q with %q", i, files, main, code)
 		}
 		// Saving again exactly what the tab shows works (it used to fail: "every uploaded file is empty").
-		if r := b.post("/apps/trip-app/versions", url.Values{"main_module": {gotMain}, "code": {gotCode}}); r.Status != 200 {
+		if r := b.post("/apps/trip-app/versions", url.Values{"file_name": {files[0].name}, "file_code": {files[0].code}, "main_index": {"0"}}); r.Status != 200 {
 			t.Fatalf("save from the tab %d: %d", i, r.Status)
 		}
 		code = strings.Replace(code, "first", "edited", 1)
@@ -410,5 +410,142 @@ func TestCodeRoundTrip(t *testing.T) {
 	r := ep.api(t, "POST", "/api/v1/apps/trip-api/versions", tok, "application/json", jsonVersion("main.ts", map[string]string{"main.ts": goodWorker, "lib.ts": "export const x = 1;"}))
 	if r.Status != 201 || !strings.Contains(r.Body, `"main_module":"main.ts"`) {
 		t.Fatalf("API version: %d %s", r.Status, r.Body)
+	}
+}
+
+type editorFile struct {
+	name, code string
+	main       bool
+}
+
+// editorFilesOf reads the editor's files from a Code tab page (the empty "new file" slot left out).
+func editorFilesOf(t *testing.T, r resp) []editorFile {
+	t.Helper()
+	var out []editorFile
+	r.doc(t).Find("fieldset.file-slot").Each(func(_ int, s *goquery.Selection) {
+		name, _ := s.Find("input[name=file_name]").Attr("value")
+		code := s.Find("textarea[name=file_code]").Text()
+		_, main := s.Find("input[name=main_index]").Attr("checked")
+		if name == "" && code == "" {
+			return
+		}
+		out = append(out, editorFile{name, code, main})
+	})
+	return out
+}
+
+// TestEditorFiles: several files and TypeScript round-trip through the editor form, and every
+// bad input is refused on the right file with nothing stored and the editor's content kept.
+func TestEditorFiles(t *testing.T) {
+	ep := startEdgePortal(t)
+	b := ep.browser(t)
+	b.signup("files@example.com", "Files")
+	if r := b.post("/apps", url.Values{"slug": {"files-app"}, "name": {"Files"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d", r.Status)
+	}
+	main := "import { greet } from \"./lib/greet.ts\";\nexport default { fetch(): Response { return new Response(greet(\"ts\")); } };\n"
+	lib := "export function greet(n: string): string {\n  return `hi ${n}`;\n}\n"
+	form := url.Values{"file_name": {"index.ts", "lib/greet.ts", ""}, "file_code": {main, lib, ""}, "main_index": {"0"}}
+	if r := b.post("/apps/files-app/versions", form); r.Status != 200 {
+		t.Fatalf("save: %d %s", r.Status, r.Body)
+	}
+	files := editorFilesOf(t, b.get("/apps/files-app"))
+	if len(files) != 2 || files[0] != (editorFile{"index.ts", main, true}) || files[1] != (editorFile{"lib/greet.ts", lib, false}) {
+		t.Fatalf("the Code tab shows %+v", files)
+	}
+	stored := count(t, ep.portal, &models.Version{})
+	many := url.Values{"main_index": {"0"}}
+	for i := range 51 {
+		many.Add("file_name", fmt.Sprintf("m%d.js", i))
+		many.Add("file_code", "export default {}")
+	}
+	cases := []struct {
+		name   string
+		form   url.Values
+		status int
+		slot   int // the slot that carries the message (-1: only the list at the top)
+		want   string
+	}{
+		{"a file without a name", url.Values{"file_name": {"index.ts", ""}, "file_code": {main, "export const x = 1;"}, "main_index": {"0"}}, 422, 1, "has no name"},
+		{"two files with one name", url.Values{"file_name": {"index.ts", "index.ts"}, "file_code": {main, lib}, "main_index": {"0"}}, 422, 1, "twice"},
+		{"a rename onto an existing file", url.Values{"file_name": {"index.ts", "lib/greet.ts", "LIB/greet.ts"}, "file_code": {main, lib, "x"}, "main_index": {"0"}}, 422, 2, "only in case"},
+		{"the main module removed", url.Values{"file_name": {"lib/greet.ts", "other.ts"}, "file_code": {lib, "export const y = 2;"}, "main_index": {"5"}}, 422, -1, "main module"},
+		{"51 files", many, 422, -1, "at most 50"},
+		{"not UTF-8", url.Values{"file_name": {"index.js"}, "file_code": {"export default {}; // \xff"}, "main_index": {"0"}}, 422, 0, "UTF-8"},
+		{"a bad path", url.Values{"file_name": {"index.ts", "../evil.ts"}, "file_code": {main, lib}, "main_index": {"0"}}, 422, 1, ""},
+		{"over the plan's size", url.Values{"file_name": {"index.js"}, "file_code": {"export default { fetch() { return new Response(\"" + strings.Repeat("x", 1200_000) + "\") } };"}, "main_index": {"0"}}, 413, -1, "limit"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := b.post("/apps/files-app/versions", c.form)
+			if r.Status != c.status {
+				t.Fatalf("%d, want %d", r.Status, c.status)
+			}
+			doc := r.doc(t)
+			if !strings.Contains(doc.Find("#build-problems").Text(), "Not saved") {
+				t.Error("no problems list at the top")
+			}
+			if c.slot >= 0 {
+				msg := doc.Find("fieldset.file-slot").Eq(c.slot).Find(".file-problems").Text()
+				if msg == "" || !strings.Contains(msg, c.want) {
+					t.Errorf("slot %d says %q, want %q", c.slot, msg, c.want)
+				}
+			} else if !strings.Contains(doc.Find("#build-problems").Text(), c.want) {
+				t.Errorf("problems %q lack %q", doc.Find("#build-problems").Text(), c.want)
+			}
+			// The editor keeps what was sent.
+			got := editorFilesOf(t, r)
+			sentNames := c.form["file_name"]
+			kept := 0
+			for i, n := range sentNames {
+				if n != "" || c.form["file_code"][i] != "" {
+					kept++
+				}
+			}
+			if len(got) != kept {
+				t.Errorf("the editor shows %d files, %d were sent", len(got), kept)
+			}
+			if n := count(t, ep.portal, &models.Version{}); n != stored {
+				t.Fatalf("a refused save stored a version (%d → %d)", stored, n)
+			}
+		})
+	}
+}
+
+// TestEditorCheck: the editor's live diagnostics name the file slot and line of each problem and
+// store nothing.
+func TestEditorCheck(t *testing.T) {
+	ep := startEdgePortal(t)
+	b := ep.browser(t)
+	b.signup("check@example.com", "Check")
+	if r := b.post("/apps", url.Values{"slug": {"check-app"}, "name": {"Check"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d", r.Status)
+	}
+	r := b.post("/apps/check-app/check", url.Values{"file_name": {"index.js", "lib.js", ""}, "file_code": {"import { x } from \"./lib.js\";\nexport default { fetch() { return new Response(x) } };", "export const x =\n  ;\n", "orphan code"}, "main_index": {"0"}})
+	var out struct {
+		OK       bool
+		Problems []struct {
+			Slot, Line int
+			File, Kind string
+			Message    string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.Body), &out); err != nil || r.Status != 200 {
+		t.Fatalf("check: %d %s", r.Status, r.Body)
+	}
+	if out.OK || len(out.Problems) != 1 || out.Problems[0].Slot != 2 || !strings.Contains(out.Problems[0].Message, "no name") {
+		t.Fatalf("nameless file: %+v", out)
+	}
+	r = b.post("/apps/check-app/check", url.Values{"file_name": {"index.js", "lib.js"}, "file_code": {"import { x } from \"./lib.js\";\nexport default { fetch() { return new Response(x) } };", "export const x =\n  ;\n"}, "main_index": {"0"}})
+	json.Unmarshal([]byte(r.Body), &out)
+	if out.OK || len(out.Problems) == 0 || out.Problems[0].Slot != 1 || out.Problems[0].Line != 2 || out.Problems[0].File != "lib.js" {
+		t.Fatalf("syntax error in lib.js: %s", r.Body)
+	}
+	r = b.post("/apps/check-app/check", url.Values{"file_name": {"index.js"}, "file_code": {goodWorker}, "main_index": {"0"}})
+	if !strings.Contains(r.Body, `"ok":true`) {
+		t.Fatalf("good code: %s", r.Body)
+	}
+	if n := count(t, ep.portal, &models.Version{}); n != 0 {
+		t.Fatalf("check stored %d versions", n)
 	}
 }
