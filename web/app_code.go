@@ -43,7 +43,7 @@ func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
 	if err != nil {
 		return views.CodeTab{}, err
 	}
-	t := views.CodeTab{Header: s.appHeader(a), MaxBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes), MaxFiles: bundle.HardMaxFiles,
+	t := views.CodeTab{Header: s.appHeader(a), StyleNonce: styleNonce(c), MaxBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes), MaxFiles: bundle.HardMaxFiles,
 		Files: []views.EditorFile{{Name: "index.js", Code: defaultCode, Main: true}}}
 	if t.Header.CPU != nil {
 		t.Header.CPU.LimitMs = plan.CPUMs

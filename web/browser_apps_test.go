@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -38,8 +39,8 @@ func TestBrowserEditDeploy(t *testing.T) {
 		chromedp.SendKeys(css(`input[name=slug]`), "browser-app"),
 		chromedp.SendKeys(css(`input[name=name]`), "Browser app"),
 		chromedp.Submit(css(`form[action="/apps"]`)),
-		chromedp.WaitVisible(css(`#code`)),
-		chromedp.SetValue(css(`#code`), "export default {\n  async fetch(req) {\n    return new Response(\"ok\"\n  },\n};\n"),
+		chromedp.WaitVisible(css(`.cm-content`)),
+		setEditorText("export default {\n  async fetch(req) {\n    return new Response(\"ok\"\n  },\n};\n"),
 		chromedp.Click(css(`#editor-form button[name=deploy]`)),
 		chromedp.WaitVisible(css(`#build-problems`)),
 	)
@@ -51,12 +52,12 @@ func TestBrowserEditDeploy(t *testing.T) {
 	if !strings.HasPrefix(loc, "index.js:4:") {
 		t.Fatalf("error location %q, want index.js:4:…", loc)
 	}
-	bad, _ := chromedp.Run(ctx, chromedp.Text(css(`.gutter span.bad`)))
-	if bad != "4" {
-		t.Fatalf("marked line %q", bad)
+	bad, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll(".cm-line")].findIndex(l => l.querySelector(".cm-lintRange-error")) + 1`))
+	if bad != 4 {
+		t.Fatalf("marked line %d", bad)
 	}
 	err = chromedp.Do(ctx,
-		chromedp.SetValue(css(`#code`), "export default {\n  async fetch(req) {\n    return new Response(\"ok\");\n  },\n};\n"),
+		setEditorText("export default {\n  async fetch(req) {\n    return new Response(\"ok\");\n  },\n};\n"),
 		chromedp.Click(css(`#editor-form button[name=deploy]`)),
 		chromedp.WaitVisible(css(`#deployment.pending`)),
 		chromedp.Evaluate[chromedp.Void](`window.__noReload = true; undefined`),
@@ -73,4 +74,11 @@ func TestBrowserEditDeploy(t *testing.T) {
 	if !strings.Contains(txt, "succeeded") || !strings.Contains(txt, "v1") {
 		t.Fatalf("deployment shows %q", txt)
 	}
+}
+
+// setEditorText replaces the shown file's text in the Code tab's editor, as a paste does.
+func setEditorText(text string) chromedp.Action[chromedp.Void] {
+	js, _ := json.Marshal(text)
+	return chromedp.Evaluate[chromedp.Void](`(() => { const v = document.getElementById("editor-form").clawEditor.view;
+		v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: ` + string(js) + ` }, userEvent: "input.paste" }); })()`)
 }
