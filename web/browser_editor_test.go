@@ -19,7 +19,6 @@ type editedFile struct {
 	Main bool   `json:"main"`
 }
 
-
 // TestBrowserEditorRoundTrip: issue 11's lost code, in a real browser with the real editor.
 // Write code, save with Ctrl-S, reload, edit, save again, reload: the text is exactly what was
 // typed every time — for one file, several files and TypeScript. Along the way: Tab indents,
