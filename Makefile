@@ -26,9 +26,12 @@ generate:
 build: generate
 	$(GO) build -o $(BIN) ./cmd/402claw
 
-# Run the portal with SQLite and the local edge (emulated Cloudflare API + workerd).
+# Run the portal with SQLite and the local edge (emulated Cloudflare API + workerd). Billing is
+# the demo (a fake checkout that upgrades for free: local only) unless a Stripe key or
+# CLAW_BILLING says otherwise.
 run: deps build
-	./$(BIN) serve
+	@if [ -z "$$CLAW_BILLING" ] && [ -z "$$CLAW_STRIPE_SECRET_KEY$$CLAW_STRIPE_SECRET_KEY_FILE" ]; then export CLAW_BILLING=demo; fi; \
+	exec ./$(BIN) serve
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -66,6 +66,13 @@ type APIToken struct {
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	// ExpiresAt, when set, is when the token stops working.
+	ExpiresAt *time.Time
+}
+
+// Expired reports whether the token has passed its expiry at now.
+func (t APIToken) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
 }
 
 // Plan is what a tenant buys: edge limits and portal caps.

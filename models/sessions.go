@@ -105,10 +105,18 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, p SessionPolicy) (int
 // TokenPrefix is how API tokens start, so that secret scanners can find them.
 const TokenPrefix = "claw_"
 
-// CreateAPIToken issues a token and returns its secret (shown once).
-func (s *Store) CreateAPIToken(ctx context.Context, userID uint, name string) (*APIToken, string, error) {
+// MaxTokenDays bounds a token's lifetime when it has one.
+const MaxTokenDays = 3650
+
+// CreateAPIToken issues a token and returns its secret (shown once). A
+// token with validFor > 0 stops working that long after now; 0 is never.
+func (s *Store) CreateAPIToken(ctx context.Context, userID uint, name string, validFor time.Duration) (*APIToken, string, error) {
 	secret := TokenPrefix + NewSecret(32)
 	t := APIToken{UserID: userID, Name: name, Prefix: secret[:len(TokenPrefix)+6], Hash: HashSecret(secret)}
+	if validFor > 0 {
+		exp := time.Now().UTC().Add(validFor)
+		t.ExpiresAt = &exp
+	}
 	if err := s.db.WithContext(ctx).Create(&t).Error; err != nil {
 		return nil, "", fmt.Errorf("store: unable to create api token: %w", err)
 	}
@@ -166,6 +174,9 @@ func (s *Store) UserByAPIToken(ctx context.Context, secret string) (*User, error
 		return nil, err
 	}
 	now := time.Now().UTC()
+	if f.tok.Expired(now) {
+		return nil, ErrNotFound
+	}
 	if f.tok.LastUsedAt == nil || now.Sub(*f.tok.LastUsedAt) > time.Minute {
 		s.db.WithContext(ctx).Model(&APIToken{}).Where("id = ?", f.tok.ID).Update("last_used_at", now)
 	}

@@ -151,14 +151,30 @@ func (s *Store) UserByID(ctx context.Context, id uint) (*User, error) {
 	return &u, nil
 }
 
-// SetPassword replaces a user's password hash and ends all other sessions.
-func (s *Store) SetPassword(ctx context.Context, userID uint, hash, keepSessionID string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+// SetPassword replaces a user's password hash, ends all other sessions and,
+// unless keepTokens, revokes the user's API tokens: a password changed
+// because it leaked must not leave a token minted with it working. It
+// returns how many tokens it revoked.
+func (s *Store) SetPassword(ctx context.Context, userID uint, hash, keepSessionID string, keepTokens bool) (int64, error) {
+	var revoked int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Model(&User{}).Where("id = ?", userID).Update("password_hash", hash).Error; err != nil {
 			return fmt.Errorf("store: unable to set password: %w", err)
 		}
-		return tx.Where("user_id = ? AND id <> ?", userID, keepSessionID).Delete(&Session{}).Error
+		if err := tx.Where("user_id = ? AND id <> ?", userID, keepSessionID).Delete(&Session{}).Error; err != nil {
+			return fmt.Errorf("store: unable to end other sessions: %w", err)
+		}
+		if keepTokens {
+			return nil
+		}
+		res := tx.Model(&APIToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", time.Now().UTC())
+		if res.Error != nil {
+			return fmt.Errorf("store: unable to revoke api tokens: %w", res.Error)
+		}
+		revoked = res.RowsAffected
+		return nil
 	})
+	return revoked, err
 }
 
 // TenantBySlug returns a tenant.

@@ -126,7 +126,7 @@ func TestAPITokens(t *testing.T) {
 		s := models.NewStore(db.Gorm)
 		u, _, _ := s.SignUp(ctx, "t@example.com", "h", "Tok", models.RoleTenant)
 		v, _, _ := s.SignUp(ctx, "v@example.com", "h", "Vok", models.RoleTenant)
-		tok, secret, err := s.CreateAPIToken(ctx, u.ID, "ci")
+		tok, secret, err := s.CreateAPIToken(ctx, u.ID, "ci", 0)
 		if err != nil {
 			t.Fatal(err)
 		}

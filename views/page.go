@@ -66,6 +66,17 @@ func when(t *time.Time) string {
 	return ago(*t)
 }
 
+// tokenExpiry says when an API token stops working.
+func tokenExpiry(t models.APIToken) string {
+	switch {
+	case t.ExpiresAt == nil:
+		return "never"
+	case t.Expired(time.Now()):
+		return "expired " + t.ExpiresAt.UTC().Format("2006-01-02")
+	}
+	return t.ExpiresAt.UTC().Format("2006-01-02 15:04") + " UTC"
+}
+
 func dollars(cents int64) string {
 	if cents == 0 {
 		return "$0"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/402claw/402claw/models"
@@ -122,7 +123,7 @@ func (s *Server) apiSignup(c *fiber.Ctx) error {
 		}
 		return fieldErrors(errs)
 	}
-	_, secret, err := s.store.CreateAPIToken(c.UserContext(), u.ID, "signup")
+	_, secret, err := s.store.CreateAPIToken(c.UserContext(), u.ID, "signup", 0)
 	if err != nil {
 		return err
 	}
@@ -134,9 +135,19 @@ func (s *Server) apiTokenCreate(c *fiber.Ctx) error {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 		Name     string `json:"name"`
+		// ExpiresInDays, when set, makes the token stop working that many days from now.
+		ExpiresInDays *int `json:"expires_in_days"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
+	}
+	var validFor time.Duration
+	if in.ExpiresInDays != nil {
+		d := *in.ExpiresInDays
+		if d < 1 || d > models.MaxTokenDays {
+			return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fmt.Sprintf("expires_in_days must be from 1 to %d, or omitted for a token that does not expire.", models.MaxTokenDays), Field: "expires_in_days"}
+		}
+		validFor = time.Duration(d) * 24 * time.Hour
 	}
 	u, err := s.authenticate(c, in.Email, in.Password)
 	if errors.Is(err, models.ErrNotFound) {
@@ -153,12 +164,16 @@ func (s *Server) apiTokenCreate(c *fiber.Ctx) error {
 		}
 		name = n
 	}
-	_, secret, err := s.store.CreateAPIToken(c.UserContext(), u.ID, name)
+	tok, secret, err := s.store.CreateAPIToken(c.UserContext(), u.ID, name, validFor)
 	if err != nil {
 		return err
 	}
 	s.audit(c, &u.ID, "token_created", "api", name)
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"token": secret})
+	out := fiber.Map{"token": secret}
+	if tok.ExpiresAt != nil {
+		out["expires_at"] = tok.ExpiresAt.Format(time.RFC3339)
+	}
+	return c.Status(fiber.StatusCreated).JSON(out)
 }
 
 func (s *Server) apiMe(c *fiber.Ctx) error {

@@ -69,7 +69,8 @@ func TestAPIBadInput(t *testing.T) {
 		{"two objects", "POST", "/api/v1/signup", "application/json", `{} {}`, 400, "bad_request"},
 		{"wrong type", "POST", "/api/v1/signup", "application/json", `{"email":1}`, 400, "bad_request"},
 		{"non-utf8", "POST", "/api/v1/signup", "application/json", "{\"email\":\"\xff@example.com\",\"password\":\"a good long password\",\"tenant\":\"N\"}", 400, "bad_request"},
-		{"huge email", "POST", "/api/v1/signup", "application/json", huge, 422, "invalid"},
+		{"huge body", "POST", "/api/v1/signup", "application/json", huge, 413, "too_large"},
+		{"long email", "POST", "/api/v1/signup", "application/json", `{"email":"` + strings.Repeat("a", 3000) + `@example.com","password":"a good long password","tenant":"H"}`, 422, "invalid"},
 		{"weak password", "POST", "/api/v1/signup", "application/json", `{"email":"w@example.com","password":"short","tenant":"W"}`, 422, "invalid"},
 		{"duplicate email", "POST", "/api/v1/signup", "application/json", `{"email":"dup@example.com","password":"a good long password","tenant":"Dup2"}`, 409, "email_taken"},
 		{"wrong password", "POST", "/api/v1/tokens", "application/json", `{"email":"dup@example.com","password":"nope nope nope"}`, 401, "unauthorized"},
@@ -99,8 +100,8 @@ func TestAPIBearer(t *testing.T) {
 	p := startPortal(t)
 	ctx := context.Background()
 	u, _, _ := p.Store.SignUp(ctx, "b@example.com", "x", "B", models.RoleTenant)
-	tk, good, _ := p.Store.CreateAPIToken(ctx, u.ID, "t")
-	_, revoked, _ := p.Store.CreateAPIToken(ctx, u.ID, "r")
+	tk, good, _ := p.Store.CreateAPIToken(ctx, u.ID, "t", 0)
+	_, revoked, _ := p.Store.CreateAPIToken(ctx, u.ID, "r", 0)
 	all, _ := p.Store.APITokens(ctx, u.ID)
 	for _, x := range all {
 		if x.ID != tk.ID {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/PuerkitoBio/goquery"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -39,11 +40,11 @@ func newWorld(t *testing.T) *world {
 	}
 	ua, _ := p.Store.UserByEmail(ctx, "a@example.com")
 	ub, _ := p.Store.UserByEmail(ctx, "b@example.com")
-	_, w.tokA, _ = p.Store.CreateAPIToken(ctx, ua.ID, "a")
-	_, w.tokB, _ = p.Store.CreateAPIToken(ctx, ub.ID, "b")
-	tb, _, _ := p.Store.CreateAPIToken(ctx, ub.ID, "b-spare")
+	_, w.tokA, _ = p.Store.CreateAPIToken(ctx, ua.ID, "a", 0)
+	_, w.tokB, _ = p.Store.CreateAPIToken(ctx, ub.ID, "b", 0)
+	tb, _, _ := p.Store.CreateAPIToken(ctx, ub.ID, "b-spare", 0)
 	w.tokenOfB = tb.ID
-	_, w.tokAdm, _ = p.Store.CreateAPIToken(ctx, adm.ID, "adm")
+	_, w.tokAdm, _ = p.Store.CreateAPIToken(ctx, adm.ID, "adm", 0)
 	// B owns an app; A and the admin must not reach it.
 	if _, err := p.Store.CreateApp(ctx, ub.Tenant, "b-app", "B app"); err != nil {
 		t.Fatal(err)
@@ -182,7 +183,8 @@ func TestSignupPageBadInput(t *testing.T) {
 	p := startPortal(t)
 	existing := p.browser(t)
 	existing.signup("taken@example.com", "Taken")
-	long := strings.Repeat("a", 1<<20) + "@example.com"
+	// Long, but within the 4 KiB that sign-up forms may send (bodylimit_test.go covers more).
+	long := strings.Repeat("a", 3000) + "@example.com"
 	cases := []struct {
 		name, email, password, tenant string
 		status                        int
@@ -324,14 +326,27 @@ func TestCookieFlags(t *testing.T) {
 		b := p.browser(t)
 		b.csrf()
 		r := b.post("/signup", url.Values{"email": {"f@example.com"}, "password": {"a good long password"}, "tenant": {"F"}})
+		// Under https the cookies carry the __Host- prefix, which browsers
+		// honour only with Secure, Path=/ and no Domain: a tenant's app on a
+		// sibling subdomain or plain http cannot plant or overwrite them.
+		name := "claw_session="
+		if c.secure {
+			name = "__Host-claw_session="
+		}
 		var sc string
 		for _, v := range r.Header.Values("Set-Cookie") {
-			if strings.HasPrefix(v, "claw_session=") {
+			if strings.HasPrefix(v, name) {
 				sc = v
 			}
 		}
-		if !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "secure") != c.secure {
+		if !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "secure") != c.secure ||
+			!strings.Contains(sc, "path=/") || strings.Contains(strings.ToLower(sc), "domain=") {
 			t.Fatalf("%s: session cookie %q", c.base, sc)
+		}
+		for _, v := range r.Header.Values("Set-Cookie") {
+			if strings.HasPrefix(v, "claw_") == c.secure {
+				t.Fatalf("%s: cookie %q without the right prefix", c.base, v)
+			}
 		}
 		if hsts := r.Header.Get("Strict-Transport-Security"); (hsts != "") != c.secure {
 			t.Fatalf("%s: HSTS %q", c.base, hsts)
@@ -372,5 +387,34 @@ func TestSignupClosed(t *testing.T) {
 	}
 	if count(t, p, &models.User{}) != 0 {
 		t.Fatal("closed sign-up wrote a user")
+	}
+}
+
+// TestRateLimitBehindProxy: behind a trusted proxy the limit keys on the
+// rightmost hop the proxy saw; a client rotating the header's left part
+// (which it writes itself) keeps its one bucket. Clients of different
+// addresses keep theirs.
+func TestRateLimitBehindProxy(t *testing.T) {
+	p := startPortal(t, func(o *web.Options) {
+		o.AuthRate = 3
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	b := p.browser(t)
+	b.csrf()
+	attempt := func(xff string) int {
+		form := url.Values{"email": {"x@example.com"}, "password": {"wrong password"}, "_csrf": {b.csrf()}}
+		return b.do("POST", "/login", strings.NewReader(form.Encode()), map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": xff}).Status
+	}
+	for i := 0; i < 3; i++ {
+		if s := attempt(fmt.Sprintf("10.%d.0.1, 203.0.113.7", i)); s != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, s)
+		}
+	}
+	if s := attempt("10.99.0.1, 203.0.113.7"); s != http.StatusTooManyRequests {
+		t.Fatalf("4th attempt with a rotated left hop: %d, want 429", s)
+	}
+	if s := attempt("203.0.113.8"); s != http.StatusUnauthorized {
+		t.Fatalf("another client: %d, want its own bucket", s)
 	}
 }

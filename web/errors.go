@@ -36,7 +36,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	var ae *apiError
 	var fe *fiber.Error
 	var pe *problemsError
-	if errors.As(err, &pe) && strings.HasPrefix(c.Path(), "/api/") {
+	// fiber routes case-insensitively: so must the choice of a JSON answer.
+	path := strings.ToLower(c.Path())
+	machine := strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/internal/")
+	if errors.As(err, &pe) && machine {
 		c.Status(pe.status)
 		return c.JSON(fiber.Map{"error": fiber.Map{"code": pe.code, "message": pe.message, "problems": pe.problems}})
 	}
@@ -48,8 +51,15 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		if status < 500 {
 			msg = fe.Message
 		}
-		if status == fiber.StatusRequestEntityTooLarge {
-			msg = "The request is too large."
+		if err == fiber.ErrRequestTimeout {
+			msg = "The request took too long to arrive, so it was dropped. Check your connection and send it again."
+		}
+		if err == fiber.ErrRequestEntityTooLarge {
+			// fiber's server refused the body before reading it (its own
+			// error value; handlers make new ones with their own words).
+			ae = s.tooLarge(c)
+			status, code, msg = ae.Status, ae.Code, ae.Message
+			drainRefusedBody(c)
 		}
 	default:
 		s.log.Error("request failed", "request_id", c.Locals(localRequestID), "path", c.Path(), "err", err)
@@ -64,7 +74,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		}
 	}
 	c.Status(status)
-	if strings.HasPrefix(c.Path(), "/api/") {
+	if machine {
 		body := fiber.Map{"code": code, "message": msg}
 		if field != "" {
 			body["field"] = field

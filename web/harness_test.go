@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -64,6 +65,8 @@ type browser struct {
 	t    testing.TB
 	base string
 	c    *http.Client
+	// tok is the CSRF token pages gave the browser while it held the cookies tokFor.
+	tok, tokFor string
 }
 
 func (p *portal) browser(t testing.TB) *browser {
@@ -105,22 +108,34 @@ func (b *browser) do(method, path string, body io.Reader, hdr map[string]string)
 
 func (b *browser) get(path string) resp { return b.do("GET", path, nil, nil) }
 
-// csrf returns the visitor's token, loading a page first if needed.
+// csrf returns the token the portal's pages give this browser now. Tokens
+// are bound to the session (or, before login, to a pre-session cookie), so
+// the helper reads it from a page, as a browser's form would, and reads it
+// again whenever the cookies change.
 func (b *browser) csrf() string {
+	b.t.Helper()
 	u, _ := url.Parse(b.base)
+	var key strings.Builder
 	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == "claw_csrf" {
-			return c.Value
-		}
+		key.WriteString(c.Name + "=" + c.Value + ";")
 	}
-	b.get("/login")
+	if b.tok != "" && b.tokFor == key.String() {
+		return b.tok
+	}
+	r := b.get("/")
+	hx, ok := r.doc(b.t).Find("body").Attr("hx-headers")
+	var h struct {
+		Token string `json:"X-Csrf-Token"`
+	}
+	if !ok || json.Unmarshal([]byte(hx), &h) != nil || h.Token == "" {
+		b.t.Fatalf("no csrf token on the page: %d %.300s", r.Status, r.Body)
+	}
+	key.Reset()
 	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == "claw_csrf" {
-			return c.Value
-		}
+		key.WriteString(c.Name + "=" + c.Value + ";")
 	}
-	b.t.Fatal("no csrf cookie")
-	return ""
+	b.tok, b.tokFor = h.Token, key.String()
+	return b.tok
 }
 
 // post sends a form with the CSRF field filled in (unless it is given).

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -75,7 +76,7 @@ func (s *Server) startSession(c *fiber.Ctx, u *models.User) error {
 	if err != nil {
 		return err
 	}
-	s.setCookie(c, sessionCookie, tok, s.opts.Session.Absolute)
+	s.setCookie(c, s.cookies.session, tok, s.opts.Session.Absolute)
 	return nil
 }
 
@@ -85,16 +86,41 @@ func (s *Server) logout(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	s.clearCookie(c, sessionCookie)
+	s.clearCookie(c, s.cookies.session)
 	return hxRedirect(c, "/")
 }
 
-// safeNext allows only local paths as a post-login destination.
+// safeNext allows only a path on this portal as a post-login destination,
+// judged the way a browser will read the Location header: browsers drop
+// tabs and newlines anywhere in a URL, trim leading and trailing control
+// characters and spaces, and take a backslash for a slash — so "/\t/evil"
+// and "/\\evil" both mean "//evil", another host. The normalised path is
+// what is returned, so the browser follows exactly what was checked.
 func safeNext(next string) string {
-	if next == "" || len(next) > 500 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > 500 || !utf8.ValidString(next) {
 		return ""
 	}
-	return next
+	var b strings.Builder
+	for _, r := range strings.TrimFunc(next, func(r rune) bool { return r <= 0x20 }) {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			continue
+		case r == '\\':
+			r = '/'
+		case r < 0x20 || r == 0x7f:
+			return ""
+		}
+		b.WriteRune(r)
+	}
+	p := b.String()
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return ""
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return ""
+	}
+	return p
 }
 
 func toValidUTF8(s string) string {

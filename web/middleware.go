@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,13 +13,6 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/gofiber/fiber/v2"
-)
-
-const (
-	sessionCookie = "claw_session"
-	csrfCookie    = "claw_csrf"
-	csrfHeader    = "X-Csrf-Token"
-	csrfField     = "_csrf"
 )
 
 // Locals keys.
@@ -45,6 +37,9 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 	id := c.Get(fiber.HeaderXRequestID)
 	if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		id = models.NewSecret(9)
+	} else {
+		// Log lines and errors may carry it after the request's buffers are reused.
+		id = strings.Clone(id)
 	}
 	c.Locals(localRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
@@ -67,7 +62,8 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		route = "unmatched"
 	}
 	d := time.Since(start)
-	s.metrics.observe(c.Method(), route, status, d)
+	method := methodLabel(c.Method())
+	s.metrics.observe(method, route, status, d)
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
@@ -79,7 +75,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	// LogAttrs with typed attributes: this line runs for every request.
 	rid, _ := c.Locals(localRequestID).(string)
 	attrs := [9]slog.Attr{
-		slog.String("request_id", rid), slog.String("method", c.Method()), slog.String("route", route),
+		slog.String("request_id", rid), slog.String("method", method), slog.String("route", route),
 		slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", s.clientIP(c)),
 	}
 	n := 6
@@ -93,6 +89,30 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 	s.log.LogAttrs(ctx, level, "http", attrs[:n]...)
 	return nil
+}
+
+// methodLabel maps a request method to a constant string. fiber's
+// c.Method() aliases the request buffer, which the next request on the
+// connection overwrites: kept as a Prometheus label it turned "GET" into
+// "POS" and "DELETE" into "GETETE", and /metrics into a 500.
+func methodLabel(m string) string {
+	switch m {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	}
+	return "OTHER"
 }
 
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
@@ -112,56 +132,17 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 // loadSession attaches the logged-in user, if any. A forged, expired or
 // unknown cookie is cleared and the request goes on anonymously.
 func (s *Server) loadSession(c *fiber.Ctx) error {
-	if tok := c.Cookies(sessionCookie); tok != "" {
+	if tok := c.Cookies(s.cookies.session); tok != "" {
 		sess, u, err := s.store.SessionUser(c.UserContext(), tok, s.opts.Session)
 		switch {
 		case err == nil:
 			c.Locals(localUser, u)
 			c.Locals(localSession, sess)
 		case errors.Is(err, models.ErrNotFound):
-			s.clearCookie(c, sessionCookie)
+			s.clearCookie(c, s.cookies.session)
 		default:
 			return err
 		}
-	}
-	return c.Next()
-}
-
-func (s *Server) setCookie(c *fiber.Ctx, name, value string, maxAge time.Duration) {
-	c.Cookie(&fiber.Cookie{Name: name, Value: value, Path: "/", HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode, MaxAge: int(maxAge.Seconds())})
-}
-
-func (s *Server) clearCookie(c *fiber.Ctx, name string) {
-	c.Cookie(&fiber.Cookie{Name: name, Value: "", Path: "/", HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode, MaxAge: -1, Expires: time.Unix(1, 0)})
-}
-
-// csrf is a double-submit check: every visitor gets a random HttpOnly cookie,
-// pages embed the same value in forms (_csrf) and in <body hx-headers> for
-// HTMX, and every unsafe request must send it back. A cross-site page can
-// neither read the cookie nor forge a matching field. The Origin header, when
-// present, must also be ours.
-func (s *Server) csrf(c *fiber.Ctx) error {
-	tok := c.Cookies(csrfCookie)
-	if len(tok) != 43 {
-		tok = models.NewSecret(32)
-		s.setCookie(c, csrfCookie, tok, 365*24*time.Hour)
-	}
-	c.Locals(localCSRF, tok)
-	switch c.Method() {
-	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
-		return c.Next()
-	}
-	if o := c.Get(fiber.HeaderOrigin); o != "" && o != "null" {
-		if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, c.Hostname()) {
-			return s.forbidden(c, "This form was sent from another site; reload the page and try again.")
-		}
-	}
-	sent := c.Get(csrfHeader)
-	if sent == "" {
-		sent = c.FormValue(csrfField)
-	}
-	if c.Cookies(csrfCookie) == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(c.Cookies(csrfCookie))) != 1 {
-		return s.forbidden(c, "Your form expired or was not sent from this site; reload the page and try again.")
 	}
 	return c.Next()
 }

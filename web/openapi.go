@@ -15,7 +15,7 @@ var openAPI = map[string]any{
 		"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer", "description": "An API token (claw_…) from /signup, /tokens or the settings page."}},
 		"schemas": map[string]any{
 			"Error": obj(map[string]any{"error": obj(map[string]any{"code": strT, "message": strT, "field": strT}, "code", "message")}, "error"),
-			"Token": obj(map[string]any{"token": strT}, "token"),
+			"Token": obj(map[string]any{"token": strT, "expires_at": map[string]any{"type": "string", "format": "date-time", "description": "When the token stops working; absent for a token that does not expire."}}, "token"),
 			"App": obj(map[string]any{"slug": strT, "name": strT, "url": strT, "status": enumT("active", "paused"), "kv": boolT,
 				"desired_version_id": nullIntT, "deployed_version_id": nullIntT, "sync_state": enumT("in_sync", "pending", "failed", "deleting"), "sync_error": strT, "created_at": strT},
 				"slug", "name", "url", "status", "kv", "sync_state"),
@@ -39,9 +39,9 @@ var openAPI = map[string]any{
 		"/signup": map[string]any{"post": op("Create a tenant and its first user; returns an API token.", nil,
 			obj(map[string]any{"email": strT, "password": map[string]any{"type": "string", "minLength": 10}, "tenant": strT}, "email", "password", "tenant"),
 			map[string]any{"201": ref("Token"), "400": ref("Error"), "403": ref("Error"), "409": ref("Error"), "415": ref("Error"), "422": ref("Error"), "429": ref("Error")})},
-		"/tokens": map[string]any{"post": op("Exchange an email and password for a new API token.", nil,
-			obj(map[string]any{"email": strT, "password": strT, "name": strT}, "email", "password"),
-			map[string]any{"201": ref("Token"), "400": ref("Error"), "401": ref("Error"), "415": ref("Error"), "429": ref("Error")})},
+		"/tokens": map[string]any{"post": op("Exchange an email and password for a new API token. With expires_in_days the token stops working that many days later; without it, it works until revoked. Changing the password revokes every token unless the user chooses to keep them.", nil,
+			obj(map[string]any{"email": strT, "password": strT, "name": strT, "expires_in_days": map[string]any{"type": "integer", "minimum": 1, "maximum": 3650}}, "email", "password"),
+			map[string]any{"201": ref("Token"), "400": ref("Error"), "401": ref("Error"), "415": ref("Error"), "422": ref("Error"), "429": ref("Error")})},
 		"/me": map[string]any{"get": op("The authenticated user and tenant.", bearer, nil,
 			map[string]any{"200": ref("Me"), "401": ref("Error")})},
 		"/apps": map[string]any{

@@ -5,6 +5,7 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/static"
+	"github.com/402claw/402claw/web/billing"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
@@ -12,7 +13,7 @@ import (
 
 // routes is the whole URL map of the portal on one screen.
 func (s *Server) routes(app *fiber.App) {
-	app.Use(s.recoverer, s.requestID, s.observe, s.securityHeaders)
+	app.Use(s.recoverer, s.requestID, s.observe, s.securityHeaders, s.refuseEncodedBodies)
 
 	app.Use("/static", filesystem.New(filesystem.Config{Root: static.FS(), MaxAge: 3600}))
 	app.Get("/healthz", s.healthz)
@@ -101,9 +102,12 @@ func (s *Server) routes(app *fiber.App) {
 		app.Get("/billing", user(b.Page)...)
 		app.Post("/billing/checkout", user(b.Checkout)...)
 		app.Post("/billing/portal", user(b.Portal)...)
-		app.Get("/billing/demo-checkout", user(b.DemoCheckout)...)
-		app.Post("/billing/demo-checkout", user(b.DemoPay)...)
-		app.Post("/billing/demo-cancel", user(b.DemoCancel)...)
+		if b.Mode() == billing.ModeDemo {
+			// Demo checkout upgrades without paying: only where the operator asked for it (CLAW_BILLING=demo).
+			app.Get("/billing/demo-checkout", user(b.DemoCheckout)...)
+			app.Post("/billing/demo-checkout", user(b.DemoPay)...)
+			app.Post("/billing/demo-cancel", user(b.DemoCancel)...)
+		}
 		app.Get("/admin/plans", admin(b.AdminPlans)...)
 		app.Post("/admin/plans/:key", admin(b.AdminPlanSave)...)
 		app.Post("/admin/tenants/:slug/plan", admin(b.AdminAssignPlan)...)

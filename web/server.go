@@ -7,8 +7,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/402claw/402claw/models"
@@ -19,13 +21,18 @@ import (
 
 // Options configure the portal. cmd/402claw fills them from Config.
 type Options struct {
-	Store       *models.Store
-	Logger      *slog.Logger
-	BaseURL     string // public URL of the portal; https means TLS cookies and HSTS
-	SignupOpen  bool
-	Session     models.SessionPolicy
-	AuthRate    int // login/sign-up attempts per IP per minute
-	TrustProxy  bool
+	Store      *models.Store
+	Logger     *slog.Logger
+	BaseURL    string // public URL of the portal; https means TLS cookies and HSTS
+	SignupOpen bool
+	Session    models.SessionPolicy
+	AuthRate   int // login/sign-up attempts per IP per minute
+	// TrustedProxies are the operator's proxies: from a peer in one of
+	// them, the client is the rightmost X-Forwarded-For hop outside them.
+	TrustedProxies []netip.Prefix
+	// BodyTimeout bounds how long a request body may take to arrive once
+	// the headers are in (default 10 s; version uploads get 12 times as long).
+	BodyTimeout time.Duration
 	Registry    *prometheus.Registry // nil: a private registry
 	EdgeInfo    EdgeInfo
 	ReadyChecks []ReadyCheck
@@ -83,6 +90,13 @@ type Server struct {
 	limiter *rateLimiter
 	metrics *metrics
 	secure  bool
+	origin  string // the portal's origin (scheme://host[:port]) from BaseURL
+	cookies cookieNames
+	csrfKey []byte
+	// csrfMACs reuses keyed HMAC states: a token is computed on every page.
+	csrfMACs sync.Pool
+
+	bodyTimeout, uploadTimeout time.Duration
 }
 
 // New builds the fiber app with every route.
@@ -105,32 +119,43 @@ func New(opts Options) (*fiber.App, *Server, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = 10 * time.Second
+	}
 	u, err := url.Parse(opts.BaseURL)
 	if err != nil {
 		return nil, nil, err
 	}
+	secure := strings.EqualFold(u.Scheme, "https")
 	s := &Server{
-		opts:    opts,
-		store:   opts.Store,
-		log:     opts.Logger,
-		limiter: newRateLimiter(opts.AuthRate, time.Minute),
-		metrics: newMetrics(opts.Registry),
-		secure:  strings.EqualFold(u.Scheme, "https"),
+		opts:          opts,
+		store:         opts.Store,
+		log:           opts.Logger,
+		limiter:       newRateLimiter(opts.AuthRate, time.Minute),
+		metrics:       newMetrics(opts.Registry),
+		secure:        secure,
+		origin:        originOf(u),
+		cookies:       newCookieNames(secure),
+		csrfKey:       csrfKeyFrom(opts.SecretKey),
+		bodyTimeout:   opts.BodyTimeout,
+		uploadTimeout: 12 * opts.BodyTimeout,
 	}
-	cfg := fiber.Config{
+	app := fiber.New(fiber.Config{
 		AppName:               "402claw",
 		DisableStartupMessage: true,
-		BodyLimit:             16 << 20,
-		ReadBufferSize:        16 << 10,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          60 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		ErrorHandler:          s.errorHandler,
-	}
-	if opts.TrustProxy {
-		cfg.ProxyHeader = fiber.HeaderXForwardedFor
-	}
-	app := fiber.New(cfg)
+		// The limit of requests the body-limit hook does not raise: see
+		// bodylimit.go for the per-route limits.
+		BodyLimit: defaultBodyLimit,
+		// Multipart bodies are parsed only by the handlers that take
+		// uploads, after authentication, from the bounded body buffer.
+		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               16 << 10,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 60 * time.Second,
+		IdleTimeout:                  120 * time.Second,
+		ErrorHandler:                 s.errorHandler,
+	})
+	app.Server().HeaderReceived = s.headerReceived
 	s.routes(app)
 	return app, s, nil
 }
@@ -138,15 +163,4 @@ func New(opts Options) (*fiber.App, *Server, error) {
 // egressPolicy is what apps' allowlists may name on this platform.
 func (s *Server) egressPolicy() models.EgressPolicy {
 	return models.EgressPolicy{AllowPrivate: s.opts.PrivateEgress}
-}
-
-// clientIP is the address rate limits and audit lines use.
-func (s *Server) clientIP(c *fiber.Ctx) string {
-	ip := c.IP()
-	if s.opts.TrustProxy {
-		if i := strings.IndexByte(ip, ','); i >= 0 {
-			ip = strings.TrimSpace(ip[:i])
-		}
-	}
-	return ip
 }

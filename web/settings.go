@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/402claw/402claw/models"
@@ -33,11 +35,20 @@ func (s *Server) passwordSave(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		if err := s.store.SetPassword(c.UserContext(), u.ID, hash, currentSession(c).ID); err != nil {
+		keep := c.FormValue("keep_tokens") == "on"
+		revoked, err := s.store.SetPassword(c.UserContext(), u.ID, hash, currentSession(c).ID, keep)
+		if err != nil {
 			return err
 		}
-		s.audit(c, &u.ID, "password_changed", "user:"+u.Email, "")
-		f.Message = "Password changed. Your other sessions were logged out."
+		s.audit(c, &u.ID, "password_changed", "user:"+u.Email, fmt.Sprintf("api tokens revoked: %d", revoked))
+		switch {
+		case keep:
+			f.Message = "Password changed. Your other sessions were logged out; your API tokens still work."
+		case revoked > 0:
+			f.Message = fmt.Sprintf("Password changed. Your other sessions were logged out and your %d API token(s) revoked: create new ones for your programs.", revoked)
+		default:
+			f.Message = "Password changed. Your other sessions were logged out."
+		}
 	} else {
 		f.Message = "The password was not changed."
 		c.Status(fiber.StatusUnprocessableEntity)
@@ -47,7 +58,15 @@ func (s *Server) passwordSave(c *fiber.Ctx) error {
 			// htmx 2 ignores 4xx bodies by default; answer 200 with the form showing its errors.
 			c.Status(fiber.StatusOK)
 		}
-		return render(c, views.PasswordForm(s.page(c, ""), f))
+		if err := render(c, views.PasswordForm(s.page(c, ""), f)); err != nil || len(f.Errors) > 0 {
+			return err
+		}
+		// Revoked tokens change the list below the form too: swap it out of band.
+		toks, err := s.store.APITokens(c.UserContext(), u.ID)
+		if err != nil {
+			return err
+		}
+		return render(c, views.TokensPartial(s.page(c, ""), views.Tokens{List: toks, OOB: true}))
 	}
 	toks, err := s.store.APITokens(c.UserContext(), u.ID)
 	if err != nil {
@@ -70,12 +89,30 @@ func tokenName(v string) (string, string) {
 	return v, ""
 }
 
+// tokenLifetime reads the "expires" field: a number of days, or empty for
+// a token that does not expire.
+func tokenLifetime(v string) (time.Duration, string) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "never" {
+		return 0, ""
+	}
+	d, err := strconv.Atoi(v)
+	if err != nil || d < 1 || d > models.MaxTokenDays {
+		return 0, fmt.Sprintf("Choose when the token expires: after 1 to %d days, or never.", models.MaxTokenDays)
+	}
+	return time.Duration(d) * 24 * time.Hour, ""
+}
+
 func (s *Server) tokenCreate(c *fiber.Ctx) error {
 	u := currentUser(c)
 	name, msg := tokenName(c.FormValue("name"))
+	validFor, expMsg := tokenLifetime(c.FormValue("expires"))
+	if msg == "" {
+		msg = expMsg
+	}
 	t := views.Tokens{Error: msg}
 	if msg == "" {
-		tok, secret, err := s.store.CreateAPIToken(c.UserContext(), u.ID, name)
+		tok, secret, err := s.store.CreateAPIToken(c.UserContext(), u.ID, name, validFor)
 		if err != nil {
 			return err
 		}

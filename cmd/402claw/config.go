@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -26,9 +27,10 @@ type Config struct {
 	SessionIdle time.Duration
 	SessionMax  time.Duration
 	AuthRate    int
-	TrustProxy  bool
-	LogLevel    string
-	LogFormat   string
+	// TrustedProxies are the operator's proxies (CLAW_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	LogLevel       string
+	LogFormat      string
 
 	CFAPIToken   string
 	CFAccountID  string
@@ -49,6 +51,8 @@ type Config struct {
 	StripeWebhookSecret string
 	StripeBaseURL       string
 	BillingGrace        time.Duration
+	// Billing is stripe, demo or off; LoadConfig resolves an empty value.
+	Billing string
 }
 
 // option describes one setting: its env var, flag, default and help. The
@@ -148,13 +152,19 @@ var options = []option{
 		c.AuthRate = n
 		return nil
 	}},
-	{"CLAW_TRUST_PROXY", "trust-proxy", "false", "take the client IP from X-Forwarded-For (only behind a proxy you run)", false, func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
+	{"CLAW_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of your reverse proxies; from them, the client IP is the rightmost X-Forwarded-For hop outside these ranges (empty: the peer address, X-Forwarded-For ignored)", false, func(c *Config, v string) error {
+		ps, err := parseCIDRs(v)
 		if err != nil {
-			return fmt.Errorf("must be true or false, got %q", v)
+			return err
 		}
-		c.TrustProxy = b
+		c.TrustedProxies = ps
 		return nil
+	}},
+	{"CLAW_TRUST_PROXY", "trust-proxy", "", "replaced by CLAW_TRUSTED_PROXIES (it trusted whatever X-Forwarded-For said); true stops the binary with a message saying so", false, func(c *Config, v string) error {
+		if b, err := strconv.ParseBool(v); v == "" || (err == nil && !b) {
+			return nil
+		}
+		return errors.New("was replaced by CLAW_TRUSTED_PROXIES: list your proxies' addresses as CIDRs, e.g. CLAW_TRUSTED_PROXIES=10.0.0.0/8 (the old switch let any client choose its own address by sending X-Forwarded-For)")
 	}},
 	{"CLAW_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", false, func(c *Config, v string) error {
 		switch v {
@@ -197,6 +207,14 @@ var options = []option{
 	{"CLAW_STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe secret key; empty turns billing off (free plan, admins assign plans)", true, str(func(c *Config) *string { return &c.StripeSecretKey })},
 	{"CLAW_STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", "", "signing secret of the Stripe webhook endpoint (whsec_…)", true, str(func(c *Config) *string { return &c.StripeWebhookSecret })},
 	{"CLAW_STRIPE_BASE_URL", "stripe-base-url", "", "Stripe API base URL (tests point it at stripe-mock)", false, httpURL(func(c *Config) *string { return &c.StripeBaseURL })},
+	{"CLAW_BILLING", "billing", "", "stripe (the default when a Stripe key is set), demo (a fake checkout that upgrades without paying: local development only, never set it on a public portal) or off (the default without a key)", false, func(c *Config, v string) error {
+		switch v {
+		case "", "stripe", "demo", "off":
+			c.Billing = v
+			return nil
+		}
+		return fmt.Errorf("must be stripe, demo or off, got %q", v)
+	}},
 	{"CLAW_BILLING_GRACE", "billing-grace", "72h", "how long a past-due tenant keeps its plan", false, dur(func(c *Config) *time.Duration { return &c.BillingGrace })},
 }
 
@@ -268,10 +286,45 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (*C
 	if c.StripeSecretKey != "" && c.StripeWebhookSecret == "" {
 		return nil, errors.New("CLAW_STRIPE_WEBHOOK_SECRET: required when CLAW_STRIPE_SECRET_KEY is set")
 	}
+	switch {
+	case c.Billing == "" && c.StripeSecretKey != "":
+		c.Billing = "stripe"
+	case c.Billing == "":
+		c.Billing = "off"
+	case c.Billing == "stripe" && c.StripeSecretKey == "":
+		return nil, errors.New("CLAW_BILLING: stripe needs CLAW_STRIPE_SECRET_KEY")
+	case c.Billing == "demo" && c.StripeSecretKey != "":
+		return nil, errors.New("CLAW_BILLING: demo fakes Stripe and cannot run with CLAW_STRIPE_SECRET_KEY set; unset one of them")
+	}
 	if c.SessionIdle > c.SessionMax {
 		return nil, errors.New("CLAW_SESSION_IDLE: must not be longer than CLAW_SESSION_MAX")
 	}
 	return c, nil
+}
+
+// parseCIDRs reads a comma-separated list of CIDRs; a bare address is a
+// single host.
+func parseCIDRs(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			if p != p.Masked() {
+				return nil, fmt.Errorf("%q has host bits set; did you mean %s?", f, p.Masked())
+			}
+			out = append(out, p)
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("must be comma-separated CIDRs like 10.0.0.0/8 or 2001:db8::/32, got %q", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // LocalEdge reports whether serve runs the emulated Cloudflare API and workerd.

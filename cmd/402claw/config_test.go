@@ -40,6 +40,20 @@ func TestLoadConfig(t *testing.T) {
 		{"stripe without webhook secret", map[string]string{"CLAW_STRIPE_SECRET_KEY": "sk"}, nil, "CLAW_STRIPE_WEBHOOK_SECRET", nil},
 		{"bad flag value", nil, []string{"-auth-rate", "lots"}, "CLAW_AUTH_RATE", nil},
 		{"stray argument", nil, []string{"extra"}, "unexpected argument", nil},
+		{"trusted proxies", map[string]string{"CLAW_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1 ,2001:db8::/32"}, nil, "", func(c *Config) bool {
+			return len(c.TrustedProxies) == 3 && c.TrustedProxies[0].String() == "10.0.0.0/8" && c.TrustedProxies[1].String() == "192.168.1.1/32" && c.TrustedProxies[2].String() == "2001:db8::/32"
+		}},
+		{"no trusted proxies by default", nil, nil, "", func(c *Config) bool { return len(c.TrustedProxies) == 0 }},
+		{"bad trusted proxy", map[string]string{"CLAW_TRUSTED_PROXIES": "10.0.0.0/8,everyone"}, nil, "CLAW_TRUSTED_PROXIES", nil},
+		{"trusted proxy with host bits", map[string]string{"CLAW_TRUSTED_PROXIES": "10.1.2.3/8"}, nil, "CLAW_TRUSTED_PROXIES", nil},
+		{"old trust-proxy switch", map[string]string{"CLAW_TRUST_PROXY": "true"}, nil, "CLAW_TRUSTED_PROXIES", nil},
+		{"old trust-proxy switch off is harmless", map[string]string{"CLAW_TRUST_PROXY": "false"}, nil, "", func(c *Config) bool { return len(c.TrustedProxies) == 0 }},
+		{"billing off by default", nil, nil, "", func(c *Config) bool { return c.Billing == "off" }},
+		{"billing stripe with a key", map[string]string{"CLAW_STRIPE_SECRET_KEY": "sk", "CLAW_STRIPE_WEBHOOK_SECRET": "whsec_x"}, nil, "", func(c *Config) bool { return c.Billing == "stripe" }},
+		{"billing demo only when asked", map[string]string{"CLAW_BILLING": "demo"}, nil, "", func(c *Config) bool { return c.Billing == "demo" }},
+		{"billing demo with a key", map[string]string{"CLAW_BILLING": "demo", "CLAW_STRIPE_SECRET_KEY": "sk", "CLAW_STRIPE_WEBHOOK_SECRET": "whsec_x"}, nil, "CLAW_BILLING", nil},
+		{"billing stripe without a key", map[string]string{"CLAW_BILLING": "stripe"}, nil, "CLAW_BILLING", nil},
+		{"bad billing", map[string]string{"CLAW_BILLING": "free"}, nil, "CLAW_BILLING", nil},
 		{"https base url", map[string]string{"CLAW_BASE_URL": "https://portal.example.com/"}, nil, "", func(c *Config) bool { return c.BaseURL == "https://portal.example.com" }},
 	}
 	for _, c := range cases {
@@ -82,6 +96,28 @@ func TestHelpListsEverySetting(t *testing.T) {
 	for _, o := range options {
 		if !strings.Contains(out.String(), o.env) || !strings.Contains(out.String(), "-"+o.flag) {
 			t.Errorf("--help lacks %s / -%s", o.env, o.flag)
+		}
+	}
+}
+
+func TestSameSiteWarning(t *testing.T) {
+	cases := []struct {
+		portal, baseDomain, edge string
+		warn                     bool
+	}{
+		{"http://127.0.0.1:8080", "localhost", "http://127.0.0.1:8787", true}, // make run: cookies ignore ports
+		{"https://portal.example.com", "apps.example.com", "https://apps.example.com", true},
+		{"https://example.com", "example.com", "https://example.com", true},
+		{"https://portal.example.co.uk", "apps.example.co.uk", "https://apps.example.co.uk", true},
+		{"https://portal.example.com", "example-apps.com", "https://example-apps.com", false},
+		{"https://example.co.uk", "other.co.uk", "https://other.co.uk", false}, // co.uk is a public suffix
+		{"http://localhost:8080", "localhost", "http://127.0.0.1:8787", true},
+		{"http://portal.localhost:8080", "apps.test", "http://apps.test:8787", false},
+		{"https://PORTAL.Example.com.", "apps.example.com", "", true},
+	}
+	for _, c := range cases {
+		if got := sameSiteWarning(c.portal, c.baseDomain, c.edge) != ""; got != c.warn {
+			t.Errorf("portal %s, apps %s, edge %s: warning %v, want %v", c.portal, c.baseDomain, c.edge, got, c.warn)
 		}
 	}
 }

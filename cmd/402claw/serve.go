@@ -7,13 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/web"
 	"github.com/402claw/402claw/web/billing"
 	"github.com/402claw/402claw/web/syncer"
+	"golang.org/x/net/publicsuffix"
 	"gorm.io/gorm"
 )
 
@@ -108,22 +112,33 @@ func openPlatform(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 		Key: p.key, Logger: log.With("component", "syncer"), ReconcileEvery: 10 * time.Minute,
 		// Stable across restarts: one portal per host and address.
 		WorkerID: host + "/" + cfg.Addr})
-	p.billing, err = billing.New(billing.Options{
-		Store: p.store, Logger: log.With("component", "billing"),
-		StripeKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, StripeBaseURL: cfg.StripeBaseURL,
-		Grace: cfg.BillingGrace, BaseURL: cfg.BaseURL, SignupOpen: cfg.Signup == "open",
-		Demo: cfg.StripeSecretKey == "" && cfg.LocalEdge(),
-		OnPlanChange: func(ctx context.Context, tx *gorm.DB, tenantID uint, _, _ string) error {
-			return p.store.EnqueueTenantApps(ctx, tx, tenantID)
-		},
-		PauseExcess: models.ApplyPlanCaps,
-		Usage:       p.store.TenantUsage,
-	})
+	p.billing, err = newBilling(cfg, p.store, log)
 	if err != nil {
 		p.edge.close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// newBilling builds the billing service CLAW_BILLING asks for: a Stripe
+// key alone does not turn Stripe on when the operator said off, and nothing
+// but an explicit demo fakes checkout (which upgrades without paying).
+func newBilling(cfg *Config, store *models.Store, log *slog.Logger) (*billing.Service, error) {
+	stripeKey := ""
+	if cfg.Billing == "stripe" {
+		stripeKey = cfg.StripeSecretKey
+	}
+	return billing.New(billing.Options{
+		Store: store, Logger: log.With("component", "billing"),
+		StripeKey: stripeKey, WebhookSecret: cfg.StripeWebhookSecret, StripeBaseURL: cfg.StripeBaseURL,
+		Grace: cfg.BillingGrace, BaseURL: cfg.BaseURL, SignupOpen: cfg.Signup == "open",
+		Demo: cfg.Billing == "demo",
+		OnPlanChange: func(ctx context.Context, tx *gorm.DB, tenantID uint, _, _ string) error {
+			return store.EnqueueTenantApps(ctx, tx, tenantID)
+		},
+		PauseExcess: models.ApplyPlanCaps,
+		Usage:       store.TenantUsage,
+	})
 }
 
 // serve runs the portal until ctx ends (SIGINT/SIGTERM), then drains
@@ -136,21 +151,24 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		return err
 	}
 	defer p.edge.close()
+	if w := sameSiteWarning(cfg.BaseURL, cfg.BaseDomain, p.edge.edgeURL); w != "" {
+		log.Warn(w, "portal", cfg.BaseURL, "apps", cfg.BaseDomain, "edge", p.edge.edgeURL)
+	}
 	policy := models.SessionPolicy{Idle: cfg.SessionIdle, Absolute: cfg.SessionMax}
 	opts := web.Options{
-		Store:        p.store,
-		Logger:       log,
-		BaseURL:      cfg.BaseURL,
-		SignupOpen:   cfg.Signup == "open",
-		Session:      policy,
-		AuthRate:     cfg.AuthRate,
-		TrustProxy:   cfg.TrustProxy,
-		EdgeInfo:     web.EdgeInfo{Local: p.edge.local, EdgeURL: p.edge.edgeURL, BaseDomain: cfg.BaseDomain, RuntimeNote: p.edge.runtimeNote},
-		SecretKey:    p.key,
-		SyncNow:      p.syncer.RunJob,
-		Billing:      p.billing,
-		IngestToken:  p.ingest,
-		MetricsToken: cfg.MetricsToken,
+		Store:          p.store,
+		Logger:         log,
+		BaseURL:        cfg.BaseURL,
+		SignupOpen:     cfg.Signup == "open",
+		Session:        policy,
+		AuthRate:       cfg.AuthRate,
+		TrustedProxies: cfg.TrustedProxies,
+		EdgeInfo:       web.EdgeInfo{Local: p.edge.local, EdgeURL: p.edge.edgeURL, BaseDomain: cfg.BaseDomain, RuntimeNote: p.edge.runtimeNote},
+		SecretKey:      p.key,
+		SyncNow:        p.syncer.RunJob,
+		Billing:        p.billing,
+		IngestToken:    p.ingest,
+		MetricsToken:   cfg.MetricsToken,
 		// Private egress is a local-edge switch: Cloudflare's network never
 		// reaches the operator's private addresses.
 		PrivateEgress: cfg.PrivateEgress && cfg.LocalEdge(),
@@ -212,4 +230,43 @@ func sweepSessions(ctx context.Context, store *models.Store, p models.SessionPol
 			}
 		}
 	}
+}
+
+// sameSiteWarning says so when the portal shares a site (scheme-less
+// registrable domain, as browsers judge SameSite cookies) with the tenants'
+// apps. A tenant's app then counts as same-site with the portal: it can set
+// cookies the browser sends to the portal, and its forms carry the portal's
+// SameSite=Lax cookies. The portal refuses such requests (Origin,
+// Sec-Fetch-Site, session-bound CSRF tokens, __Host- cookies under https),
+// but production should not depend on that alone.
+func sameSiteWarning(baseURL, baseDomain, edgeURL string) string {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Hostname() == "" {
+		return ""
+	}
+	portal := siteOf(u.Hostname())
+	apps := []string{baseDomain, "app." + baseDomain}
+	if e, err := url.Parse(edgeURL); err == nil && e.Hostname() != "" {
+		apps = append(apps, e.Hostname())
+	}
+	for _, h := range apps {
+		if siteOf(h) == portal {
+			return "the portal and tenants' apps are the same site (" + portal + "): fine for local development, but in production " +
+				"serve apps under a registrable domain of their own (CLAW_BASE_DOMAIN, e.g. example-apps.com for a portal at portal.example.com)"
+		}
+	}
+	return ""
+}
+
+// siteOf is a host's site: an IP address or a name without a registrable
+// part (localhost) is its own; otherwise the registrable domain (eTLD+1).
+func siteOf(host string) string {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return strings.Trim(host, "[]")
+	}
+	if site, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return site
+	}
+	return host
 }

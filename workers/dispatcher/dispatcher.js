@@ -9,6 +9,7 @@ import { paywall } from "./x402.js";
 import { jsonError, dispatchErrorResponse, errorCodeOf } from "./errors.js";
 import { preflight, applyCors } from "./cors.js";
 import { newEvent, sendEvent } from "./telemetry.js";
+import { stripPortalCookies } from "./cookies.js";
 
 const cache = new ConfigCache();
 
@@ -155,9 +156,9 @@ export function handle(request, env, ctx, platform = {}) {
         if (usage) Object.assign(ev, usage);
       }
       if (platform.corsApplied && platform.corsApplied(env)) {
-        return mutable ? new Response(response.body, response) : response;
+        return mutable ? stripPortalCookies(new Response(response.body, response), true) : stripPortalCookies(response, false);
       }
-      return withCors(response);
+      return stripPortalCookies(withCors(response), true);
     };
 
     const done = (response) => {
