@@ -49,10 +49,16 @@ export class PaymentLock extends DurableObject {
       }
       this.used = used;
       this.alarmAt = await ctx.storage.getAlarm();
-      // Records a crash left behind go out soon after the object is back
-      // (the runtime's warm-up creates every shard after a start).
-      if (this.pending) this.schedule(Date.now() + DELIVER_AFTER_MS);
-      else if (this.alarmAt === null) this.schedule(Date.now() + PRUNE_EVERY_MS);
+      // Records a crash left behind go out soon after the object is back.
+      // The stored alarm survives a restart (workerd and Cloudflare fire it
+      // late); one that is overdue is set again in case it never fires.
+      const now = Date.now();
+      if (this.pending && (this.alarmAt === null || this.alarmAt < now)) {
+        this.alarmAt = null;
+        this.schedule(now + DELIVER_AFTER_MS);
+      } else if (this.alarmAt === null) {
+        this.schedule(now + PRUNE_EVERY_MS);
+      }
     });
   }
 
