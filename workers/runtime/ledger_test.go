@@ -13,8 +13,12 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +27,7 @@ import (
 	"github.com/402claw/402claw/models/modeltest"
 	"github.com/402claw/402claw/models/x402"
 	"github.com/402claw/402claw/web"
+	"github.com/402claw/402claw/workers/facilitator"
 )
 
 // The ledger tests run the real chain: the dispatcher in workerd (with its PaymentLock on disk),
@@ -346,4 +351,106 @@ func TestLedgerJunkFloodIsCounted(t *testing.T) {
 	if n := l.count(&models.Payment{}); n != 1 {
 		t.Errorf("%d ledger rows, want 1", n)
 	}
+}
+
+// TestBenchLedger measures what the durable settlement record costs a paid request: N
+// sequential paid requests (settle after), wall-clock latency and workerd's CPU time per
+// request (the storage commit is native work the async trace does not count), with telemetry
+// and the outbox posting to a sink as under serve. Measurement only; CLAW_BENCH=1
+// (CLAW_BENCH_LEDGER_N requests, default 400). Compare with the dispatcher before the outbox
+// by checking out the old workers/dispatcher/*.js and running it again.
+func TestBenchLedger(t *testing.T) {
+	if os.Getenv("CLAW_BENCH") == "" {
+		t.Skip("benchmark: set CLAW_BENCH=1 to run")
+	}
+	wd, err := FindWorkerd("../..")
+	if err != nil {
+		t.Skipf("SKIPPING benchmark: %v", err)
+	}
+	n := 400
+	if v, err := strconv.Atoi(os.Getenv("CLAW_BENCH_LEDGER_N")); err == nil && v > 0 {
+		n = v
+	}
+	f, err := facilitator.New(facilitator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fac := httptest.NewServer(f)
+	defer fac.Close()
+	var posts, records atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Settlements []json.RawMessage `json:"settlements"`
+		}
+		json.NewDecoder(r.Body).Decode(&in)
+		if len(in.Settlements) > 0 {
+			posts.Add(1)
+			records.Add(int64(len(in.Settlements)))
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer sink.Close()
+	fe := newFakeEdge()
+	srv := httptest.NewServer(fe)
+	defer srv.Close()
+	rt, err := Start(context.Background(), Options{
+		WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, Namespace: testNS, ConfigKVNamespaceID: testConfigNS,
+		DataDir: t.TempDir(), FacilitatorURL: fac.URL, IngestURL: sink.URL, IngestToken: "t", Logger: benchLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Stop(context.Background())
+	e := &edgeEnv{rt: rt, edge: fe}
+	req, _ := x402.Resolve(x402.DefaultNetwork, "10000", payTo)
+	e.deploy("hello", helloWorker, nil, func(c *appConfig) {
+		c.Routes = []map[string]any{{"method": "GET", "path": "/paid", "access": "x402", "settle": "after", "requirements": req}}
+	})
+	if _, err := rt.Preload(context.Background(), "hello"); err != nil {
+		t.Fatal(err)
+	}
+	url := rt.URL() + "/hello/paid"
+	client := &http.Client{Timeout: 20 * time.Second}
+	run := func(count int) []time.Duration {
+		sigs := make([]string, count)
+		for i := range sigs {
+			sigs[i] = signFor(t, req, url)
+		}
+		lat := make([]time.Duration, count)
+		for i, sig := range sigs {
+			r, _ := http.NewRequest("GET", url, nil)
+			r.Header.Set("PAYMENT-SIGNATURE", sig)
+			start := time.Now()
+			resp, err := client.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			lat[i] = time.Since(start)
+			if resp.StatusCode != 200 {
+				t.Fatalf("paid request: %d", resp.StatusCode)
+			}
+		}
+		return lat
+	}
+	run(100) // warm
+	time.Sleep(1500 * time.Millisecond)
+	pid := rt.Status().PID
+	cpu0 := cpuTime(pid)
+	lat := run(n)
+	// The write-behind (250 ms), the telemetry batch and the outbox's delivery (1 s) belong to
+	// these requests.
+	time.Sleep(1500 * time.Millisecond)
+	cpu := cpuTime(pid) - cpu0
+	slices.Sort(lat)
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
+	t.Logf("%d paid requests: mean %v, p50 %v, p90 %v, p99 %v; workerd CPU %v per request; outbox: %d posts, %d records (warm-up included)",
+		n, (sum / time.Duration(n)).Round(time.Microsecond), pct(0.5).Round(time.Microsecond), pct(0.9).Round(time.Microsecond),
+		pct(0.99).Round(time.Microsecond), (cpu / time.Duration(n)).Round(time.Microsecond), posts.Load(), records.Load())
 }
