@@ -252,6 +252,10 @@ func TestLedgerJunkFloodIsCounted(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { ev, rec := l.tap.seen(nonce); return ev >= 1 && rec >= 1 }) {
 		t.Fatal("the honest payment never reached the portal")
 	}
+	// A free request ran the tenant: it is a raw event (the recent-request log) too.
+	if r := l.e.do(t, "GET", "", "/shop/free", nil); r.status != 200 {
+		t.Fatalf("free: %d %s", r.status, r.body)
+	}
 	tables := []struct {
 		name  string
 		model any
@@ -285,6 +289,7 @@ func TestLedgerJunkFloodIsCounted(t *testing.T) {
 			return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"x402Version":1,"n":%d}`, i)))
 		}},
 		{"a forged signature", func(int) string { return forgedSig() }},
+		{"a replay of the settled payment", func(int) string { return sig }},
 	}
 	send := func(n int) {
 		for i := 0; i < n; i++ {
@@ -327,11 +332,11 @@ func TestLedgerJunkFloodIsCounted(t *testing.T) {
 	}
 
 	send(len(junk))
-	settle(1+3, 3, 3)
+	settle(1+4, 4, 4)
 	base := rows()
-	const n = 150
+	const n = 160
 	send(n)
-	settle(1+3+n, 3+n, 3+n)
+	settle(1+4+n, 4+n, 4+n)
 	if after := rows(); fmt.Sprint(after) != fmt.Sprint(base) {
 		t.Errorf("rows per table grew with %d junk payments and %d unknown-app requests: before %v, after %v", n, n, base, after)
 	}
@@ -341,12 +346,12 @@ func TestLedgerJunkFloodIsCounted(t *testing.T) {
 	for _, f := range fails {
 		byReason[f.Reason] += f.Attempts
 	}
-	want := map[string]int64{"invalid_payment_header": 51, "invalid_x402_version": 51, "invalid_exact_evm_signature": 51}
+	want := map[string]int64{"invalid_payment_header": 41, "invalid_x402_version": 41, "invalid_exact_evm_signature": 41, "invalid_exact_evm_nonce_already_used": 41}
 	if fmt.Sprint(byReason) != fmt.Sprint(want) {
 		t.Errorf("failed payments by reason %v, want %v", byReason, want)
 	}
-	if n := l.count(&models.TelemetryEvent{}); n != 1 {
-		t.Errorf("%d raw events, want 1 (the honest payment)", n)
+	if n := l.count(&models.TelemetryEvent{}); n != 2 {
+		t.Errorf("%d raw events, want 2 (the honest payment and the free request)", n)
 	}
 	if n := l.count(&models.Payment{}); n != 1 {
 		t.Errorf("%d ledger rows, want 1", n)
