@@ -84,6 +84,8 @@ export class PaymentLock extends DurableObject {
   async acquire(key, expiresAt) {
     if (this.used.has(key)) return false;
     this.used.set(key, expiresAt);
+    // The last alarm found nothing to prune or deliver and set none.
+    if (this.alarmAt === null) this.schedule(Date.now() + PRUNE_EVERY_MS);
     await this.persist(key, expiresAt);
     return true;
   }
