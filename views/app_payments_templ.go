@@ -198,7 +198,7 @@ func PaymentsPage(p Page, t PaymentsTab) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</section><section class=\"card\"><h2>Ledger</h2><p class=\"muted\">Every verify and settle outcome the edge reported, newest first. Telemetry arrives a few seconds after the request.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</section><section class=\"card\"><h2>Ledger</h2><p class=\"muted\">Every settled payment, newest first. It arrives a few seconds after the request. Attempts that did not settle (a bad or reused payment, a failed request, a refused settlement) are counted per hour, not listed one by one.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -44,6 +44,21 @@ type ingestEvent struct {
 	CPUMs            *float64 `json:"cpu_ms"`
 	Subrequests      *float64 `json:"subrequests"`
 	DurationMs       float64  `json:"duration_ms"`
+	Served           *bool    `json:"served"`
+}
+
+// ingestSettlement is one record of the PaymentLock's settlement outbox
+// (workers/dispatcher/outbox.js): a payment the facilitator settled.
+type ingestSettlement struct {
+	TS          *float64 `json:"ts"`
+	App         string   `json:"app"`
+	Route       string   `json:"route"`
+	Payer       string   `json:"payer"`
+	Nonce       string   `json:"nonce"`
+	Amount      string   `json:"amount"`
+	Network     string   `json:"network"`
+	Transaction string   `json:"transaction"`
+	Simulated   bool     `json:"simulated"`
 }
 
 // cut bounds a string to its column size: the sender is trusted, but a bug there must not
@@ -55,23 +70,27 @@ func cut(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "")
 }
 
-func (e ingestEvent) model(now time.Time) models.TelemetryEvent {
-	ts := now
-	// Events more than a day off the portal's clock are stamped on arrival, so a bad clock
-	// cannot write into rollups of hours long gone or far ahead.
-	if e.TS != nil {
-		t := time.UnixMilli(int64(*e.TS)).UTC()
+// stamp reads a dispatcher timestamp. Events more than a day off the portal's clock are stamped
+// on arrival, so a bad clock cannot write into rollups of hours long gone or far ahead.
+func stamp(ms *float64, now time.Time) time.Time {
+	if ms != nil {
+		t := time.UnixMilli(int64(*ms)).UTC()
 		if t.After(now.Add(-24*time.Hour)) && t.Before(now.Add(time.Hour)) {
-			ts = t
+			return t
 		}
 	}
+	return now
+}
+
+func (e ingestEvent) model(now time.Time) models.TelemetryEvent {
+	ts := stamp(e.TS, now)
 	m := models.TelemetryEvent{
 		AppSlug: cut(e.App, 64), WorkerName: cut(e.WorkerName, 64), Route: cut(e.Route, 520), Method: cut(e.Method, 16),
 		Host: cut(e.Host, 255), StatusCode: e.StatusCode, ErrorCode: cut(e.ErrorCode, 64),
 		PaymentRequired: e.PaymentRequired, PaymentSuccess: e.PaymentSuccess, Payer: cut(e.Payer, 64), Nonce: cut(e.Nonce, 80),
 		Amount: cut(e.Amount, 80), Network: cut(e.Network, 64), Transaction: cut(e.Transaction, 100),
 		VerifyResult: cut(e.VerifyResult, 100), SettlementResult: cut(e.SettlementResult, 100), Simulated: e.Simulated,
-		DurationMs: int64(e.DurationMs), TS: ts,
+		DurationMs: int64(e.DurationMs), TS: ts, Served: e.Served,
 	}
 	if e.CPUMs != nil && *e.CPUMs >= 0 {
 		v := *e.CPUMs
@@ -82,6 +101,19 @@ func (e ingestEvent) model(now time.Time) models.TelemetryEvent {
 		m.Subrequests = &v
 	}
 	return m
+}
+
+// model returns the settlement, or false when it cannot be a ledger row: without a nonce it
+// could never be matched with its telemetry event, so it would count twice.
+func (st ingestSettlement) model(now time.Time) (models.Settlement, bool) {
+	if st.App == "" || st.Nonce == "" || st.Network == "" {
+		return models.Settlement{}, false
+	}
+	return models.Settlement{
+		AppSlug: cut(st.App, 64), Route: cut(st.Route, 520), Payer: cut(st.Payer, 64), Nonce: cut(st.Nonce, 80),
+		Amount: cut(st.Amount, 80), Network: cut(st.Network, 64), Transaction: cut(st.Transaction, 100),
+		Simulated: st.Simulated, At: stamp(st.TS, now),
+	}, true
 }
 
 // ingestAuthorized compares the bearer secret in constant time. Both sides are hashed first
@@ -104,9 +136,12 @@ func (s *Server) ingestTokenOK(authorization string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// ingestTelemetry is POST /internal/telemetry: the dispatcher's events, stored raw, with the
-// payments ledger and hourly rollups derived in the same transaction. It sits outside sessions
-// and CSRF; the shared bearer secret is its only credential. Errors are JSON for the sender.
+// ingestTelemetry is POST /internal/telemetry: the dispatcher's request events
+// ({"events":[…]}) and the PaymentLock's settlement records ({"settlements":[…]}), one or both
+// per post. Events of requests the tenant's worker saw are stored raw; everything else is
+// counted; settlements become ledger rows, deduplicated by (network, nonce). A 2xx tells the
+// outbox that its records are safe: it deletes them. It sits outside sessions and CSRF; the
+// shared bearer secret is its only credential. Errors are JSON for the sender.
 func (s *Server) ingestTelemetry(c *fiber.Ctx) error {
 	fail := func(status int, code, msg string) error {
 		return c.Status(status).JSON(fiber.Map{"error": fiber.Map{"code": code, "message": msg}})
@@ -122,23 +157,39 @@ func (s *Server) ingestTelemetry(c *fiber.Ctx) error {
 		return fail(fiber.StatusRequestEntityTooLarge, "too_large", "Send at most 1 MiB per request.")
 	}
 	var in struct {
-		Events []ingestEvent `json:"events"`
+		Events      []ingestEvent      `json:"events"`
+		Settlements []ingestSettlement `json:"settlements"`
 	}
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&in); err != nil {
-		return fail(fiber.StatusBadRequest, "bad_request", `Send {"events":[…]} as JSON.`)
+		return fail(fiber.StatusBadRequest, "bad_request", `Send {"events":[…]} or {"settlements":[…]} as JSON.`)
 	}
-	if len(in.Events) > maxIngestEvents {
-		return fail(fiber.StatusRequestEntityTooLarge, "too_many_events", "Send at most 1000 events per request.")
+	if len(in.Events)+len(in.Settlements) > maxIngestEvents {
+		return fail(fiber.StatusRequestEntityTooLarge, "too_many_events", "Send at most 1000 events and settlements per request.")
 	}
 	now := time.Now().UTC()
-	events := make([]models.TelemetryEvent, len(in.Events))
+	batch := models.TelemetryBatch{Events: make([]models.TelemetryEvent, len(in.Events))}
 	for i, e := range in.Events {
-		events[i] = e.model(now)
+		batch.Events[i] = e.model(now)
 	}
-	res, err := s.store.IngestTelemetry(c.UserContext(), events)
+	invalid := 0
+	for _, st := range in.Settlements {
+		m, ok := st.model(now)
+		if !ok {
+			// Acknowledged all the same: a record the portal can never store must not
+			// stay in the outbox forever.
+			invalid++
+			continue
+		}
+		batch.Settlements = append(batch.Settlements, m)
+	}
+	if invalid > 0 {
+		s.log.Warn("telemetry ingest: settlements without app, network or nonce dropped", "request_id", c.Locals(localRequestID), "count", invalid)
+	}
+	res, err := s.store.IngestTelemetry(c.UserContext(), batch)
 	if err != nil {
-		s.log.Error("telemetry ingest failed", "request_id", c.Locals(localRequestID), "events", len(events), "err", err)
+		s.log.Error("telemetry ingest failed", "request_id", c.Locals(localRequestID), "events", len(batch.Events), "settlements", len(batch.Settlements), "err", err)
 		return fail(fiber.StatusInternalServerError, "internal", "The events could not be stored; retry.")
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"stored": res.Events, "payments": res.Payments})
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"stored": res.Events, "counted": res.Counted, "dropped": res.Dropped + invalid,
+		"payments": res.Payments, "duplicates": res.Duplicates})
 }

@@ -44,8 +44,9 @@ type Config struct {
 	// private addresses (CLAW_EDGE_PRIVATE_EGRESS=allow).
 	PrivateEgress bool
 
-	FacilitatorURL string
-	MetricsToken   string
+	FacilitatorURL     string
+	MetricsToken       string
+	TelemetryRetention time.Duration
 
 	StripeSecretKey     string
 	StripeWebhookSecret string
@@ -203,6 +204,14 @@ var options = []option{
 	}},
 	{"CLAW_INGEST_TOKEN", "ingest-token", "", "shared secret the dispatcher sends with telemetry; generated in local mode", true, str(func(c *Config) *string { return &c.IngestToken })},
 	{"CLAW_FACILITATOR_URL", "facilitator-url", "", "x402 facilitator (default: the built-in dev facilitator locally, https://x402.org/facilitator with Cloudflare)", false, httpURL(func(c *Config) *string { return &c.FacilitatorURL })},
+	{"CLAW_TELEMETRY_RETENTION", "telemetry-retention", "168h", "how long raw telemetry events (requests the tenant's code saw) are kept; a background job deletes older ones. Rollups and the payments ledger are kept", false, func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Hour {
+			return fmt.Errorf("must be a duration of at least 1h, like 168h, got %q", v)
+		}
+		c.TelemetryRetention = d
+		return nil
+	}},
 	{"CLAW_METRICS_TOKEN", "metrics-token", "", "when set, /metrics requires Authorization: Bearer <token>", true, str(func(c *Config) *string { return &c.MetricsToken })},
 	{"CLAW_STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe secret key; empty turns billing off (free plan, admins assign plans)", true, str(func(c *Config) *string { return &c.StripeSecretKey })},
 	{"CLAW_STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", "", "signing secret of the Stripe webhook endpoint (whsec_…)", true, str(func(c *Config) *string { return &c.StripeWebhookSecret })},

@@ -23,8 +23,11 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults", nil, nil, "", func(c *Config) bool {
 			return c.Addr == "127.0.0.1:8080" && c.EdgeAddr == "127.0.0.1:8787" && c.DataDir == "./data" && c.Signup == "open" &&
-				c.BaseURL == "http://127.0.0.1:8080" && c.LocalEdge() && c.BillingGrace == 72*time.Hour
+				c.BaseURL == "http://127.0.0.1:8080" && c.LocalEdge() && c.BillingGrace == 72*time.Hour && c.TelemetryRetention == 168*time.Hour
 		}},
+		{"retention", map[string]string{"CLAW_TELEMETRY_RETENTION": "720h"}, nil, "", func(c *Config) bool { return c.TelemetryRetention == 720*time.Hour }},
+		{"retention in days", map[string]string{"CLAW_TELEMETRY_RETENTION": "7d"}, nil, "CLAW_TELEMETRY_RETENTION", nil},
+		{"retention under an hour", nil, []string{"-telemetry-retention", "10m"}, "CLAW_TELEMETRY_RETENTION", nil},
 		{"flag wins over env", map[string]string{"CLAW_ADDR": "127.0.0.1:1"}, []string{"-addr", "127.0.0.1:2"}, "", func(c *Config) bool { return c.Addr == "127.0.0.1:2" }},
 		{"secret from file", map[string]string{"CLAW_STRIPE_SECRET_KEY_FILE": secretFile, "CLAW_STRIPE_WEBHOOK_SECRET": "whsec_x"}, nil, "", func(c *Config) bool { return c.StripeSecretKey == "sk_test_123" }},
 		{"both var and file", map[string]string{"CLAW_STRIPE_SECRET_KEY": "a", "CLAW_STRIPE_SECRET_KEY_FILE": secretFile}, nil, "CLAW_STRIPE_SECRET_KEY", nil},

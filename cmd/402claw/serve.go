@@ -189,6 +189,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		return fmt.Errorf("CLAW_ADDR: unable to listen on %s: %v", cfg.Addr, err)
 	}
 	go sweepSessions(ctx, p.store, policy, log)
+	go retainTelemetry(ctx, p.store, cfg.TelemetryRetention, time.Hour, log.With("component", "retention"))
 	go p.syncer.Run(ctx)
 	go p.billing.Run(ctx)
 
@@ -269,4 +270,49 @@ func siteOf(host string) string {
 		return site
 	}
 	return host
+}
+
+// retainTelemetry enforces CLAW_TELEMETRY_RETENTION: a minute after start, then every interval,
+// it deletes raw telemetry events older than the retention in batches.
+func retainTelemetry(ctx context.Context, store *models.Store, retention, every time.Duration, log *slog.Logger) {
+	wait := time.Minute
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = every
+		n, err := deleteOldTelemetry(ctx, store, time.Now().Add(-retention))
+		if err != nil {
+			log.Warn("telemetry retention failed; retrying at the next run", "deleted", n, "err", err)
+			continue
+		}
+		if n > 0 {
+			log.Info("deleted raw telemetry events past the retention", "deleted", n, "retention", retention.String())
+		}
+	}
+}
+
+// Retention deletes this many events per statement and pauses in between, so that ingest (one
+// SQLite writer) is never kept waiting long by a backlog.
+const (
+	retentionBatch = 5000
+	retentionPause = 50 * time.Millisecond
+)
+
+func deleteOldTelemetry(ctx context.Context, store *models.Store, before time.Time) (int64, error) {
+	var total int64
+	for {
+		n, err := store.DeleteTelemetryBefore(ctx, before, retentionBatch)
+		total += n
+		if err != nil || n < retentionBatch {
+			return total, err
+		}
+		select {
+		case <-ctx.Done():
+			return total, ctx.Err()
+		case <-time.After(retentionPause):
+		}
+	}
 }

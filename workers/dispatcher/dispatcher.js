@@ -131,6 +131,7 @@ export function handle(request, env, ctx, platform = {}) {
     // With mutable = true its headers are ours to change (the paywall adds its
     // receipt); otherwise the tenant's response may be passed on as it came.
     const run = async (req, mutable) => {
+      ev.served = true;
       const target = where.path === pathname ? href : originOf(href) + where.path + url.search;
       const fwd = new Request(target, req);
       const h = fwd.headers;

@@ -12,7 +12,14 @@
 // Entries (key → validBefore, unix seconds) outlive the settle on purpose: a
 // payment whose tenant ran stays used. An alarm prunes them once the
 // authorization has expired, when no facilitator would accept it anyway.
+//
+// The same object keeps the settlement outbox (outbox.js): settled() writes
+// a settled payment through to storage before the paid answer leaves, and
+// the alarm delivers pending records to the portal until it acknowledges
+// them. One alarm serves both jobs: it fires at the earlier of the next
+// delivery and the next pruning.
 import { DurableObject } from "cloudflare:workers";
+import { OUTBOX_PREFIX, DELIVER_AFTER_MS, RETRY_MAX_MS, deliver, retryDelay } from "./outbox.js";
 
 const PRUNE_EVERY_MS = 3600 * 1000;
 const PRUNE_BATCH = 1000;
@@ -25,28 +32,51 @@ export class PaymentLock extends DurableObject {
     // writes them behind in batches: workerd commits every storage write on
     // the one thread that also runs the dispatcher, about 1 ms each. A crash
     // loses at most FLUSH_MS of entries. On Cloudflare it is unset: every
-    // entry is written through before acquire answers.
+    // entry is written through before acquire answers. Settlements are
+    // always written through (settled()).
     this.flushMs = Number(env && env.FLUSH_MS) || 0;
     this.dirty = new Map(); // key → expiry, or null for a delete
     this.flushing = null;
+    this.alarmAt = null; // when the alarm is set to fire (ms), null: none
+    this.nextPruneAt = 0; // the first alarm after a start prunes
+    this.failures = 0; // failed deliveries in a row
+    this.pending = false; // the outbox holds records
     ctx.blockConcurrencyWhile(async () => {
-      this.used = new Map(await ctx.storage.list());
+      const used = new Map();
+      for (const [k, v] of await ctx.storage.list()) {
+        if (k.startsWith(OUTBOX_PREFIX)) this.pending = true;
+        else used.set(k, v);
+      }
+      this.used = used;
+      this.alarmAt = await ctx.storage.getAlarm();
+      // Records a crash left behind go out soon after the object is back.
+      // The stored alarm survives a restart (workerd and Cloudflare fire it
+      // late); one that is overdue is set again in case it never fires.
+      const now = Date.now();
+      if (this.pending && (this.alarmAt === null || this.alarmAt < now)) {
+        this.alarmAt = null;
+        this.schedule(now + DELIVER_AFTER_MS);
+      } else if (this.alarmAt === null) {
+        this.schedule(now + PRUNE_EVERY_MS);
+      }
     });
   }
 
-  // ready resolves once the used payments are loaded and the pruning alarm
-  // is set (warm-up: the first payment then pays for neither).
+  // ready resolves once the used payments are loaded and the alarm is set
+  // (warm-up: the first payment then pays for neither).
   async ready() {
-    await this.ensureAlarm();
     // Run the acquire path once (V8 compiles a function on its first call).
     if (await this.acquire(WARM_KEY, 0)) await this.release(WARM_KEY);
     return true;
   }
 
-  async ensureAlarm() {
-    if (this.alarmChecked) return;
-    this.alarmChecked = true;
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
+  // schedule moves the alarm to at when that is sooner than the one set.
+  // setAlarm is a storage write: called in the same turn as a put, both
+  // commit together.
+  schedule(at) {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    this.ctx.storage.setAlarm(at);
   }
 
   // acquire returns true when the caller now holds key, false when another
@@ -54,8 +84,9 @@ export class PaymentLock extends DurableObject {
   async acquire(key, expiresAt) {
     if (this.used.has(key)) return false;
     this.used.set(key, expiresAt);
+    // The last alarm found nothing to prune or deliver and set none.
+    if (this.alarmAt === null) this.schedule(Date.now() + PRUNE_EVERY_MS);
     await this.persist(key, expiresAt);
-    if (!this.alarmChecked) await this.ensureAlarm();
     return true;
   }
 
@@ -64,6 +95,23 @@ export class PaymentLock extends DurableObject {
   async release(key) {
     this.used.delete(key);
     await this.persist(key, null);
+  }
+
+  // settled records a settled payment in the outbox, together with its lock
+  // entry, written through whatever FLUSH_MS says: the dispatcher awaits it
+  // before it answers, so a paid 200 implies a record on disk. The puts and
+  // the alarm are one implicit transaction (no await between them).
+  async settled(key, record) {
+    const entries = { [OUTBOX_PREFIX + key]: record };
+    if (this.used.has(key)) {
+      entries[key] = this.used.get(key);
+      this.dirty.delete(key);
+    }
+    const done = this.ctx.storage.put(entries);
+    this.pending = true;
+    this.schedule(Date.now() + DELIVER_AFTER_MS);
+    await done;
+    return true;
   }
 
   async persist(key, value) {
@@ -90,18 +138,51 @@ export class PaymentLock extends DurableObject {
   }
 
   async alarm() {
+    this.alarmAt = null;
+    let next = Infinity;
+    if (this.pending) {
+      let res;
+      try {
+        res = await deliver(this.ctx.storage, this.env);
+      } catch (err) {
+        res = { more: true, failed: true, reason: String((err && err.message) || err) };
+      }
+      if (res.failed) {
+        this.failures++;
+        // Without an ingest URL there is nobody to ask: look again hourly.
+        const wait = this.env && this.env.INGEST_URL ? retryDelay(this.failures) : RETRY_MAX_MS * 12;
+        if (this.failures === 1 || this.failures % 10 === 0) {
+          console.error("payment ledger: " + res.reason + "; settlements stay in the outbox, retrying in " + Math.round(wait / 1000) + " s");
+        }
+        next = Date.now() + wait;
+      } else {
+        this.failures = 0;
+        this.pending = res.more;
+        if (res.more) next = Date.now();
+      }
+    }
+    const now = Date.now();
+    if (now >= this.nextPruneAt) {
+      await this.prune();
+      this.nextPruneAt = now + PRUNE_EVERY_MS;
+    }
+    if (this.used.size > 0) next = Math.min(next, this.nextPruneAt);
+    // settled() may have set a sooner alarm while this one awaited.
+    if (next !== Infinity) this.schedule(next);
+  }
+
+  async prune() {
     const now = Math.floor(Date.now() / 1000);
     const storage = this.ctx.storage;
     let start;
-    let remaining = false;
     for (;;) {
       const page = await storage.list({ start, limit: PRUNE_BATCH });
       const dead = [];
       let last;
       for (const [k, exp] of page) {
         last = k;
+        if (k.startsWith(OUTBOX_PREFIX)) continue;
         if (typeof exp !== "number" || exp < now - 60) dead.push(k);
-        else remaining = true;
       }
       for (const k of dead) this.used.delete(k);
       // delete takes at most 128 keys at once.
@@ -109,6 +190,5 @@ export class PaymentLock extends DurableObject {
       if (page.size < PRUNE_BATCH) break;
       start = last + "\u0000";
     }
-    if (remaining) await storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
   }
 }

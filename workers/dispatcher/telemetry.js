@@ -12,6 +12,10 @@ export function newEvent(method, app) {
     route: null,
     method: method ?? null,
     status_code: 0,
+    // true once the request was handed to the tenant's worker. The portal
+    // stores a raw event only for those; whatever the edge refused (unknown
+    // app, no or a bad payment, a bad API key) is only counted.
+    served: false,
     error_code: null,
     payment_required: false,
     payment_success: false,
@@ -56,6 +60,7 @@ export function toDataPoint(e) {
       e.cpu_ms ?? 0,
       e.subrequests ?? 0,
       e.duration_ms || 0,
+      e.served ? 1 : 0,
     ],
   };
 }

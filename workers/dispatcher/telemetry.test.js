@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { sendEvent, newEvent, BATCH_MAX, BATCH_MS } from "./telemetry.js";
+import { sendEvent, newEvent, toDataPoint, BATCH_MAX, BATCH_MS } from "./telemetry.js";
 
 // A fake request context and fetch: records what the edge would POST.
 function harness() {
@@ -56,4 +56,13 @@ test("telemetry: no ingest URL or no context sends nothing and never throws", as
   sendEvent(h.env, h.ctx, newEvent("GET", "y"));
   await h.settle();
   assert.deepEqual(h.posts.map((p) => p.events.map((e) => e.app)), [["y"]]);
+});
+
+test("telemetry: served is false until the tenant is called, and Analytics Engine gets it last", () => {
+  const ev = newEvent("GET", "shop");
+  assert.equal(ev.served, false);
+  assert.equal(toDataPoint(ev).doubles.length, 7);
+  assert.equal(toDataPoint(ev).doubles[6], 0);
+  ev.served = true;
+  assert.equal(toDataPoint(ev).doubles[6], 1);
 });

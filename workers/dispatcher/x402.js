@@ -6,6 +6,7 @@
 // dispatcher does no crypto.
 import { jsonError, tagErrorCode } from "./errors.js";
 import { EXPOSE_HEADERS } from "./cors.js";
+import { settlementRecord } from "./outbox.js";
 
 export const DEFAULT_FACILITATOR_URL = "https://x402.org/facilitator";
 export const NO_MATCH = "No matching payment requirements";
@@ -411,7 +412,11 @@ async function paid(request, p, text, auth, env, ctx, ev, run) {
       return settleFailed(request, p, s, ev);
     }
     settled(s, ev);
+    // The record is written while the tenant runs: both finish before the
+    // answer leaves.
+    const recorded = record(stub, lockKey, ev, r.asset);
     const response = await run(request, true);
+    await recorded;
     return withReceipt(response, s.text);
   }
 
@@ -432,7 +437,23 @@ async function paid(request, p, text, auth, env, ctx, ev, run) {
     return settleFailed(request, p, s, ev);
   }
   settled(s, ev);
+  await record(stub, lockKey, ev, r.asset);
   return withReceipt(response, s.text);
+}
+
+// record keeps the settlement in the lock's outbox until the portal has it
+// (outbox.js): the telemetry event alone may die with the isolate. It never
+// fails the request: the payment is settled, so the payer gets the answer;
+// the event still carries the payment to the ledger.
+async function record(stub, lockKey, ev, asset) {
+  // Every method of a Durable Object stub is callable; the local runtime's
+  // warm-up fake (an in-memory lock) has no outbox.
+  if (typeof stub.settled !== "function") return;
+  try {
+    await stub.settled(lockKey, settlementRecord(ev, asset));
+  } catch (err) {
+    console.error("payment ledger: settlement " + ev.network + " " + ev.nonce + " not recorded in the outbox: " + ((err && err.message) || err));
+  }
 }
 
 function lockExpiry(validBefore) {
