@@ -184,7 +184,7 @@ func (e *env) checkEdge(app *models.App) {
 			e.t.Fatal(err)
 		}
 		wantTags := []string{"402claw", fmt.Sprintf("tenant:%d", st.App.TenantID), "app:" + st.App.Slug, "plan:pro",
-			"sha:" + st.Version.SHA256[:16], "fp:" + st.App.ScriptFingerprint[:16]}
+			workers.ShardTag(st.App.ScriptName), "sha:" + st.Version.SHA256[:16], "fp:" + st.App.ScriptFingerprint[:16]}
 		if !slices.Equal(info.Tags, wantTags) {
 			e.t.Errorf("tags of %s = %q, want %q", st.App.Slug, info.Tags, wantTags)
 		}
