@@ -47,7 +47,7 @@ func newEnv(t testing.TB, db modeltest.DB) *env {
 	}
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	cf := workers.NewCloudflare(workers.CloudflareConfig{APIToken: "local", AccountID: "acc", BaseURL: srv.URL + "/client/v4", MaxRetries: -1})
+	cf := workers.NewCloudflare(workers.CloudflareConfig{APIToken: "local", AccountID: "acc", BaseURL: srv.URL + "/client/v4", MaxRetries: -1, KVRetryBackoff: time.Millisecond})
 	ctx := context.Background()
 	if err := cf.CreateDispatchNamespace(ctx, namespace); err != nil {
 		t.Fatal(err)
