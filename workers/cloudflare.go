@@ -465,7 +465,7 @@ const ListLimit = 1000
 var ErrListTruncated = errors.New("cloudflare: the script listing came back full without a cursor and may be cut")
 
 // ScriptListing is a listing of user workers together with what the API's answers looked
-// like, which Cloudflare's sources disagree on (reference: the schema nests items under
+// like, which Cloudflare's sources disagree on (the OpenAPI schema nests items under
 // "script" and has no cursor; the docs page with a cursor; the platform example reads flat
 // items without tags).
 type ScriptListing struct {

@@ -17,7 +17,7 @@ import (
 )
 
 // TestListAcceptsEveryShape: the list-scripts answer is read whichever shape Cloudflare sends
-// (reference: the schema nests items, the docs and the platform example do not), and items
+// (the OpenAPI schema nests items, the docs and the platform example do not), and items
 // that cannot name a script are skipped, never turned into a name.
 func TestListAcceptsEveryShape(t *testing.T) {
 	tests := []struct {

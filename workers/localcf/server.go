@@ -50,7 +50,7 @@ type Options struct {
 }
 
 // ListShape is how GET …/dispatch/namespaces/{ns}/scripts shapes its items. Cloudflare's
-// sources disagree (reference: "Checked against Cloudflare's own OpenAPI schema"), so the
+// sources disagree (the OpenAPI schema in cloudflare/api-schemas, the docs, the platform example), so the
 // portal must survive each, and tests run it against each.
 type ListShape string
 
@@ -294,7 +294,7 @@ func (s *Server) emit(events ...Event) {
 }
 
 // Error codes. 10000, 10007, 10009, 10013, 10014, 10016, 10021, 10027, 10079, 100102, 100103
-// and 100134 are codes the real API answers (reference: Cloudflare's schema and wrangler
+// and 100134 are codes the real API answers (per Cloudflare's OpenAPI schema and wrangler
 // reports); the others are this emulator's best guess and only need to be stable. 10013 means
 // two things on Cloudflare, depending on the API: "namespace not found" (404) under
 // storage/kv, and "workers.api.error.unknown" (a transient 5xx) under workers; the emulator
