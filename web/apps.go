@@ -162,5 +162,9 @@ func (s *Server) adminSync(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AdminSyncPage(s.navPage(c, "Sync health", "admin"), jobs))
+	last, err := s.store.LastReconcileReport(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return render(c, views.AdminSyncPage(s.navPage(c, "Sync health", "admin"), jobs, last))
 }

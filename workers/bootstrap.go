@@ -47,6 +47,10 @@ type BootstrapResult struct {
 	KVCreated        bool
 	Dispatcher       ScriptInfo
 	Outbound         ScriptInfo
+	// MigrationFrom is the dispatcher's Durable Object migration tag before the upload,
+	// MigrationTag after it; Migrated says the upload declared migrations.
+	MigrationFrom, MigrationTag string
+	Migrated                    bool
 }
 
 // Lines is the result as sentences for the terminal.
@@ -66,6 +70,14 @@ func (r BootstrapResult) Lines() []string {
 	}
 	if r.Dispatcher.Name != "" {
 		out = append(out, fmt.Sprintf("dispatcher worker %q uploaded (etag %s)", r.Dispatcher.Name, etag12(r.Dispatcher.ETag)))
+		switch {
+		case r.Migrated && r.MigrationFrom == "":
+			out = append(out, fmt.Sprintf("Durable Object migrations applied up to %s", r.MigrationTag))
+		case r.Migrated:
+			out = append(out, fmt.Sprintf("Durable Object migrations applied from %s to %s", r.MigrationFrom, r.MigrationTag))
+		case r.MigrationTag != "":
+			out = append(out, fmt.Sprintf("Durable Object migrations already at %s", r.MigrationTag))
+		}
 	}
 	return out
 }
@@ -110,23 +122,104 @@ func Bootstrap(ctx context.Context, cf *Cloudflare, o BootstrapOptions) (Bootstr
 	if o.SkipWorkers {
 		return r, nil
 	}
-	if r.Outbound, err = cf.UploadWorker(ctx, OutboundWorker, OutboundUpload()); err != nil {
+	if r.Outbound, err = cf.UploadWorker(ctx, OutboundWorker, OutboundUpload(o)); err != nil {
 		return r, fmt.Errorf("bootstrap: unable to upload the outbound worker: %w", err)
 	}
-	if r.Dispatcher, err = cf.UploadWorker(ctx, DispatcherWorker, DispatcherUpload(o, r.KVNamespaceID)); err != nil {
+	up := DispatcherUpload(o, r.KVNamespaceID)
+	if up.Migrations != nil {
+		// Cloudflare applies a migration only from the tag the script is at (10079 otherwise),
+		// so read the current tag and send just the steps after it, as wrangler does.
+		current, _, err := cf.WorkerMigrationTag(ctx, DispatcherWorker)
+		if err != nil {
+			return r, fmt.Errorf("bootstrap: unable to read the dispatcher's Durable Object migration tag: %w", err)
+		}
+		if up.Migrations, err = MigrationsToUpload(current, DispatcherMigrations); err != nil {
+			return r, fmt.Errorf("bootstrap: %w", err)
+		}
+		r.MigrationFrom = current
+	}
+	if r.Dispatcher, err = cf.UploadWorker(ctx, DispatcherWorker, up); err != nil {
 		return r, fmt.Errorf("bootstrap: unable to upload the dispatcher: %w", err)
 	}
+	r.Migrated = up.Migrations != nil
+	r.MigrationTag = DispatcherMigrations[len(DispatcherMigrations)-1].Tag
 	return r, nil
 }
 
-// OutboundUpload is the outbound worker's upload form.
-func OutboundUpload() ScriptUpload {
-	return ScriptUpload{
+// MigrationStep is one Durable Object migration of a worker, as in wrangler's [[migrations]].
+// Steps are frozen once released: a change of classes is a new step with a new tag.
+type MigrationStep struct {
+	Tag              string   `json:"-"`
+	NewClasses       []string `json:"new_classes,omitempty"`
+	NewSQLiteClasses []string `json:"new_sqlite_classes,omitempty"`
+	DeletedClasses   []string `json:"deleted_classes,omitempty"`
+	RenamedClasses   []struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	} `json:"renamed_classes,omitempty"`
+}
+
+// DispatcherMigrations are the dispatcher's Durable Object migrations, oldest first. Add a step
+// (v2, …) to change its classes; never edit a released one.
+var DispatcherMigrations = []MigrationStep{
+	{Tag: "v1", NewSQLiteClasses: []string{"PaymentLock"}},
+}
+
+// Migrations is metadata.migrations of an upload in the multi-step form.
+type Migrations struct {
+	OldTag string          `json:"old_tag,omitempty"`
+	NewTag string          `json:"new_tag"`
+	Steps  []MigrationStep `json:"steps"`
+}
+
+// MigrationsToUpload is what an upload must declare for a script at migration tag current
+// ("" for none): nothing when it is at the last step already, else the steps after current
+// with old_tag = current. A current tag that is not among the steps (the worker was deployed
+// by a newer 402claw, or by hand) is an error: guessing would make Cloudflare refuse the upload
+// or, worse, apply steps twice.
+func MigrationsToUpload(current string, steps []MigrationStep) (*Migrations, error) {
+	if len(steps) == 0 {
+		return nil, nil
+	}
+	last := steps[len(steps)-1].Tag
+	if current == "" {
+		return &Migrations{NewTag: last, Steps: steps}, nil
+	}
+	for i, st := range steps {
+		if st.Tag != current {
+			continue
+		}
+		if i == len(steps)-1 {
+			return nil, nil
+		}
+		return &Migrations{OldTag: current, NewTag: last, Steps: steps[i+1:]}, nil
+	}
+	known := make([]string, len(steps))
+	for i, st := range steps {
+		known[i] = st.Tag
+	}
+	return nil, fmt.Errorf("the worker is at Durable Object migration tag %q, which this 402claw does not know (it knows %s): "+
+		"it was deployed by another version of 402claw or by hand; deploy it with the 402claw that set that tag, or upgrade 402claw",
+		current, strings.Join(known, ", "))
+}
+
+// OutboundUpload is the outbound worker's upload form. It reports blocked egress itself (see
+// outbound.js): it shares none of the dispatcher's bindings, so its telemetry endpoint and
+// token are its own bindings.
+func OutboundUpload(o BootstrapOptions) ScriptUpload {
+	u := ScriptUpload{
 		MainModule:        outbound.MainModule,
 		Modules:           []ScriptModule{{Name: outbound.MainModule, Content: []byte(outbound.Script)}},
 		CompatibilityDate: EdgeCompatibilityDate,
 		Tags:              []string{"402claw", "402claw-outbound"},
 	}
+	if o.IngestURL != "" {
+		u.Bindings = []Binding{
+			{"type": "plain_text", "name": "INGEST_URL", "text": o.IngestURL},
+			{"type": "secret_text", "name": "INGEST_TOKEN", "text": o.IngestToken},
+		}
+	}
+	return u
 }
 
 // DispatcherUpload is the dispatcher's upload form: the namespace binding
@@ -168,7 +261,9 @@ func DispatcherUpload(o BootstrapOptions, kvID string) ScriptUpload {
 	if hasLock {
 		// The payment lock is a Durable Object class the dispatcher exports.
 		u.Bindings = append(u.Bindings, Binding{"type": "durable_object_namespace", "name": "LOCK", "class_name": "PaymentLock"})
-		u.Migrations = map[string]any{"new_tag": "v1", "new_sqlite_classes": []string{"PaymentLock"}}
+		// Every step, as for a new script; Bootstrap trims it to the steps after the
+		// dispatcher's current tag.
+		u.Migrations, _ = MigrationsToUpload("", DispatcherMigrations)
 	}
 	return u
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -34,12 +35,18 @@ type CloudflareConfig struct {
 	// a negative value disables retries.
 	MaxRetries int
 	HTTPClient *http.Client
+	// KVRetries is how often a bulk write retries the keys Cloudflare reports as unsuccessful
+	// (default 3); KVRetryBackoff the first wait, doubled each time (default 250 ms).
+	KVRetries      int
+	KVRetryBackoff time.Duration
 }
 
 // Cloudflare talks to the Workers for Platforms and KV API of one account.
 type Cloudflare struct {
-	client    *cloudflare.Client
-	accountID string
+	client         *cloudflare.Client
+	accountID      string
+	kvRetries      int
+	kvRetryBackoff time.Duration
 }
 
 // NewCloudflare returns a client for cfg.
@@ -59,7 +66,14 @@ func NewCloudflare(cfg CloudflareConfig) *Cloudflare {
 	if cfg.HTTPClient != nil {
 		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
 	}
-	return &Cloudflare{client: cloudflare.NewClient(opts...), accountID: cfg.AccountID}
+	c := &Cloudflare{client: cloudflare.NewClient(opts...), accountID: cfg.AccountID, kvRetries: cfg.KVRetries, kvRetryBackoff: cfg.KVRetryBackoff}
+	if c.kvRetries <= 0 {
+		c.kvRetries = 3
+	}
+	if c.kvRetryBackoff <= 0 {
+		c.kvRetryBackoff = 250 * time.Millisecond
+	}
+	return c
 }
 
 // ErrNotFound is matched (errors.Is) by every 404 answer: missing script, key or namespace.
@@ -71,6 +85,7 @@ type APIError struct {
 	Status  int
 	Code    int
 	Message string
+	body    []byte // the answer as received: some error answers carry a result too
 }
 
 func (e *APIError) Error() string {
@@ -105,15 +120,21 @@ type ScriptUpload struct {
 	Bindings           []Binding
 	Tags               []string // at most 8, without ',' or '&'; nil leaves the script's tags alone
 	// Migrations declares Durable Object classes (metadata.migrations); nil sends none.
-	Migrations any
+	Migrations *Migrations
 }
 
 // ScriptInfo describes a stored script.
 type ScriptInfo struct {
-	Name       string
-	ETag       string
-	Tags       []string
+	Name string
+	ETag string
+	Tags []string
+	// TagsKnown says the answer carried the script's tags: a listing may leave them out
+	// (Cloudflare's own platform example notes so), and then Tags is empty but unknown.
+	TagsKnown  bool
 	ModifiedOn time.Time
+	// MigrationTag is the Durable Object migration tag of a normal worker ("" when it has
+	// none), as the account's script list reports it.
+	MigrationTag string
 }
 
 // KVNamespace is a KV namespace of the account.
@@ -134,6 +155,18 @@ type KVPair struct {
 // kvBulkLimit is the API's maximum number of pairs or keys per bulk call.
 const kvBulkLimit = 10000
 
+// scriptNameRe is the schema's pattern for script names; anything else is refused (10016).
+var scriptNameRe = regexp.MustCompile(`^[a-z0-9_][a-z0-9-_]*$`)
+
+// ValidateScriptName checks Cloudflare's script name rule, so a bad name fails before any
+// request.
+func ValidateScriptName(name string) error {
+	if !scriptNameRe.MatchString(name) {
+		return fmt.Errorf("cloudflare: invalid script name %q: names are lower-case letters, digits, '-' and '_', and do not start with '-'", name)
+	}
+	return nil
+}
+
 // ValidateScriptTags checks Cloudflare's tag rules, so a bad tag fails before any request.
 func ValidateScriptTags(tags []string) error {
 	if len(tags) > 8 {
@@ -152,12 +185,22 @@ type envelope struct {
 	Errors     []apiMessage    `json:"errors"`
 	Result     json.RawMessage `json:"result"`
 	ResultInfo struct {
-		Cursor     string `json:"cursor"`
-		Count      int    `json:"count"`
-		Page       int    `json:"page"`
-		PerPage    int    `json:"per_page"`
-		TotalCount int    `json:"total_count"`
+		// Cursor is nil when the answer has none at all: the schema gives the list-scripts
+		// call no result_info, the docs a cursor. Which one an account sends is unknown.
+		Cursor     *string `json:"cursor"`
+		Count      int     `json:"count"`
+		Page       int     `json:"page"`
+		PerPage    int     `json:"per_page"`
+		TotalCount int     `json:"total_count"`
 	} `json:"result_info"`
+}
+
+// cursor is the answer's next-page cursor, "" when there is none.
+func (e *envelope) cursor() string {
+	if e.ResultInfo.Cursor == nil {
+		return ""
+	}
+	return *e.ResultInfo.Cursor
 }
 
 type apiMessage struct {
@@ -166,7 +209,7 @@ type apiMessage struct {
 }
 
 func apiErrorFrom(status int, msgs []apiMessage, body []byte) *APIError {
-	e := &APIError{Status: status}
+	e := &APIError{Status: status, body: body}
 	if len(msgs) > 0 {
 		e.Code = msgs[0].Code
 		parts := make([]string, len(msgs))
@@ -329,10 +372,13 @@ type scriptJSON struct {
 }
 
 func (s scriptJSON) info() ScriptInfo {
-	return ScriptInfo{Name: s.ID, ETag: s.ETag, Tags: s.Tags, ModifiedOn: s.ModifiedOn}
+	return ScriptInfo{Name: s.ID, ETag: s.ETag, Tags: s.Tags, TagsKnown: s.Tags != nil, ModifiedOn: s.ModifiedOn}
 }
 
 func (c *Cloudflare) upload(ctx context.Context, path, name string, s ScriptUpload) (ScriptInfo, error) {
+	if err := ValidateScriptName(name); err != nil {
+		return ScriptInfo{}, err
+	}
 	ct, body, err := scriptMultipart(s)
 	if err != nil {
 		return ScriptInfo{}, err
@@ -378,7 +424,7 @@ func (c *Cloudflare) UserScript(ctx context.Context, namespace, name string) (Sc
 	}
 	info := ScriptInfo{Name: name, ModifiedOn: out.ModifiedOn}
 	if out.Script != nil {
-		info.ETag, info.Tags = out.Script.ETag, out.Script.Tags
+		info.ETag, info.Tags, info.TagsKnown = out.Script.ETag, out.Script.Tags, out.Script.Tags != nil
 		if !out.Script.ModifiedOn.IsZero() {
 			info.ModifiedOn = out.Script.ModifiedOn
 		}
@@ -397,50 +443,271 @@ func validateTagFilter(f string) error {
 	return nil
 }
 
-// ListUserScripts lists the user workers of a namespace, optionally filtered by tags
-// ("tenant:42:yes", "plan:free:no"), following the cursor to the end.
-func (c *Cloudflare) ListUserScripts(ctx context.Context, namespace string, tagFilters ...string) ([]ScriptInfo, error) {
+// UserScriptTags reads one user worker's tags (GET …/scripts/{name}/tags): the per-script
+// read a reconcile falls back on when a listing leaves the tags out.
+func (c *Cloudflare) UserScriptTags(ctx context.Context, namespace, name string) ([]string, error) {
+	var tags []string
+	path := c.accountPath("workers/dispatch/namespaces/%s/scripts/%s/tags", namespace, name)
+	if _, err := c.call(ctx, http.MethodGet, path, &tags); err != nil {
+		return nil, fmt.Errorf("cloudflare: unable to read the tags of script %q: %w", name, err)
+	}
+	if tags == nil {
+		tags = []string{}
+	}
+	return tags, nil
+}
+
+// ListLimit is the largest page the list-scripts call serves (docs: limit ≤ 1000).
+const ListLimit = 1000
+
+// ErrListTruncated is matched by the error of a listing that came back with a full page and
+// no cursor: Cloudflare may have cut it, and acting on it would treat the rest as missing.
+var ErrListTruncated = errors.New("cloudflare: the script listing came back full without a cursor and may be cut")
+
+// ScriptListing is a listing of user workers together with what the API's answers looked
+// like, which Cloudflare's sources disagree on (the OpenAPI schema nests items under
+// "script" and has no cursor; the docs page with a cursor; the platform example reads flat
+// items without tags).
+type ScriptListing struct {
+	Scripts []ScriptInfo
+	Nested  int // items nested under "script"
+	Flat    int // items with the script's fields at the top
+	// Skipped counts items without a usable name: never acted on.
+	Skipped  int
+	WithTags int // items that carried their tags
+	Cursor   bool
+	Pages    int
+	// Sharded says a full page without a cursor was narrowed shard by shard.
+	Sharded bool
+}
+
+// TagsIncluded reports whether every listed item carried its tags.
+func (l *ScriptListing) TagsIncluded() bool { return l.WithTags == l.Nested+l.Flat }
+
+// Shape describes the answers in words, for the operator.
+func (l *ScriptListing) Shape() string {
+	var shape string
+	switch {
+	case l.Nested+l.Flat == 0:
+		shape = "no items"
+	case l.Flat == 0:
+		shape = "items nested under \"script\""
+	case l.Nested == 0:
+		shape = "flat items"
+	default:
+		shape = fmt.Sprintf("mixed items (%d nested, %d flat)", l.Nested, l.Flat)
+	}
+	if l.Nested+l.Flat > 0 {
+		switch {
+		case l.TagsIncluded():
+			shape += " with tags"
+		case l.WithTags == 0:
+			shape += " without tags"
+		default:
+			shape += fmt.Sprintf(", %d of %d with tags", l.WithTags, l.Nested+l.Flat)
+		}
+	}
+	if l.Cursor {
+		shape += fmt.Sprintf(", paged by cursor (%d pages)", l.Pages)
+	} else {
+		shape += ", no cursor"
+	}
+	if l.Sharded {
+		shape += ", listed shard by shard"
+	}
+	if l.Skipped > 0 {
+		shape += fmt.Sprintf(", %d items without a name ignored", l.Skipped)
+	}
+	return shape
+}
+
+// listedScript is one item of the list-scripts answer, flat or nested under "script". Tags
+// and etag are pointers so that "absent" differs from "empty".
+type listedScript struct {
+	ID         string        `json:"id"`
+	ETag       *string       `json:"etag"`
+	Tags       *[]string     `json:"tags"`
+	ModifiedOn string        `json:"modified_on"`
+	Script     *listedScript `json:"script"`
+}
+
+// add decodes one page's items into l, skipping what cannot be one of the namespace's scripts.
+func (l *ScriptListing) add(items []json.RawMessage, seen map[string]bool) {
+	for _, raw := range items {
+		var it listedScript
+		if err := json.Unmarshal(raw, &it); err != nil {
+			l.Skipped++
+			continue
+		}
+		outer := it
+		if it.Script != nil {
+			it = *it.Script
+			if it.ModifiedOn == "" {
+				it.ModifiedOn = outer.ModifiedOn
+			}
+			l.Nested++
+		} else {
+			l.Flat++
+		}
+		if it.ID == "" || seen[it.ID] {
+			// Nothing can be done safely with an item without a name; a name listed twice
+			// (pages overlapping) is kept once.
+			if it.ID == "" {
+				l.Skipped++
+			}
+			continue
+		}
+		seen[it.ID] = true
+		info := ScriptInfo{Name: it.ID}
+		if it.ETag != nil {
+			info.ETag = *it.ETag
+		}
+		if it.Tags != nil {
+			info.Tags, info.TagsKnown = *it.Tags, true
+			l.WithTags++
+		}
+		info.ModifiedOn, _ = time.Parse(time.RFC3339Nano, it.ModifiedOn)
+		l.Scripts = append(l.Scripts, info)
+	}
+}
+
+// listScripts appends the scripts matching tagFilters to l, following the cursor when the API
+// gives one. It reports full when an answer without a cursor held a whole page: what Cloudflare
+// does with more than a page and no cursor is not published, so such a listing may be cut.
+func (c *Cloudflare) listScripts(ctx context.Context, namespace string, tagFilters []string, l *ScriptListing, seen map[string]bool) (full bool, err error) {
 	for _, f := range tagFilters {
 		if err := validateTagFilter(f); err != nil {
-			return nil, err
+			return false, err
 		}
 	}
 	path := c.accountPath("workers/dispatch/namespaces/%s/scripts", namespace)
-	var all []ScriptInfo
 	cursor := ""
-	for {
-		opts := []option.RequestOption{option.WithQuery("limit", "1000")}
+	for range 100000 {
+		opts := []option.RequestOption{option.WithQuery("limit", strconv.Itoa(ListLimit))}
 		if len(tagFilters) > 0 {
 			opts = append(opts, option.WithQuery("tags", strings.Join(tagFilters, ",")))
 		}
 		if cursor != "" {
 			opts = append(opts, option.WithQuery("cursor", cursor))
 		}
-		var page []scriptJSON
+		var page []json.RawMessage
 		env, err := c.call(ctx, http.MethodGet, path, &page, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("cloudflare: unable to list scripts of namespace %q: %w", namespace, err)
+			return false, fmt.Errorf("cloudflare: unable to list scripts of namespace %q: %w", namespace, err)
 		}
-		for _, s := range page {
-			all = append(all, s.info())
+		l.Pages++
+		l.add(page, seen)
+		next := env.cursor()
+		if env.ResultInfo.Cursor != nil {
+			l.Cursor = true
 		}
-		if env.ResultInfo.Cursor == "" || env.ResultInfo.Cursor == cursor || len(page) == 0 {
-			return all, nil
+		if next == "" || next == cursor || len(page) == 0 {
+			return env.ResultInfo.Cursor == nil && len(page) >= ListLimit, nil
 		}
-		cursor = env.ResultInfo.Cursor
+		cursor = next
 	}
+	return false, fmt.Errorf("cloudflare: the script listing of namespace %q does not end", namespace)
 }
 
-// DeleteUserScriptsByTag deletes every user worker matching tagFilter ("tenant:42:yes").
-func (c *Cloudflare) DeleteUserScriptsByTag(ctx context.Context, namespace, tagFilter string) error {
-	if err := validateTagFilter(tagFilter); err != nil {
-		return err
+// ListUserScriptsDetailed lists the user workers matching tagFilters ("tenant:42:yes",
+// "plan:free:no") with what the answers looked like. A full page without a cursor is an error
+// matching ErrListTruncated: narrow the filter.
+func (c *Cloudflare) ListUserScriptsDetailed(ctx context.Context, namespace string, tagFilters ...string) (ScriptListing, error) {
+	var l ScriptListing
+	full, err := c.listScripts(ctx, namespace, tagFilters, &l, map[string]bool{})
+	if err != nil {
+		return l, err
+	}
+	if full {
+		return l, fmt.Errorf("%w (namespace %q, filter %q): narrow the filter", ErrListTruncated, namespace, strings.Join(tagFilters, ","))
+	}
+	return l, nil
+}
+
+// ListUserScripts lists the user workers of a namespace, optionally filtered by tags.
+func (c *Cloudflare) ListUserScripts(ctx context.Context, namespace string, tagFilters ...string) ([]ScriptInfo, error) {
+	l, err := c.ListUserScriptsDetailed(ctx, namespace, tagFilters...)
+	return l.Scripts, err
+}
+
+// deleteByTagLimit is how many scripts one delete-by-tag call removes at most.
+const deleteByTagLimit = 100
+
+// DeleteUserScriptsByTag deletes every user worker matching all tagFilters ("tenant:42:yes")
+// and returns how many were deleted. The call is paged ({deleted, deleted_count, has_more}),
+// so it repeats until nothing is left. Without a filter Cloudflare deletes every script of the
+// namespace, so it refuses to call without one.
+func (c *Cloudflare) DeleteUserScriptsByTag(ctx context.Context, namespace string, tagFilters ...string) (int, error) {
+	if len(tagFilters) == 0 {
+		return 0, errors.New("cloudflare: refusing to delete by tag without a tag filter: Cloudflare would delete every script of the namespace")
+	}
+	for _, f := range tagFilters {
+		if err := validateTagFilter(f); err != nil {
+			return 0, err
+		}
 	}
 	path := c.accountPath("workers/dispatch/namespaces/%s/scripts", namespace)
-	if _, err := c.call(ctx, http.MethodDelete, path, nil, option.WithQuery("tags", tagFilter)); err != nil {
-		return fmt.Errorf("cloudflare: unable to delete scripts tagged %q: %w", tagFilter, err)
+	filter := strings.Join(tagFilters, ",")
+	total := 0
+	for range 100000 {
+		var out struct {
+			Deleted      []struct{ ID string } `json:"deleted"`
+			DeletedCount *int                  `json:"deleted_count"`
+			HasMore      bool                  `json:"has_more"`
+		}
+		if _, err := c.call(ctx, http.MethodDelete, path, &out,
+			option.WithQuery("tags", filter), option.WithQuery("limit", strconv.Itoa(deleteByTagLimit))); err != nil {
+			return total, fmt.Errorf("cloudflare: unable to delete scripts tagged %q (%d deleted so far): %w", filter, total, err)
+		}
+		n := len(out.Deleted)
+		if out.DeletedCount != nil {
+			n = *out.DeletedCount
+		}
+		total += n
+		if !out.HasMore {
+			return total, nil
+		}
+		if n == 0 {
+			return total, fmt.Errorf("cloudflare: delete by tag %q answered has_more without deleting anything (%d deleted so far)", filter, total)
+		}
 	}
-	return nil
+	return total, fmt.Errorf("cloudflare: delete by tag %q does not end", filter)
+}
+
+// --- normal workers ---
+
+// Workers lists the account's normal workers (GET workers/scripts) with their Durable Object
+// migration tags: the call wrangler reads the current tag from before it uploads migrations.
+func (c *Cloudflare) Workers(ctx context.Context) ([]ScriptInfo, error) {
+	var out []struct {
+		ID           string   `json:"id"`
+		ETag         string   `json:"etag"`
+		Tags         []string `json:"tags"`
+		MigrationTag string   `json:"migration_tag"`
+	}
+	if _, err := c.call(ctx, http.MethodGet, c.accountPath("workers/scripts"), &out); err != nil {
+		return nil, fmt.Errorf("cloudflare: unable to list the account's workers: %w", err)
+	}
+	infos := make([]ScriptInfo, 0, len(out))
+	for _, w := range out {
+		infos = append(infos, ScriptInfo{Name: w.ID, ETag: w.ETag, Tags: w.Tags, TagsKnown: w.Tags != nil, MigrationTag: w.MigrationTag})
+	}
+	return infos, nil
+}
+
+// WorkerMigrationTag returns a normal worker's current Durable Object migration tag; found is
+// false when the account has no worker of that name.
+func (c *Cloudflare) WorkerMigrationTag(ctx context.Context, name string) (tag string, found bool, err error) {
+	all, err := c.Workers(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, w := range all {
+		if w.Name == name {
+			return w.MigrationTag, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // --- dispatch namespaces ---
@@ -554,21 +821,120 @@ func (c *Cloudflare) DeleteKV(ctx context.Context, nsID, key string) error {
 	return nil
 }
 
-// PutKVBulk writes pairs in calls of at most 10,000. Calls are not atomic together: on error,
-// earlier chunks are stored.
+// KVBulkError names the keys a bulk write could not store, after retrying them.
+type KVBulkError struct {
+	Keys  []string
+	Tries int
+	Cause error // Cloudflare's error answer, when the last try was one
+}
+
+func (e *KVBulkError) Error() string {
+	shown := e.Keys
+	if len(shown) > 10 {
+		shown = shown[:10]
+	}
+	msg := fmt.Sprintf("cloudflare: %d KV keys were not stored after %d tries: %s", len(e.Keys), e.Tries, strings.Join(shown, ", "))
+	if len(e.Keys) > len(shown) {
+		msg += fmt.Sprintf(" and %d more", len(e.Keys)-len(shown))
+	}
+	if e.Cause != nil {
+		msg += " (" + e.Cause.Error() + ")"
+	}
+	return msg
+}
+
+func (e *KVBulkError) Unwrap() error { return e.Cause }
+
+// kvBulkResult is the answer of a bulk write, on a 200 as well as on a 4xx.
+type kvBulkResult struct {
+	SuccessfulKeyCount int      `json:"successful_key_count"`
+	UnsuccessfulKeys   []string `json:"unsuccessful_keys"`
+}
+
+// PutKVBulk writes pairs in calls of at most 10,000. Cloudflare may store only part of a call
+// and name the rest in unsuccessful_keys (with a 200 too); those are retried with backoff, and
+// keys still failing make the write fail with a *KVBulkError naming them. Calls are not atomic
+// together: on error, the other keys are stored.
 func (c *Cloudflare) PutKVBulk(ctx context.Context, nsID string, pairs []KVPair) error {
 	path := c.accountPath("storage/kv/namespaces/%s/bulk", nsID)
 	for start := 0; start < len(pairs); start += kvBulkLimit {
-		chunk := pairs[start:min(start+kvBulkLimit, len(pairs))]
-		body, err := jsonBody(chunk)
-		if err != nil {
-			return fmt.Errorf("cloudflare: unable to encode kv bulk write: %w", err)
-		}
-		if _, err := c.call(ctx, http.MethodPut, path, nil, body); err != nil {
-			return fmt.Errorf("cloudflare: unable to bulk write kv pairs %d-%d: %w", start, start+len(chunk)-1, err)
+		pending := pairs[start:min(start+kvBulkLimit, len(pairs))]
+		for try := 1; ; try++ {
+			failed, err := c.putKVChunk(ctx, path, pending)
+			if err != nil && len(failed) == 0 {
+				return fmt.Errorf("cloudflare: unable to bulk write kv pairs %d-%d: %w", start, start+len(pending)-1, err)
+			}
+			if len(failed) == 0 {
+				break
+			}
+			if err != nil || try > c.kvRetries {
+				// A 4xx that stored nothing will not store anything on a retry.
+				return &KVBulkError{Keys: failed, Tries: try, Cause: err}
+			}
+			retry := make(map[string]bool, len(failed))
+			for _, k := range failed {
+				retry[k] = true
+			}
+			var next []KVPair
+			for _, p := range pending {
+				if retry[p.Key] {
+					next = append(next, p)
+				}
+			}
+			pending = next
+			t := time.NewTimer(c.kvRetryBackoff << (try - 1))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return &KVBulkError{Keys: failed, Tries: try, Cause: ctx.Err()}
+			case <-t.C:
+			}
 		}
 	}
 	return nil
+}
+
+// putKVChunk writes one call's pairs and returns the keys Cloudflare did not store. A 4xx whose
+// answer names unsuccessful keys returns them with the error; err without keys is a plain
+// failure of the call.
+func (c *Cloudflare) putKVChunk(ctx context.Context, path string, pairs []KVPair) ([]string, error) {
+	body, err := jsonBody(pairs)
+	if err != nil {
+		return nil, fmt.Errorf("cloudflare: unable to encode kv bulk write: %w", err)
+	}
+	sent := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		sent[p.Key] = true
+	}
+	ours := func(keys []string) []string {
+		// Only keys this call sent can be retried; anything else in the answer is noise.
+		var out []string
+		for _, k := range keys {
+			if sent[k] {
+				out = append(out, k)
+				delete(sent, k)
+			}
+		}
+		return out
+	}
+	var res kvBulkResult
+	if _, err := c.call(ctx, http.MethodPut, path, &res, body); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 {
+			var env struct {
+				Result *kvBulkResult `json:"result"`
+			}
+			if json.Unmarshal(ae.body, &env) == nil && env.Result != nil {
+				failed := ours(env.Result.UnsuccessfulKeys)
+				if len(failed) > 0 && env.Result.SuccessfulKeyCount > 0 {
+					return failed, nil // partly stored: retry the rest
+				}
+				return failed, err
+			}
+		}
+		return nil, err
+	}
+	return ours(res.UnsuccessfulKeys), nil
 }
 
 // DeleteKVBulk deletes keys in calls of at most 10,000.
@@ -610,9 +976,9 @@ func (c *Cloudflare) KVKeys(ctx context.Context, nsID, prefix string) ([]string,
 		for _, k := range page {
 			keys = append(keys, k.Name)
 		}
-		if env.ResultInfo.Cursor == "" || env.ResultInfo.Cursor == cursor || len(page) == 0 {
+		if env.cursor() == "" || env.cursor() == cursor || len(page) == 0 {
 			return keys, nil
 		}
-		cursor = env.ResultInfo.Cursor
+		cursor = env.cursor()
 	}
 }

@@ -79,7 +79,7 @@ func TestUploadUserScriptWire(t *testing.T) {
 		MainModule: "index.js",
 		Modules: []ScriptModule{
 			{Name: "index.js", Content: []byte("import d from './data.json';\nexport default {fetch(){return new Response('hi')}}")},
-			{Name: "data.json", ContentType: "application/json", Content: []byte(`{"a":1}`)},
+			{Name: "data.json", ContentType: "text/plain", Content: []byte(`{"a":1}`)},
 		},
 		CompatibilityDate:  "2026-11-01",
 		CompatibilityFlags: []string{"nodejs_compat"},
@@ -118,7 +118,7 @@ func TestUploadUserScriptWire(t *testing.T) {
 		"import d from './data.json';\nexport default {fetch(){return new Response('hi')}}" +
 		"\r\n--" + b + "\r\n" +
 		"Content-Disposition: form-data; name=\"data.json\"; filename=\"data.json\"\r\n" +
-		"Content-Type: application/json\r\n\r\n" +
+		"Content-Type: text/plain\r\n\r\n" +
 		`{"a":1}` +
 		"\r\n--" + b + "--\r\n"
 	if string(r.Body) != want {
@@ -321,6 +321,10 @@ func TestListsFollowCursors(t *testing.T) {
 		"c2": {[]string{"d"}, ""},
 	}
 	cf, rec := newRecorded(t, func(_ int, r recordedRequest, w http.ResponseWriter) {
+		if r.Method == "DELETE" {
+			okJSON(w, map[string]any{"deleted": []any{}, "deleted_count": 0, "has_more": false}, nil)
+			return
+		}
 		req, _ := http.NewRequest(r.Method, r.URI, nil)
 		p := pages[req.URL.Query().Get("cursor")]
 		var result []map[string]string
@@ -370,11 +374,11 @@ func TestListsFollowCursors(t *testing.T) {
 	if _, err := cf.ListUserScripts(ctx, "prod", "tenant:42"); err == nil {
 		t.Error("a filter without :yes/:no was accepted")
 	}
-	if err := cf.DeleteUserScriptsByTag(ctx, "prod", "tenant:42:yes"); err != nil {
+	if _, err := cf.DeleteUserScriptsByTag(ctx, "prod", "tenant:42:yes"); err != nil {
 		t.Fatal(err)
 	}
 	last := rec.all()[len(rec.all())-1]
-	if last.Method != "DELETE" || last.URI != "/client/v4/accounts/acc/workers/dispatch/namespaces/prod/scripts?tags=tenant%3A42%3Ayes" {
+	if last.Method != "DELETE" || last.URI != "/client/v4/accounts/acc/workers/dispatch/namespaces/prod/scripts?limit=100&tags=tenant%3A42%3Ayes" {
 		t.Errorf("delete by tag sent %s %s", last.Method, last.URI)
 	}
 }
@@ -474,7 +478,10 @@ func TestCloudflareAgainstLocalCF(t *testing.T) {
 			Bindings: []Binding{{"type": "plain_text", "name": "A", "text": "b"}},
 		}
 	}
-	weird := "shop/ü 100%"
+	if _, err := cf.UploadUserScript(ctx, "production", "shop/ü 100%", up("tenant:1")); err == nil || !strings.Contains(err.Error(), "invalid script name") {
+		t.Errorf("an invalid script name was not refused before the request: %v", err)
+	}
+	weird := "_shop-1_x"
 	first, err := cf.UploadUserScript(ctx, "production", weird, up("tenant:1", "plan:free"))
 	if err != nil {
 		t.Fatal(err)
@@ -501,8 +508,8 @@ func TestCloudflareAgainstLocalCF(t *testing.T) {
 	if list, err := cf.ListUserScripts(ctx, "production", "tenant:2:no"); err != nil || len(list) != 1 || list[0].Name != weird {
 		t.Errorf("not tenant:2 = %+v, %v", list, err)
 	}
-	if err := cf.DeleteUserScriptsByTag(ctx, "production", "plan:pro:yes"); err != nil {
-		t.Fatal(err)
+	if n, err := cf.DeleteUserScriptsByTag(ctx, "production", "plan:pro:yes"); err != nil || n != 2 {
+		t.Fatalf("delete by tag: %d deleted, %v", n, err)
 	}
 	if err := cf.DeleteUserScript(ctx, "production", weird); err != nil {
 		t.Fatal(err)

@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/x402"
@@ -29,12 +31,28 @@ const CompatibilityDate = "2026-11-01"
 // Tag names on user workers. OwnerTag marks every script 402claw manages, so the reconciler can
 // list ours in one call and leave anything else in the namespace alone.
 const (
-	OwnerTag     = "402claw"
-	ownerFilter  = OwnerTag + ":yes"
-	shaTagPrefix = "sha:"
-	fpTagPrefix  = "fp:"
-	digestChars  = 16
+	OwnerTag       = "402claw"
+	ownerFilter    = OwnerTag + ":yes"
+	shaTagPrefix   = "sha:"
+	fpTagPrefix    = "fp:"
+	shardTagPrefix = "shard:"
+	digestChars    = 16
 )
+
+// ShardTag is the shard:<2 hex> tag of a script name: the first byte of its SHA-256. When a
+// listing of our scripts comes back as a full page without a cursor (so it may be cut), the
+// reconciler lists shard by shard instead, 256 narrower listings of about 1/256 each.
+func ShardTag(scriptName string) string {
+	sum := sha256.Sum256([]byte(scriptName))
+	return shardTagPrefix + hex.EncodeToString(sum[:1])
+}
+
+// appScriptRe is the name of every script 402claw creates: "app-" and an app slug
+// (models.App.ScriptName). A listed item with any other name is never ours to touch.
+var appScriptRe = regexp.MustCompile(`^app-[a-z][a-z0-9-]{2,31}$`)
+
+// IsAppScriptName reports whether name can be the script of an app.
+func IsAppScriptName(name string) bool { return appScriptRe.MatchString(name) }
 
 // ConfigKeyPrefix starts the KV key of every app config document.
 const ConfigKeyPrefix = "app:"
@@ -47,7 +65,8 @@ type DecryptedVar = models.DecryptedVar
 
 // BuildScript is the upload of an app's version: its bundled module, its vars as plain_text or
 // secret_text bindings, its KV store as the KV binding, and the tags the reconciler and
-// delete-by-tag use. Vars come sorted by name so equal state gives equal bytes.
+// delete-by-tag use (seven of Cloudflare's eight, with the fp: tag WithFingerprint adds). Vars
+// come sorted by name so equal state gives equal bytes.
 func BuildScript(app models.App, v models.Version, vars []DecryptedVar, plan models.Plan) ScriptUpload {
 	name := v.BundleName
 	if name == "" {
@@ -76,6 +95,7 @@ func BuildScript(app models.App, v models.Version, vars []DecryptedVar, plan mod
 			"tenant:" + strconv.FormatUint(uint64(app.TenantID), 10),
 			"app:" + app.Slug,
 			"plan:" + plan.Key,
+			ShardTag(app.ScriptName),
 			shaTagPrefix + short(v.SHA256),
 		},
 	}
@@ -320,14 +340,75 @@ func (c *Cloudflare) KVKeysWithDigest(ctx context.Context, nsID, prefix string) 
 			}
 			keys = append(keys, KVKey{Name: k.Name, SHA256: m.SHA256})
 		}
-		if env.ResultInfo.Cursor == "" || env.ResultInfo.Cursor == cursor || len(page) == 0 {
+		if env.cursor() == "" || env.cursor() == cursor || len(page) == 0 {
 			return keys, nil
 		}
-		cursor = env.ResultInfo.Cursor
+		cursor = env.cursor()
 	}
 }
 
-// ListOwnedScripts lists every user worker carrying the owner tag.
-func (c *Cloudflare) ListOwnedScripts(ctx context.Context, namespace string) ([]ScriptInfo, error) {
-	return c.ListUserScripts(ctx, namespace, ownerFilter)
+// shardListConcurrency bounds the shard listings running at once.
+const shardListConcurrency = 8
+
+// ListOwnedScripts lists every user worker carrying the owner tag. It follows the cursor when
+// the API pages by one; when an answer without a cursor holds a whole page (so it may be cut),
+// it lists the 256 shards one by one instead, and fails if a shard's page is full too: acting
+// on a partial list would take the rest for missing.
+func (c *Cloudflare) ListOwnedScripts(ctx context.Context, namespace string) (ScriptListing, error) {
+	var l ScriptListing
+	full, err := c.listScripts(ctx, namespace, []string{ownerFilter}, &l, map[string]bool{})
+	if err != nil || !full {
+		return l, err
+	}
+	// Scripts deployed before shard tags existed show up in the unsharded page only; they are
+	// kept, and the reconciler re-tags them.
+	shards := ScriptListing{Sharded: true, Nested: l.Nested, Flat: l.Flat, WithTags: l.WithTags, Skipped: l.Skipped, Pages: l.Pages}
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, shardListConcurrency)
+	var wg sync.WaitGroup
+	for i := range 256 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(shard string) {
+			defer func() { <-sem; wg.Done() }()
+			var part ScriptListing
+			full, err := c.listScripts(ctx, namespace, []string{ownerFilter, shard + ":yes"}, &part, map[string]bool{})
+			if err == nil && full {
+				err = fmt.Errorf("%w: even shard %s holds a full page; refusing to act on a partial list", ErrListTruncated, shard)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			shards.Cursor = shards.Cursor || part.Cursor
+			shards.Pages += part.Pages
+			shards.Nested += part.Nested
+			shards.Flat += part.Flat
+			shards.WithTags += part.WithTags
+			shards.Skipped += part.Skipped
+			for _, sc := range part.Scripts {
+				if !seen[sc.Name] {
+					seen[sc.Name] = true
+					shards.Scripts = append(shards.Scripts, sc)
+				}
+			}
+		}(fmt.Sprintf("%s%02x", shardTagPrefix, i))
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return shards, firstErr
+	}
+	for _, sc := range l.Scripts {
+		if !seen[sc.Name] {
+			seen[sc.Name] = true
+			shards.Scripts = append(shards.Scripts, sc)
+		}
+	}
+	return shards, nil
 }

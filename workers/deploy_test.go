@@ -27,7 +27,7 @@ func TestBuildScript(t *testing.T) {
 	if up.MainModule != "worker.js" || len(up.Modules) != 1 || string(up.Modules[0].Content) != "export default {}" || up.CompatibilityDate != "2026-11-01" {
 		t.Fatalf("upload = %+v", up)
 	}
-	wantTags := []string{"402claw", "tenant:3", "app:hello", "plan:free", "sha:0123456789abcdef"}
+	wantTags := []string{"402claw", "tenant:3", "app:hello", "plan:free", ShardTag(app.ScriptName), "sha:0123456789abcdef"}
 	if !slices.Equal(up.Tags, wantTags) {
 		t.Errorf("tags = %q, want %q", up.Tags, wantTags)
 	}

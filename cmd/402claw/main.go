@@ -21,8 +21,14 @@ Usage:
   402claw migrate                apply pending database migrations and exit
   402claw user create --email E --password P [--admin] [--tenant SLUG]
                                  create a user (a new tenant unless --tenant or --admin)
-  402claw reconcile              compare the database with the edge once and repair drift
+  402claw reconcile [--allow-mass-delete] [--allow-mass-upload]
+                                 compare the database with the edge once and repair drift; the
+                                 flags override the safety valve for this run (see /admin/sync)
   402claw edge bootstrap         prepare a Cloudflare account: namespaces, dispatcher, outbound worker
+  402claw edge check [--edge-url URL]
+                                 run an end-to-end check against the Cloudflare account (bootstrap
+                                 twice, a throwaway app, KV, a 402 through the dispatcher); run it
+                                 before opening sign-up
   402claw billing reconcile      re-read subscriptions from Stripe and fix drift
   402claw help                   this text; "402claw serve --help" lists every setting
 `
@@ -76,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "reconcile", "edge", "billing":
 		sub := args[0]
 		if sub != "reconcile" {
-			if len(args) < 2 || (sub == "edge" && args[1] != "bootstrap") || (sub == "billing" && args[1] != "reconcile") {
+			if len(args) < 2 || (sub == "edge" && args[1] != "bootstrap" && args[1] != "check") || (sub == "billing" && args[1] != "reconcile") {
 				fmt.Fprint(stderr, usage)
 				return errUsage
 			}
@@ -88,9 +94,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		switch sub {
 		case "reconcile":
-			return reconcileCmd(ctx, cfg, stdout, stderr)
+			return reconcileCmd(ctx, cfg, args[1:], stdout, stderr)
 		case "edge bootstrap":
 			return edgeBootstrapCmd(ctx, cfg, stdout)
+		case "edge check":
+			return edgeCheckCmd(ctx, cfg, args[2:], stdout, stderr)
 		default:
 			return billingReconcileCmd(ctx, cfg, stdout, stderr)
 		}

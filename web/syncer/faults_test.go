@@ -179,8 +179,8 @@ func TestConvergesUnderFaults(t *testing.T) {
 				withScript++
 			}
 		}
-		if len(owned) != withScript {
-			t.Errorf("%d scripts at the edge, %d apps with a version", len(owned), withScript)
+		if len(owned.Scripts) != withScript {
+			t.Errorf("%d scripts at the edge, %d apps with a version", len(owned.Scripts), withScript)
 		}
 		watchMu.Lock()
 		defer watchMu.Unlock()

@@ -240,6 +240,8 @@ func (s *Syncer) Run(ctx context.Context) {
 		if !nextReconcile.IsZero() && !s.now().Before(nextReconcile) {
 			if rep, err := s.Reconcile(ctx); err != nil {
 				s.o.Logger.Warn("reconcile failed", "err", err)
+			} else if rep.Blocked {
+				s.o.Logger.Warn("reconcile held back by the safety valve (see /admin/sync)", "reason", rep.BlockedReason)
 			} else if rep.Drift() > 0 {
 				s.o.Logger.Info("reconcile repaired drift", "report", rep)
 			}

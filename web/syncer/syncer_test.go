@@ -47,7 +47,7 @@ func newEnv(t testing.TB, db modeltest.DB) *env {
 	}
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	cf := workers.NewCloudflare(workers.CloudflareConfig{APIToken: "local", AccountID: "acc", BaseURL: srv.URL + "/client/v4", MaxRetries: -1})
+	cf := workers.NewCloudflare(workers.CloudflareConfig{APIToken: "local", AccountID: "acc", BaseURL: srv.URL + "/client/v4", MaxRetries: -1, KVRetryBackoff: time.Millisecond})
 	ctx := context.Background()
 	if err := cf.CreateDispatchNamespace(ctx, namespace); err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func (e *env) checkEdge(app *models.App) {
 			e.t.Fatal(err)
 		}
 		wantTags := []string{"402claw", fmt.Sprintf("tenant:%d", st.App.TenantID), "app:" + st.App.Slug, "plan:pro",
-			"sha:" + st.Version.SHA256[:16], "fp:" + st.App.ScriptFingerprint[:16]}
+			workers.ShardTag(st.App.ScriptName), "sha:" + st.Version.SHA256[:16], "fp:" + st.App.ScriptFingerprint[:16]}
 		if !slices.Equal(info.Tags, wantTags) {
 			e.t.Errorf("tags of %s = %q, want %q", st.App.Slug, info.Tags, wantTags)
 		}

@@ -3,6 +3,7 @@ package localcf
 import (
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,6 +18,14 @@ type Faults struct {
 	DropRate      float64       // connection closed without an answer
 	Latency       time.Duration // added to every request before it is handled
 	Seed          int64         // the same seed gives the same sequence of outcomes
+	// KVUnsuccessfulRate is the share of keys a bulk write leaves unstored and names in
+	// unsuccessful_keys of its 200 answer, as Cloudflare may. KVUnsuccessfulPrefix, when
+	// set, limits it to keys starting with it.
+	KVUnsuccessfulRate   float64
+	KVUnsuccessfulPrefix string
+	// EmptyScriptLists makes the list-scripts call answer success with no items: the
+	// listing that "suddenly comes back empty".
+	EmptyScriptLists bool
 }
 
 // FaultStats counts what the fault injector did since the last SetFaults.
@@ -25,6 +34,8 @@ type FaultStats struct {
 	Errors      int
 	RateLimited int
 	Dropped     int
+	// KVUnsuccessful counts keys bulk writes left unstored.
+	KVUnsuccessful int
 }
 
 type faultState struct {
@@ -110,11 +121,18 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 			}
 		}
 		panic(http.ErrAbortHandler)
-	case faultError500:
-		writeError(w, http.StatusInternalServerError, 10002, "An unknown error has occurred")
-		return false
-	case faultError503:
-		writeError(w, http.StatusServiceUnavailable, 10013, "Service temporarily unavailable")
+	case faultError500, faultError503:
+		status := http.StatusInternalServerError
+		if kind == faultError503 {
+			status = http.StatusServiceUnavailable
+		}
+		// Under workers Cloudflare's transient failure is 10013 workers.api.error.unknown;
+		// under storage/kv 10013 means "namespace not found", so a KV fault must not use it.
+		if strings.Contains(r.URL.Path, "/storage/kv/") {
+			writeError(w, status, codeInternal, "An unknown error has occurred")
+		} else {
+			writeError(w, status, codeWorkersUnknown, "workers.api.error.unknown")
+		}
 		return false
 	case faultRateLimit:
 		w.Header().Set("Retry-After", "1")
@@ -122,4 +140,33 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// kvUnsuccessful picks the keys of a bulk write that fail, per KVUnsuccessfulRate (one draw per
+// eligible key, from the seeded sequence).
+func (s *Server) kvUnsuccessful(keys []string) map[string]bool {
+	fs := &s.faults
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f := fs.faults
+	if f.KVUnsuccessfulRate <= 0 {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, f.KVUnsuccessfulPrefix) {
+			continue
+		}
+		if fs.rng.Float64() < f.KVUnsuccessfulRate {
+			out[k] = true
+			fs.stats.KVUnsuccessful++
+		}
+	}
+	return out
+}
+
+func (s *Server) emptyScriptLists() bool {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	return s.faults.faults.EmptyScriptLists
 }

@@ -187,9 +187,13 @@ func (s *Server) listKVNamespaces(w http.ResponseWriter, r *http.Request) {
 	if err != nil || pageNo < 1 {
 		pageNo = 1
 	}
-	perPage, err := strconv.Atoi(q.Get("per_page"))
-	if err != nil || perPage < 1 || perPage > 1000 {
-		perPage = 20
+	// The schema's range for per_page: 5 to 100, default 20.
+	perPage := 20
+	if v := q.Get("per_page"); v != "" {
+		if perPage, err = strconv.Atoi(v); err != nil || perPage < 5 || perPage > 100 {
+			writeRequestError(w, kvBad("per_page must be between 5 and 100"))
+			return
+		}
 	}
 	s.mu.RLock()
 	all := slices.SortedFunc(maps.Values(s.kv), func(a, b *kvNamespace) int { return strings.Compare(a.Title, b.Title) })
@@ -442,6 +446,20 @@ func (s *Server) putKVBulk(w http.ResponseWriter, r *http.Request) {
 		}
 		entries[i], keys[i] = e, p.Key
 	}
+	// Cloudflare may store part of a bulk write and name the rest in unsuccessful_keys of a
+	// 200; fault injection makes that happen here.
+	unsuccessful := []string{}
+	if failed := s.kvUnsuccessful(keys); len(failed) > 0 {
+		stored, storedKeys := entries[:0:0], keys[:0:0]
+		for i, e := range entries {
+			if failed[e.Key] {
+				unsuccessful = append(unsuccessful, e.Key)
+				continue
+			}
+			stored, storedKeys = append(stored, e), append(storedKeys, keys[i])
+		}
+		entries, keys = stored, storedKeys
+	}
 	s.mu.Lock()
 	ns := s.kv[r.PathValue("id")]
 	if ns == nil {
@@ -449,14 +467,17 @@ func (s *Server) putKVBulk(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, errKVNamespaceNotFound())
 		return
 	}
-	err := s.kvPut(ns, entries)
+	var err error
+	if len(entries) > 0 {
+		err = s.kvPut(ns, entries)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		writeRequestError(w, err)
 		return
 	}
 	s.emit(kvEvents(ns.ID, keys)...)
-	writeResult(w, map[string]any{"successful_key_count": len(entries), "unsuccessful_keys": []string{}})
+	writeResult(w, map[string]any{"successful_key_count": len(entries), "unsuccessful_keys": unsuccessful})
 }
 
 func optInt(n int64) string {
@@ -509,9 +530,10 @@ func keysOf(entries []*kvEntry) []kvKey {
 
 func (s *Server) listKVKeys(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := parseLimit(q.Get("limit"), 1000, 1000)
+	// The schema's range for the keys call: 10 to 1000.
+	limit, err := parseLimit(q.Get("limit"), 1000, 10, 1000)
 	if err != nil {
-		writeRequestError(w, err)
+		writeRequestError(w, kvBad("%v", err))
 		return
 	}
 	s.mu.Lock()

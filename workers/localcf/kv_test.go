@@ -153,7 +153,7 @@ func TestKVBulkAndKeys(t *testing.T) {
 	if got := listAll("", 1000); len(got) != 2501 || !slices.IsSorted(got) {
 		t.Errorf("all keys: %d, sorted %v", len(got), slices.IsSorted(got))
 	}
-	if got := listAll("app:00", 7); len(got) != 100 || got[0] != "app:0000" || got[99] != "app:0099" {
+	if got := listAll("app:00", 10); len(got) != 100 || got[0] != "app:0000" || got[99] != "app:0099" {
 		t.Errorf("prefix app:00: %d keys", len(got))
 	}
 	if got := listAll("host:", 1000); !slices.Equal(got, []string{"host:x.example"}) {
@@ -310,9 +310,18 @@ func TestStateSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	ts := openTestServer(t, dir, Options{})
 	ts.mustNamespace(t, "prod")
-	etag := scriptETag(t, ts.upload(t, "prod", "shop/ü", []string{"tenant:1"}, map[string]any{"type": "secret_text", "name": "S", "text": "hush"}))
+	etag := scriptETag(t, ts.upload(t, "prod", "shop_u", []string{"tenant:1"}, map[string]any{"type": "secret_text", "name": "S", "text": "hush"}))
 	ts.upload(t, "prod", "gone", nil)
 	ts.call(t, "DELETE", base+"workers/dispatch/namespaces/prod/scripts/gone", "", nil)
+	// A worker's Durable Object migration tag is state Cloudflare keeps: a restart must not
+	// forget it, or the next bootstrap would be refused (10079) after a restart of serve.
+	ct, body := form(metadata(map[string]any{"main_module": "d.js", "compatibility_date": "2026-11-01",
+		"migrations": map[string]any{"new_tag": "v1", "new_sqlite_classes": []string{"Lock"}},
+		"bindings":   []map[string]string{{"type": "durable_object_namespace", "name": "LOCK", "class_name": "Lock"}}}),
+		part{"d.js", "application/javascript+module", "export class Lock {}; export default {}"})
+	if r := ts.call(t, "PUT", base+"workers/scripts/with-lock", ct, body); r.status != 200 {
+		t.Fatalf("worker with a migration: %d %s", r.status, r.body)
+	}
 	kv := ts.mustKVNamespace(t, "cfg")
 	ts.call(t, "PUT", base+"storage/kv/namespaces/"+kv+"/values/"+url.PathEscape("a/b"), "", []byte{0, 1, 2})
 	ts.call(t, "PUT", "/runtime/kv/"+kv+"/m?urlencoded=true", "", []byte("meta"), "CF-KV-Metadata", `{"v":2}`)
@@ -327,15 +336,18 @@ func TestStateSurvivesRestart(t *testing.T) {
 			Tags []string
 		}
 	}
-	again.call(t, "GET", base+"workers/dispatch/namespaces/prod/scripts/"+url.PathEscape("shop/ü"), "", nil).result(t, &details)
+	again.call(t, "GET", base+"workers/dispatch/namespaces/prod/scripts/"+url.PathEscape("shop_u"), "", nil).result(t, &details)
 	if details.Script.ETag != etag || !slices.Equal(details.Script.Tags, []string{"tenant:1"}) {
 		t.Errorf("script after restart: %+v", details)
 	}
-	if r := again.call(t, "GET", "/runtime/namespaces/prod/scripts/"+url.PathEscape("shop/ü"), "", nil); !strings.Contains(string(r.body), `"text":"hush"`) {
+	if r := again.call(t, "GET", "/runtime/namespaces/prod/scripts/"+url.PathEscape("shop_u"), "", nil); !strings.Contains(string(r.body), `"text":"hush"`) {
 		t.Errorf("secret lost: %s", r.body)
 	}
 	if r := again.call(t, "GET", base+"workers/dispatch/namespaces/prod/scripts/gone", "", nil); r.status != 404 {
 		t.Errorf("deleted script came back")
+	}
+	if r := again.call(t, "GET", base+"workers/scripts", "", nil); !strings.Contains(string(r.body), `"migration_tag":"v1"`) {
+		t.Errorf("migration tag lost in a restart: %s", r.body)
 	}
 	if r := again.call(t, "GET", base+"storage/kv/namespaces/"+kv+"/values/"+url.PathEscape("a/b"), "", nil); !bytes.Equal(r.body, []byte{0, 1, 2}) {
 		t.Errorf("kv value after restart: %q", r.body)

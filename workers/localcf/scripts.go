@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,14 +27,39 @@ import (
 // maxScriptBytes is the paid-plan script size limit; the body limit adds room for metadata.
 const maxScriptBytes = 10 << 20
 
+// moduleTypes are the module part types the schema lists for a script upload, plus
+// text/javascript+module (wrangler's ESM type). There is no application/json: a JSON module
+// goes up as text/plain or data.
 var moduleTypes = map[string]bool{
 	"application/javascript+module": true,
-	"text/javascript":               true,
+	"text/javascript+module":        true,
 	"application/javascript":        true,
-	"application/json":              true,
+	"text/javascript":               true,
+	"text/x-python":                 true,
+	"text/x-python-requirement":     true,
+	"application/wasm":              true,
 	"text/plain":                    true,
 	"application/octet-stream":      true,
-	"application/wasm":              true,
+	"application/source-map":        true,
+}
+
+// mainModuleTypes can be the main module.
+var mainModuleTypes = map[string]bool{
+	"application/javascript+module": true,
+	"text/javascript+module":        true,
+	"application/javascript":        true,
+	"text/javascript":               true,
+}
+
+// scriptNameRe is the schema's pattern for script names (10016 otherwise).
+var scriptNameRe = regexp.MustCompile(`^[a-z0-9_][a-z0-9-_]*$`)
+
+func validateScriptName(name string) error {
+	if !scriptNameRe.MatchString(name) {
+		return &requestError{http.StatusBadRequest, codeInvalidScriptName,
+			fmt.Sprintf("workers.api.error.invalid_script_name: %q does not match ^[a-z0-9_][a-z0-9-_]*$", name)}
+	}
+	return nil
 }
 
 // requestError is an answer the API gives instead of doing the work.
@@ -65,14 +91,45 @@ func errNamespaceNotFound(name string) *requestError {
 	return &requestError{http.StatusNotFound, codeNamespaceNotFound, fmt.Sprintf("workers.api.error.dispatch_namespace_not_found: %q", name)}
 }
 
+// maxTagLength is this emulator's guess: Cloudflare refuses long tags (100102) without
+// publishing the limit. Our longest tag, app:<32-character slug>, is 36.
+const maxTagLength = 128
+
+func validateTag(t string) error {
+	switch {
+	case t == "" || strings.ContainsAny(t, ",&"):
+		return &requestError{http.StatusBadRequest, codeTagInvalidChars, fmt.Sprintf("invalid tag %q: tags must be non-empty and contain neither ',' nor '&'", t)}
+	case len(t) > maxTagLength:
+		return &requestError{http.StatusBadRequest, codeTagTooLong, fmt.Sprintf("tag %q is longer than %d characters", t, maxTagLength)}
+	}
+	return nil
+}
+
 func validateTags(tags []string) error {
 	if len(tags) > 8 {
-		return badRequest("a script can have at most 8 tags, got %d", len(tags))
+		return &requestError{http.StatusBadRequest, codeTooManyTags, fmt.Sprintf("a script can have at most 8 tags, got %d", len(tags))}
 	}
 	for _, t := range tags {
-		if t == "" || strings.ContainsAny(t, ",&") {
-			return badRequest("invalid tag %q: tags must be non-empty and contain neither ',' nor '&'", t)
+		if err := validateTag(t); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// validateCompatibilityDate refuses a malformed date and one after today (UTC), as Cloudflare
+// does (10021).
+func (s *Server) validateCompatibilityDate(date string) error {
+	if date == "" {
+		return nil
+	}
+	d, err := time.Parse("2006-01-02", date)
+	if err != nil {
+		return badRequest("invalid compatibility_date %q", date)
+	}
+	today := s.opts.Now().UTC().Format("2006-01-02")
+	if date > today {
+		return badRequest("compatibility_date %s is in the future (today is %s)", d.Format("2006-01-02"), today)
 	}
 	return nil
 }
@@ -183,22 +240,23 @@ func (s *Server) deleteNamespace(w http.ResponseWriter, r *http.Request) {
 // --- upload ---
 
 type upload struct {
-	meta     map[string]json.RawMessage
-	main     string
-	date     string
-	flags    []string
-	bindings []json.RawMessage
-	secrets  map[string]string
-	tags     []string
-	hasTags  bool
-	keep     []string
-	modules  []module
-	size     int
+	migrations *migrations
+	meta       map[string]json.RawMessage
+	main       string
+	date       string
+	flags      []string
+	bindings   []json.RawMessage
+	secrets    map[string]string
+	tags       []string
+	hasTags    bool
+	keep       []string
+	modules    []module
+	size       int
 }
 
-var knownMetadata = []string{"main_module", "body_part", "compatibility_date", "compatibility_flags", "bindings", "tags", "keep_bindings"}
+var knownMetadata = []string{"main_module", "body_part", "compatibility_date", "compatibility_flags", "bindings", "tags", "keep_bindings", "migrations"}
 
-func parseUpload(r *http.Request) (*upload, error) {
+func (s *Server) parseUpload(r *http.Request) (*upload, error) {
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
 		return nil, badRequest("expected a multipart/form-data body with a metadata part and one part per module")
@@ -273,12 +331,16 @@ func parseUpload(r *http.Request) (*upload, error) {
 	if i < 0 {
 		return nil, badRequest("No such module %q.", typed.MainModule)
 	}
-	if ct := up.modules[i].ContentType; ct != "application/javascript+module" && ct != "text/javascript" && ct != "application/javascript" {
+	if ct := up.modules[i].ContentType; !mainModuleTypes[ct] {
 		return nil, badRequest("main module %q must be JavaScript, not %q", typed.MainModule, ct)
 	}
-	if typed.CompatibilityDate != "" {
-		if _, err := time.Parse("2006-01-02", typed.CompatibilityDate); err != nil {
-			return nil, badRequest("invalid compatibility_date %q", typed.CompatibilityDate)
+	if err := s.validateCompatibilityDate(typed.CompatibilityDate); err != nil {
+		return nil, err
+	}
+	if raw, ok := up.meta["migrations"]; ok && string(raw) != "null" {
+		up.migrations = &migrations{}
+		if err := json.Unmarshal(raw, up.migrations); err != nil {
+			return nil, badRequest("could not parse metadata.migrations: %v", err)
 		}
 	}
 	if err := validateTags(typed.Tags); err != nil {
@@ -375,6 +437,7 @@ type scriptJSON struct {
 	CompatibilityDate  string    `json:"compatibility_date"`
 	CompatibilityFlags []string  `json:"compatibility_flags"`
 	Size               int       `json:"size"`
+	MigrationTag       string    `json:"migration_tag,omitempty"`
 }
 
 var fetchHandler = []string{"fetch"}
@@ -391,13 +454,17 @@ func scriptResult(sc *script) scriptJSON {
 	return scriptJSON{
 		ID: sc.Name, ETag: sc.ETag, Tags: tags, CreatedOn: sc.CreatedOn, ModifiedOn: sc.ModifiedOn,
 		Handlers: fetchHandler, UsageModel: "standard", CompatibilityDate: sc.CompatibilityDate,
-		CompatibilityFlags: flags, Size: sc.Size,
+		CompatibilityFlags: flags, Size: sc.Size, MigrationTag: sc.MigrationTag,
 	}
 }
 
 func (s *Server) uploadScript(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	up, err := parseUpload(r)
+	if err := validateScriptName(name); err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	up, err := s.parseUpload(r)
 	if err != nil {
 		writeRequestError(w, err)
 		return
@@ -436,6 +503,7 @@ func (s *Server) uploadScript(w http.ResponseWriter, r *http.Request) {
 	}
 	if old != nil {
 		sc.CreatedOn = old.CreatedOn
+		sc.MigrationTag, sc.DOClasses = old.MigrationTag, old.DOClasses
 		if !up.hasTags {
 			// An upload without tags keeps the script's tags, as on Cloudflare.
 			sc.Tags = old.Tags
@@ -447,6 +515,18 @@ func (s *Server) uploadScript(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
+	}
+	if up.migrations != nil {
+		if sc.MigrationTag, sc.DOClasses, err = up.migrations.apply(sc.MigrationTag, sc.DOClasses); err != nil {
+			s.mu.Unlock()
+			writeRequestError(w, err)
+			return
+		}
+	}
+	if err := checkDOBindings(sc); err != nil {
+		s.mu.Unlock()
+		writeRequestError(w, err)
+		return
 	}
 	sc.ETag = computeETag(sc, modulesDigest(up.modules))
 	if err := s.saveScript(sc, up.modules); err != nil {
@@ -591,13 +671,13 @@ func matchTags(sc *script, filters []tagFilter) bool {
 	return true
 }
 
-func parseLimit(q string, def, max int) (int, error) {
+func parseLimit(q string, def, min, max int) (int, error) {
 	if q == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(q)
-	if err != nil || n < 1 || n > max {
-		return 0, badRequest("limit must be between 1 and %d", max)
+	if err != nil || n < min || n > max {
+		return 0, badRequest("limit must be between %d and %d", min, max)
 	}
 	return n, nil
 }
@@ -645,13 +725,18 @@ func (s *Server) listScripts(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = validateFilterTags(filters)
 	}
-	limit, lerr := parseLimit(q.Get("limit"), 1000, 1000)
+	limit, lerr := parseLimit(q.Get("limit"), 1000, 1, 1000)
 	if err == nil {
 		err = lerr
 	}
 	if err != nil {
 		writeRequestError(w, err)
 		return
+	}
+	listing := s.Listing()
+	cursor := q.Get("cursor")
+	if !listing.Cursor {
+		cursor = "" // the schema's call knows no cursor
 	}
 	// Listing sorts lazily, which writes the cache: take the write lock.
 	s.mu.Lock()
@@ -661,27 +746,46 @@ func (s *Server) listScripts(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
-	names, next, err := page(ns.names(), q.Get("cursor"), limit, func(n string) bool { return matchTags(ns.scripts[n], filters) })
+	names, next, err := page(ns.names(), cursor, limit, func(n string) bool { return matchTags(ns.scripts[n], filters) })
 	if err != nil {
 		writeRequestError(w, err)
 		return
 	}
-	out := make([]scriptJSON, 0, len(names))
+	if s.emptyScriptLists() {
+		names, next = nil, ""
+	}
+	out := make([]any, 0, len(names))
 	for _, n := range names {
-		out = append(out, scriptResult(ns.scripts[n]))
+		sc := ns.scripts[n]
+		switch listing.Shape {
+		case ListFlat:
+			out = append(out, scriptResult(sc))
+		case ListFlatNoTags:
+			out = append(out, map[string]any{"id": sc.Name, "created_on": sc.CreatedOn, "modified_on": sc.ModifiedOn})
+		default:
+			out = append(out, map[string]any{"created_on": sc.CreatedOn, "modified_on": sc.ModifiedOn,
+				"dispatch_namespace": ns.Name, "script": scriptResult(sc)})
+		}
+	}
+	if !listing.Cursor {
+		// No result_info and no cursor: whatever lies past limit is silently left out.
+		writeResult(w, out)
+		return
 	}
 	writeResultInfo(w, out, map[string]any{"count": len(out), "cursor": next})
 }
 
 func validateFilterTags(filters []tagFilter) error {
 	for _, f := range filters {
-		if strings.ContainsAny(f.tag, "&") {
-			return badRequest("invalid tag %q", f.tag)
+		if err := validateTag(f.tag); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// listWorkers answers the account's script list, which carries each worker's
+// migration_tag: wrangler reads the current tag from it before uploading migrations.
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -692,10 +796,17 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
 	writeResult(w, out)
 }
 
+// deleteScriptsByTag deletes up to limit matching scripts and says whether more are left
+// ({deleted, deleted_count, has_more}). Like Cloudflare, it deletes every script when no tags
+// filter is given: the portal's client refuses to send that.
 func (s *Server) deleteScriptsByTag(w http.ResponseWriter, r *http.Request) {
 	filters, err := parseTagFilters(r.URL.Query().Get("tags"))
-	if err == nil && len(filters) == 0 {
-		err = badRequest("deleting scripts needs a tags filter")
+	if err == nil {
+		err = validateFilterTags(filters)
+	}
+	limit, lerr := parseLimit(r.URL.Query().Get("limit"), 100, 1, 1000)
+	if err == nil {
+		err = lerr
 	}
 	if err != nil {
 		writeRequestError(w, err)
@@ -709,10 +820,16 @@ func (s *Server) deleteScriptsByTag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var events []Event
+	deleted := []map[string]string{}
+	hasMore := false
 	for _, name := range slices.Clone(ns.names()) {
 		sc := ns.scripts[name]
 		if !matchTags(sc, filters) {
 			continue
+		}
+		if len(deleted) == limit {
+			hasMore = true
+			break
 		}
 		if err := os.Remove(s.scriptPath(ns.Name, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.mu.Unlock()
@@ -723,10 +840,11 @@ func (s *Server) deleteScriptsByTag(w http.ResponseWriter, r *http.Request) {
 		delete(ns.scripts, name)
 		ns.sorted = nil
 		events = append(events, scriptEvent(sc))
+		deleted = append(deleted, map[string]string{"id": name})
 	}
 	s.mu.Unlock()
 	s.emit(events...)
-	writeResult(w, nil)
+	writeResult(w, map[string]any{"deleted": deleted, "deleted_count": len(deleted), "has_more": hasMore})
 }
 
 // --- changes to an existing script: settings, tags, secrets ---
@@ -837,9 +955,16 @@ func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
+	if err := s.validateCompatibilityDate(typed.CompatibilityDate); err != nil {
+		writeRequestError(w, err)
+		return
+	}
 	s.modify(w, r, func(sc *script) (any, error) {
 		if _, ok := patch["bindings"]; ok {
 			if err := applyBindings(sc, typed.Bindings); err != nil {
+				return nil, err
+			}
+			if err := checkDOBindings(sc); err != nil {
 				return nil, err
 			}
 		}
@@ -962,6 +1087,10 @@ func (s *Server) putTags(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) putTag(w http.ResponseWriter, r *http.Request) {
 	tag := r.PathValue("tag")
+	if err := validateTag(tag); err != nil {
+		writeRequestError(w, err)
+		return
+	}
 	s.modify(w, r, func(sc *script) (any, error) {
 		if !slices.Contains(sc.Tags, tag) {
 			tags := append(slices.Clone(sc.Tags), tag)
@@ -1054,4 +1183,94 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
 		delete(sc.Secrets, name)
 		return nil, nil
 	})
+}
+
+// --- Durable Object migrations ---
+
+// migrations is metadata.migrations in either form Cloudflare takes: one step inline
+// ({old_tag, new_tag, new_classes, …}) or several ({old_tag, new_tag, steps: […]}).
+type migrations struct {
+	OldTag string `json:"old_tag"`
+	NewTag string `json:"new_tag"`
+	migrationStep
+	Steps []migrationStep `json:"steps"`
+}
+
+type migrationStep struct {
+	NewClasses       []string `json:"new_classes"`
+	NewSQLiteClasses []string `json:"new_sqlite_classes"`
+	DeletedClasses   []string `json:"deleted_classes"`
+	RenamedClasses   []struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	} `json:"renamed_classes"`
+}
+
+// apply runs the migrations on a script at tag current with classes, as Cloudflare does: only
+// from the tag the script is at (10079 "Migration tag precondition failed" otherwise).
+func (m *migrations) apply(current string, classes []string) (string, []string, error) {
+	if m.OldTag != current {
+		shown := current
+		if shown == "" {
+			shown = "(none)"
+		}
+		return "", nil, &requestError{http.StatusBadRequest, codeMigrationTag,
+			fmt.Sprintf("Migration tag precondition failed; current tag is %s", shown)}
+	}
+	if m.NewTag == "" {
+		return "", nil, badRequest("metadata.migrations needs a new_tag")
+	}
+	steps := m.Steps
+	if len(steps) == 0 {
+		steps = []migrationStep{m.migrationStep}
+	} else if len(m.NewClasses)+len(m.NewSQLiteClasses)+len(m.DeletedClasses)+len(m.RenamedClasses) > 0 {
+		return "", nil, badRequest("metadata.migrations has both steps and inline classes")
+	}
+	have := slices.Clone(classes)
+	for _, st := range steps {
+		for _, c := range slices.Concat(st.NewClasses, st.NewSQLiteClasses) {
+			if slices.Contains(have, c) {
+				return "", nil, badRequest("Cannot apply new-class migration to class %q that is already depended on by existing Durable Objects", c)
+			}
+			have = append(have, c)
+		}
+		for _, rn := range st.RenamedClasses {
+			i := slices.Index(have, rn.From)
+			if i < 0 || slices.Contains(have, rn.To) {
+				return "", nil, badRequest("Cannot apply rename migration from %q to %q", rn.From, rn.To)
+			}
+			have[i] = rn.To
+		}
+		for _, c := range st.DeletedClasses {
+			i := slices.Index(have, c)
+			if i < 0 {
+				return "", nil, badRequest("Cannot apply delete migration to class %q that does not exist", c)
+			}
+			have = slices.Delete(have, i, i+1)
+		}
+	}
+	slices.Sort(have)
+	return m.NewTag, have, nil
+}
+
+// checkDOBindings refuses a Durable Object binding to one of the script's own classes that no
+// migration created: Cloudflare does not create a class from a binding.
+func checkDOBindings(sc *script) error {
+	for _, raw := range sc.Bindings {
+		var b struct {
+			Type       string `json:"type"`
+			Name       string `json:"name"`
+			ClassName  string `json:"class_name"`
+			ScriptName string `json:"script_name"`
+		}
+		json.Unmarshal(raw, &b)
+		if b.Type != "durable_object_namespace" || (b.ScriptName != "" && b.ScriptName != sc.Name) {
+			continue
+		}
+		if !slices.Contains(sc.DOClasses, b.ClassName) {
+			return &requestError{http.StatusBadRequest, codeDONotMigrated, fmt.Sprintf(
+				"Cannot create binding for class %q because it is not currently configured to implement Durable Objects. Did you forget to apply a Durable Object migration?", b.ClassName)}
+		}
+	}
+	return nil
 }

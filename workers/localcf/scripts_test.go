@@ -42,15 +42,15 @@ func TestScriptAPIScenarios(t *testing.T) {
 		{"main module names no part", "PUT", sc + "a", func() (string, []byte) { return form(metadata(meta(map[string]any{"main_module": "main.js"})), mod) }, nil, 400, 10021, `No such module \"main.js\"`},
 		{"no main module", "PUT", sc + "a", func() (string, []byte) { return form(metadata(map[string]any{"bindings": []any{}}), mod) }, nil, 400, 10021, "main_module"},
 		{"unsupported module type", "PUT", sc + "a", func() (string, []byte) {
-			return form(metadata(meta(nil)), mod, part{"x.py", "text/x-python", "print(1)"})
-		}, nil, 400, 10021, "text/x-python"},
-		{"main module is JSON", "PUT", sc + "a", func() (string, []byte) {
-			return form(metadata(meta(map[string]any{"main_module": "d.json"})), part{"d.json", "application/json", "{}"})
+			return form(metadata(meta(nil)), mod, part{"x.json", "application/json", "{}"})
+		}, nil, 400, 10021, "application/json"},
+		{"main module is text", "PUT", sc + "a", func() (string, []byte) {
+			return form(metadata(meta(map[string]any{"main_module": "d.txt"})), part{"d.txt", "text/plain", "{}"})
 		}, nil, 400, 10021, "must be JavaScript"},
 		{"nine tags", "PUT", sc + "a", func() (string, []byte) {
 			return form(metadata(meta(map[string]any{"tags": []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}})), mod)
-		}, nil, 400, 10021, "at most 8 tags"},
-		{"comma tag", "PUT", sc + "a", func() (string, []byte) { return form(metadata(meta(map[string]any{"tags": []string{"a,b"}})), mod) }, nil, 400, 10021, ""},
+		}, nil, 400, codeTooManyTags, "at most 8 tags"},
+		{"comma tag", "PUT", sc + "a", func() (string, []byte) { return form(metadata(meta(map[string]any{"tags": []string{"a,b"}})), mod) }, nil, 400, codeTagInvalidChars, ""},
 		{"binding without name", "PUT", sc + "a", func() (string, []byte) {
 			return form(metadata(meta(map[string]any{"bindings": []any{map[string]string{"type": "plain_text"}}})), mod)
 		}, nil, 400, 10021, ""},
@@ -62,7 +62,7 @@ func TestScriptAPIScenarios(t *testing.T) {
 			return form(metadata(meta(map[string]any{
 				"tags":     []string{"tenant:1", "app:a"},
 				"bindings": []any{map[string]string{"type": "plain_text", "name": "P", "text": "v"}, map[string]string{"type": "secret_text", "name": "S", "text": "hush"}},
-			})), mod, part{"data.json", "application/json", `{"x":1}`}, part{"w.wasm", "application/wasm", "\x00asm"},
+			})), mod, part{"data.json", "text/plain", `{"x":1}`}, part{"w.wasm", "application/wasm", "\x00asm"},
 				part{"t.txt", "text/plain", "t"}, part{"b.bin", "application/octet-stream", "b"}, part{"old.js", "text/javascript", "1"})
 		}, nil, 200, 0, `"etag":"`},
 		{"details", "GET", sc + "a", nil, nil, 200, 0, `"tags":["tenant:1","app:a"]`},
@@ -75,7 +75,7 @@ func TestScriptAPIScenarios(t *testing.T) {
 		{"settings kept", "GET", sc + "a/settings", nil, nil, 200, 0, `"logpush":true`},
 		{"inherit unknown binding", "PATCH", sc + "a/settings", func() (string, []byte) { return settingsForm(`{"bindings":[{"type":"inherit","name":"NOPE"}]}`) }, nil, 400, 10021, ""},
 		{"tags replace", "PUT", sc + "a/tags", func() (string, []byte) { return "application/json", []byte(`["x","y"]`) }, nil, 200, 0, `["x","y"]`},
-		{"tags replace too many", "PUT", sc + "a/tags", func() (string, []byte) { return "application/json", []byte(`["1","2","3","4","5","6","7","8","9"]`) }, nil, 400, 10021, ""},
+		{"tags replace too many", "PUT", sc + "a/tags", func() (string, []byte) { return "application/json", []byte(`["1","2","3","4","5","6","7","8","9"]`) }, nil, 400, codeTooManyTags, ""},
 		{"tag add", "PUT", sc + "a/tags/z", nil, nil, 200, 0, ""},
 		{"tag remove", "DELETE", sc + "a/tags/x", nil, nil, 200, 0, ""},
 		{"tags now", "GET", sc + "a/tags", nil, nil, 200, 0, `["y","z"]`},
@@ -158,7 +158,7 @@ func TestETag(t *testing.T) {
 }
 
 func TestListScriptsByTagWithPaging(t *testing.T) {
-	ts := newTestServer(t, Options{})
+	ts := newTestServer(t, Options{Listing: Listing{Shape: ListFlat, Cursor: true}})
 	ts.mustNamespace(t, "prod")
 	for i := range 25 {
 		tags := []string{fmt.Sprintf("tenant:%d", i%3)}
@@ -230,14 +230,34 @@ func TestListScriptsByTagWithPaging(t *testing.T) {
 			t.Errorf("%s: status %d, want 400", bad, r.status)
 		}
 	}
-	if r := ts.call(t, "DELETE", base+"workers/dispatch/namespaces/prod/scripts?tags=tenant:2:yes", "", nil); r.status != 200 {
-		t.Fatalf("delete by tag: %d %s", r.status, r.body)
+	// Delete by tag is paged: 8 scripts of tenant 2, 3 at a time.
+	var rounds []string
+	for range 10 {
+		r := ts.call(t, "DELETE", base+"workers/dispatch/namespaces/prod/scripts?tags=tenant:2:yes&limit=3", "", nil)
+		if r.status != 200 {
+			t.Fatalf("delete by tag: %d %s", r.status, r.body)
+		}
+		var out struct {
+			Deleted      []struct{ ID string }
+			DeletedCount int  `json:"deleted_count"`
+			HasMore      bool `json:"has_more"`
+		}
+		r.result(t, &out)
+		rounds = append(rounds, fmt.Sprintf("%d/%d/%v", len(out.Deleted), out.DeletedCount, out.HasMore))
+		if !out.HasMore {
+			break
+		}
+	}
+	if fmt.Sprint(rounds) != "[3/3/true 3/3/true 2/2/false]" {
+		t.Errorf("delete rounds (deleted/deleted_count/has_more) = %v", rounds)
 	}
 	if got, _ := list("tags="); !slices.Equal(got, want(func(i int) bool { return i%3 != 2 })) {
 		t.Errorf("after delete by tag: %v", got)
 	}
-	if r := ts.call(t, "DELETE", base+"workers/dispatch/namespaces/prod/scripts", "", nil); r.status != 400 {
-		t.Errorf("delete without a filter: %d, want 400", r.status)
+	// Without a filter Cloudflare deletes everything (up to limit): the client must never
+	// send that, and the emulator does what Cloudflare does.
+	if r := ts.call(t, "DELETE", base+"workers/dispatch/namespaces/prod/scripts?limit=1000", "", nil); r.status != 200 || !strings.Contains(string(r.body), `"deleted_count":17`) {
+		t.Errorf("delete without a filter: %d %s", r.status, r.body)
 	}
 }
 
@@ -273,7 +293,7 @@ func TestNormalWorkersAndNamespaces(t *testing.T) {
 }
 
 func TestConcurrentUploadsAndKV(t *testing.T) {
-	ts := newTestServer(t, Options{})
+	ts := newTestServer(t, Options{Listing: Listing{Shape: ListFlat}})
 	ts.mustNamespace(t, "prod")
 	kv := ts.mustKVNamespace(t, "cfg")
 	var events sync.Map

@@ -44,6 +44,33 @@ type Options struct {
 	Fsync bool
 	// Now replaces time.Now (tests).
 	Now func() time.Time
+	// Listing is the shape of the list-scripts answer; the zero value is the schema's (items
+	// nested under "script", no cursor). See SetListing.
+	Listing Listing
+}
+
+// ListShape is how GET …/dispatch/namespaces/{ns}/scripts shapes its items. Cloudflare's
+// sources disagree (the OpenAPI schema in cloudflare/api-schemas, the docs, the platform example), so the
+// portal must survive each, and tests run it against each.
+type ListShape string
+
+const (
+	// ListNested is the schema's shape: {created_on, dispatch_namespace, modified_on,
+	// script: {id, etag, tags, …}}.
+	ListNested ListShape = "nested"
+	// ListFlat has the script's fields at the top: {id, etag, tags, …} (the docs' examples).
+	ListFlat ListShape = "flat"
+	// ListFlatNoTags is what Cloudflare's platform example reads: flat items with neither tags
+	// nor etag.
+	ListFlatNoTags ListShape = "flat-no-tags"
+)
+
+// Listing configures the list-scripts answer.
+type Listing struct {
+	Shape ListShape // "" is ListNested
+	// Cursor pages with result_info.cursor (the docs). Without it (the schema) the answer has
+	// no result_info and silently stops at limit (at most 1000) items.
+	Cursor bool
 }
 
 // Event tells a runtime that something it may have cached changed.
@@ -65,6 +92,9 @@ type Server struct {
 	kv         map[string]*kvNamespace
 
 	faults faultState
+
+	listingMu sync.Mutex
+	listing   Listing
 
 	apiToken, runtimeToken [32]byte
 	box                    cipher.AEAD // secret bindings at rest
@@ -113,6 +143,7 @@ func New(dir string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.SetFaults(opts.Faults)
+	s.SetListing(opts.Listing)
 	s.routes()
 	return s, nil
 }
@@ -213,6 +244,23 @@ func bearer(r *http.Request, want [32]byte) bool {
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
+// SetListing changes the list-scripts answer's shape and paging from the next request on.
+func (s *Server) SetListing(l Listing) {
+	if l.Shape == "" {
+		l.Shape = ListNested
+	}
+	s.listingMu.Lock()
+	defer s.listingMu.Unlock()
+	s.listing = l
+}
+
+// Listing returns the list-scripts answer's current shape and paging.
+func (s *Server) Listing() Listing {
+	s.listingMu.Lock()
+	defer s.listingMu.Unlock()
+	return s.listing
+}
+
 // OnChange registers fn to be called after every change to a script or a KV value; the returned
 // function unregisters it. fn runs synchronously after the change is stored, outside any lock.
 func (s *Server) OnChange(fn func(Event)) (cancel func()) {
@@ -245,18 +293,30 @@ func (s *Server) emit(events ...Event) {
 	}
 }
 
-// Error codes. 10000, 10007, 10009, 10014 and 10021 are the codes the real API answers; the
-// others are this emulator's best guess and only need to be stable.
+// Error codes. 10000, 10007, 10009, 10013, 10014, 10016, 10021, 10027, 10079, 100102, 100103
+// and 100134 are codes the real API answers (per Cloudflare's OpenAPI schema and wrangler
+// reports); the others are this emulator's best guess and only need to be stable. 10013 means
+// two things on Cloudflare, depending on the API: "namespace not found" (404) under
+// storage/kv, and "workers.api.error.unknown" (a transient 5xx) under workers; the emulator
+// uses it for exactly those two and nothing else.
 const (
 	codeAuthentication      = 10000
+	codeInternal            = 10002
 	codeScriptNotFound      = 10007
 	codeKVKeyNotFound       = 10009
-	codeKVNamespaceNotFound = 10013
+	codeKVNamespaceNotFound = 10013 // under storage/kv
+	codeWorkersUnknown      = 10013 // under workers
 	codeKVNamespaceExists   = 10014
+	codeInvalidScriptName   = 10016
 	codeKVKeyTooLong        = 10019
 	codeValidation          = 10021
 	codeKVBadRequest        = 10026
 	codeScriptTooLarge      = 10027
+	codeDONotMigrated       = 10061 // guessed
+	codeMigrationTag        = 10079
+	codeTagTooLong          = 100102
+	codeTooManyTags         = 100103
+	codeTagInvalidChars     = 100134
 	codeRouteNotFound       = 7003
 	codeNamespaceNotFound   = 100119
 	codeNamespaceExists     = 100120

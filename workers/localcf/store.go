@@ -77,6 +77,8 @@ type script struct {
 	SealedSecrets      map[string]string `json:"sealed_secrets,omitempty"` // on disk: AES-GCM, see seal
 	LegacySecrets      map[string]string `json:"secrets,omitempty"`        // files of older versions: read once, rewritten sealed
 	Settings           map[string]any    `json:"settings,omitempty"`       // other settings kept verbatim (logpush, observability, …)
+	MigrationTag       string            `json:"migration_tag,omitempty"`  // Durable Object migration tag
+	DOClasses          []string          `json:"do_classes,omitempty"`     // Durable Object classes its migrations created
 	Modules            []module          `json:"modules,omitempty"`
 	Size               int               `json:"size"`
 	CreatedOn          time.Time         `json:"created_on"`

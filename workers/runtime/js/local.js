@@ -184,7 +184,12 @@ async function loadCode(env, ctx, name, outbound, limit, key, gen, emulate) {
     throw new Error("Worker not found.");
   }
   const modules = {};
-  for (const m of script.modules || []) modules[m.name] = toLoaderModule(m);
+  for (const m of script.modules || []) {
+    // A source map travels with the upload but is no module (Cloudflare uses it for stack
+    // traces only); python parts cannot run here and load as data, unused.
+    if (String(m.content_type || "").startsWith("application/source-map")) continue;
+    modules[m.name] = toLoaderModule(m);
+  }
   const flags = [...(script.compatibility_flags || [])];
   let mainModule = script.main_module;
   if (emulate) {
