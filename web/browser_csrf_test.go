@@ -43,9 +43,9 @@ func TestBrowserCSRFFromTenantApp(t *testing.T) {
 		chromedp.SendKeys(css(`input[name=slug]`), "victim-app"),
 		chromedp.SendKeys(css(`input[name=name]`), "Victim app"),
 		chromedp.Submit(css(`form[action="/apps"]`)),
-		chromedp.WaitVisible(css(`#code`)),
-		chromedp.SetValue(css(`#code`), "export default { fetch() { return new Response(\"the victim's code\"); } };\n"),
-		chromedp.Click(css(`#editor-form button:not([name=deploy])`)),
+		chromedp.WaitVisible(css(`.cm-content`)),
+		setEditorText("export default { fetch() { return new Response(\"the victim's code\"); } };\n"),
+		chromedp.Click(css(`#save-version`)),
 		chromedp.WaitVisible(css(`#editor-form`)),
 	)
 	if err != nil {
@@ -172,9 +172,9 @@ func TestBrowserCSRFFromTenantApp(t *testing.T) {
 	// The victim's own save still works, the planted cookie notwithstanding.
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(p.URL+"/apps/victim-app"),
-		chromedp.WaitVisible(css(`#code`)),
-		chromedp.SetValue(css(`#code`), "export default { fetch() { return new Response(\"v2\"); } };\n"),
-		chromedp.Click(css(`#editor-form button:not([name=deploy])`)),
+		chromedp.WaitVisible(css(`.cm-content`)),
+		setEditorText("export default { fetch() { return new Response(\"v2\"); } };\n"),
+		chromedp.Click(css(`#save-version`)),
 		chromedp.WaitVisible(css(`#editor-form`)),
 	)
 	if err != nil {
