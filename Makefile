@@ -6,7 +6,7 @@ BIN := bin/402claw
 STRIPE_MOCK_VERSION := v0.203.0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: run test build generate lint bench deps node-deps stripe-mock check-generated vendor clean
+.PHONY: run test build generate assets lint bench deps node-deps stripe-mock check-generated vendor clean
 
 # Node packages (workerd, the official x402 clients) from package-lock.json.
 node_modules/.package-lock.json: package.json package-lock.json
@@ -23,6 +23,10 @@ stripe-mock:
 generate:
 	$(GO) tool templ generate
 
+# The Code tab's editor (CodeMirror 6 from npm) bundled into static/js/editor.js.
+assets: node-deps
+	$(GO) run ./cmd/assets
+
 build: generate
 	$(GO) build -o $(BIN) ./cmd/402claw
 
@@ -38,9 +42,11 @@ lint:
 	$(GO) vet ./...
 
 # Fails when committed *_templ.go files do not match their .templ sources.
-check-generated:
+# Fails when a generated file (templ's *_templ.go, the editor bundle) does not match its
+# sources, or was never committed.
+check-generated: assets
 	$(GO) tool templ generate
-	@git diff --exit-code -- '*_templ.go' || { echo "generated templ files are stale: run 'make generate' and commit"; exit 1; }
+	@out=$$(git status --porcelain -- '*_templ.go' static/js/editor.js); if [ -n "$$out" ]; then echo "$$out"; echo "generated files are stale or uncommitted: run 'make generate assets' and commit"; exit 1; fi
 
 test: deps stripe-mock
 	@if [ -z "$$CLAW_TEST_POSTGRES_URL" ]; then \
