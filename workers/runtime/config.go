@@ -103,6 +103,11 @@ func configFiles(opts Options, edgeAddr, lockDir string) (map[string]string, err
 	if opts.FacilitatorURL != "" {
 		bindings = append(bindings, text("FACILITATOR_URL", opts.FacilitatorURL))
 	}
+	// The watchdog's secret (watchdog.go): the dispatcher marks every call
+	// into a tenant on stdout with it.
+	if opts.watchMark != "" {
+		bindings = append(bindings, text("WATCH_MARK", opts.watchMark))
+	}
 	routerWorker := func(ns string) string {
 		b := []string{`(name = "EDGE", service = "edge-api")`}
 		if ns != "" {

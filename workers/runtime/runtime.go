@@ -6,8 +6,10 @@
 // workerd enforces no CPU limit (it accepts and ignores limits): CPU limits
 // are enforced only on Cloudflare. With Options.AsyncTrace the runtime
 // measures the JavaScript time of every request from workerd's async trace
-// and reports it through CPUStats. The subrequest limit is emulated inside
-// each user worker (Options.SubrequestEmulation).
+// and reports it through CPUStats. A watchdog restarts workerd when one
+// request stalls its event loop (watchdog.go) and names the tenant through
+// Options.OnRunaway. The subrequest limit is emulated inside each user worker
+// (Options.SubrequestEmulation).
 package runtime
 
 import (
@@ -27,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -47,7 +50,11 @@ type Options struct {
 	SubrequestEmulation bool          // enforce plans' subrequest limits locally
 	ConfigCacheTTL      time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
 	FacilitatorURL      string        // x402 facilitator for paid routes; empty = the dispatcher's default (x402.org)
+	// OnRunaway is called (in a goroutine of its own) after the watchdog
+	// stopped workerd because a request stalled its event loop; see Runaway.
+	OnRunaway func(Runaway)
 
+	watchMark string        // the watchdog's secret, new for every Start (watchdog.go)
 	bench     *benchService // benchmark only: a comparison worker in the same workerd
 	extraArgs []string      // profiling only: more workerd flags (e.g. --inspector-addr)
 }
@@ -59,6 +66,7 @@ type Status struct {
 	LastError string
 	PID       int
 	Addr      string // the address tenants' APIs answer on
+	Stalls    int    // restarts by the watchdog (counted in Restarts too)
 }
 
 // Runtime is a supervised workerd serving the local edge.
@@ -73,6 +81,9 @@ type Runtime struct {
 	mu       sync.Mutex
 	status   Status
 	warmAddr string // the warm-up socket of the running workerd ("" when none)
+	// afterStall: the running workerd replaced one the watchdog stopped, so
+	// it does not preload every app (below, warmUp).
+	afterStall bool
 
 	queueMu  sync.Mutex
 	queued   []string        // apps waiting for PreloadLater, in order
@@ -134,6 +145,7 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := os.MkdirAll(lockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("runtime: unable to create the payment lock directory: %w", err)
 	}
+	opts.watchMark = newWatchMark()
 	files, err := configFiles(opts, edgeAddr, lockDir)
 	if err != nil {
 		return nil, err
@@ -219,14 +231,24 @@ func (r *Runtime) supervise(ctx context.Context, ready chan<- error) {
 		if ctx.Err() != nil {
 			return
 		}
+		stalled := errors.Is(err, errStalled)
 		r.mu.Lock()
 		r.status.Running = false
 		r.status.PID = 0
 		r.status.Restarts++
+		if stalled {
+			r.status.Stalls++
+		}
+		r.afterStall = stalled
 		if err != nil {
 			r.status.LastError = err.Error()
 		}
 		r.mu.Unlock()
+		if stalled {
+			// Not a crash to back off from: every tenant is waiting for it.
+			r.log.Warn("restarting workerd at once: the watchdog stopped it")
+			continue
+		}
 		if time.Since(started) > stableUptime {
 			backoff = minBackoff
 		}
@@ -293,17 +315,24 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 
 	var wg, outputs sync.WaitGroup
 	var tail lineTail
+	f := newFlights()
+	mark := r.opts.watchMark
 	for name, rd := range map[string]io.Reader{"stdout": stdout, "stderr": stderr} {
 		outputs.Add(1)
 		go func() {
 			defer outputs.Done()
-			sc := bufio.NewScanner(rd)
-			sc.Buffer(make([]byte, 64*1024), 1024*1024)
-			for sc.Scan() {
-				line := sc.Text()
+			readLines(rd, func(line string) {
+				// The dispatcher's marks (watchdog.go) are not log lines.
+				if i := strings.Index(line, mark); mark != "" && i >= 0 {
+					f.mark(line[i+len(mark):])
+					line = line[:i]
+				}
+				if line == "" {
+					return
+				}
 				tail.add(line)
 				r.log.Info(line, "stream", name)
-			}
+			})
 		}()
 	}
 	var traceFile *os.File
@@ -315,7 +344,7 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r.cpu.consume(traceFile)
+				r.cpu.follow(traceFile, f.end)
 			}()
 		} else {
 			r.log.Warn("unable to open the async trace; CPU will not be measured", "err", err)
@@ -344,12 +373,34 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 		ctlR.Close()
 	}()
 	exited := make(chan error, 1)
+	gone := make(chan struct{}) // closed when the process has exited
 	// Wait closes the output pipes: read them to the end first, or the last
 	// lines (the reason workerd exited) can be lost.
 	go func() {
 		outputs.Wait()
-		exited <- cmd.Wait()
+		err := cmd.Wait()
+		close(gone)
+		exited <- err
 	}()
+	var stalled atomic.Pointer[Runaway]
+	stop := func(rw Runaway) {
+		stalled.Store(&rw)
+		args := []any{"stalled", rw.Stalled.Round(time.Millisecond), "cpu", rw.CPU.Round(time.Millisecond), "pid", cmd.Process.Pid}
+		switch {
+		case rw.Script != "":
+			r.log.Error("a tenant's request ran JavaScript without yielding and stalled the edge; restarting workerd",
+				append(args, "script", rw.Script, "app", rw.Slug)...)
+		case len(rw.Suspects) > 0:
+			r.log.Error("a request ran JavaScript without yielding and stalled the edge; restarting workerd; several tenants were running, none is blamed",
+				append(args, "suspects", strings.Join(rw.Suspects, ","))...)
+		default:
+			r.log.Error("the edge's event loop stalled with no tenant code running; restarting workerd", args...)
+		}
+		_ = cmd.Process.Kill()
+		if r.opts.OnRunaway != nil {
+			go r.opts.OnRunaway(rw)
+		}
+	}
 
 	timeout := time.NewTimer(readyTimeout)
 	defer timeout.Stop()
@@ -362,7 +413,10 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 		r.status.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 		r.mu.Unlock()
 		r.log.Info("workerd listening", "addr", r.Addr(), "pid", cmd.Process.Pid)
-		r.warmUp(ctx, warmPort)
+		if addr := r.warmSocket(ctx, warmPort); addr != "" {
+			go r.watch(cmd.Process.Pid, addr, f, gone, stop)
+			r.warmUp(ctx, addr)
+		}
 		report(nil)
 		waitErr = <-exited
 	case waitErr = <-exited:
@@ -384,32 +438,80 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 	if ctx.Err() != nil {
 		return nil
 	}
+	if rw := stalled.Load(); rw != nil {
+		who := "no tenant code was running"
+		if rw.Script != "" {
+			who = rw.Script + " ran JavaScript without yielding"
+		} else if len(rw.Suspects) > 0 {
+			who = "one of " + strings.Join(rw.Suspects, ", ") + " ran JavaScript without yielding"
+		}
+		return fmt.Errorf("runtime: workerd stalled for %s (%s): %w", rw.Stalled.Round(time.Millisecond), who, errStalled)
+	}
 	if waitErr == nil {
 		waitErr = errors.New("workerd exited with status 0")
 	}
 	return fmt.Errorf("runtime: workerd: %w (last output: %s)", waitErr, tail.String())
 }
 
-// warmUp asks the dispatcher's WarmUp entrypoint to prepare what the first
-// request would otherwise pay for (the payment lock's storage, compiling the
-// dispatcher's code). A failure is logged, never fatal: requests still work,
-// only slower at first.
-func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
+// errStalled ends a workerd the watchdog stopped.
+var errStalled = errors.New("the watchdog restarted it")
+
+// maxLine is where readLines cuts a line.
+const maxLine = 64 * 1024
+
+// readLines calls fn with every line of rd, without its line ending, until rd
+// ends. A line longer than maxLine is cut there and the rest of it dropped:
+// the reading must never stop, or workerd blocks writing a tenant's
+// console.log to a full pipe, and every tenant with it.
+func readLines(rd io.Reader, fn func(string)) {
+	br := bufio.NewReaderSize(rd, maxLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			fn(string(line) + " …(line cut at 64 KiB)")
+			for err == bufio.ErrBufferFull {
+				_, err = br.ReadSlice('\n')
+			}
+			if err != nil {
+				return
+			}
+			continue
+		}
+		if len(line) > 0 {
+			fn(strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// warmSocket waits for workerd's warm-up socket and returns its address
+// ("" when it did not listen).
+func (r *Runtime) warmSocket(ctx context.Context, port <-chan int) string {
 	var p int
 	// workerd opens all its sockets together; if it dies meanwhile, the
 	// wait ends with the timer and runOnce sees the exit.
 	select {
 	case p = <-port:
 	case <-ctx.Done():
-		return
+		return ""
 	case <-time.After(5 * time.Second):
-		r.log.Warn("workerd warm-up socket did not listen")
-		return
+		r.log.Warn("workerd warm-up socket did not listen; no warm-up and no watchdog")
+		return ""
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(p)
 	r.mu.Lock()
 	r.warmAddr = addr
 	r.mu.Unlock()
+	return addr
+}
+
+// warmUp asks the dispatcher's WarmUp entrypoint to prepare what the first
+// request would otherwise pay for (the payment lock's storage, compiling the
+// dispatcher's code). A failure is logged, never fatal: requests still work,
+// only slower at first.
+func (r *Runtime) warmUp(ctx context.Context, addr string) {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(wctx, http.MethodGet, "http://"+addr+"/", nil)
@@ -431,6 +533,16 @@ func (r *Runtime) warmUp(ctx context.Context, port <-chan int) {
 	}
 	r.log.Info("workerd warmed up", "took", time.Since(started).Round(time.Millisecond))
 	go r.probeFacilitator(ctx)
+	r.mu.Lock()
+	afterStall := r.afterStall
+	r.mu.Unlock()
+	if afterStall {
+		// Preloading runs every app's top level: the tenant that stalled
+		// the last workerd could do it again before its pause reaches the
+		// edge. Apps load on their first request instead.
+		r.log.Info("apps not preloaded after a watchdog restart; each loads on its first request")
+		return
+	}
 	started = time.Now()
 	var all struct {
 		Apps []PreloadResult `json:"apps"`
