@@ -32,6 +32,7 @@ type edge struct {
 	runtime     *runtime.Runtime
 	runtimeErr  error
 	closers     []func()
+	runaways    chan runtime.Runaway // the watchdog's reports, for stopRunaways (runaway.go)
 }
 
 func (e *edge) close() {
@@ -165,11 +166,13 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, log *slog.L
 		log.Warn("local edge not started: workerd is missing; run `npm ci` (make run does it)", "err", err)
 		return e, nil
 	}
+	e.runaways = make(chan runtime.Runaway, 16)
 	rt, err := runtime.Start(ctx, runtime.Options{
 		WorkerdPath: path, ListenAddr: cfg.EdgeAddr, EdgeAPIURL: apiURL, Namespace: e.namespace,
 		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
 		DataDir: cfg.DataDir, Logger: log, AsyncTrace: true, SubrequestEmulation: true,
 		FacilitatorURL: facURL,
+		OnRunaway:      e.reportRunaway(log),
 	})
 	if err != nil {
 		e.runtimeErr = err

@@ -163,6 +163,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	go sweepSessions(ctx, p.store, policy, log)
 	go p.syncer.Run(ctx)
 	go p.billing.Run(ctx)
+	go p.edge.stopRunaways(ctx, p.store, p.syncer.RunJob, log)
 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()
