@@ -58,38 +58,32 @@ type Runaway struct {
 }
 
 // flights follows the calls into tenants of one workerd process: the
-// dispatcher's marks on stdout ("+" before a call, "-" once it settled) and
-// the request contexts the async trace saw end. A tenant may be running
-// while one of its calls has not settled, or more of its calls began than
-// its contexts ended (a response streamed on, or ctx.waitUntil work).
+// dispatcher announces each on stdout before it starts ("+ <script> <slug>",
+// after the secret), and the async trace reports the request contexts that
+// ended. A tenant may be running while more of its calls began than its
+// contexts ended: a call under way, a response streaming on, ctx.waitUntil
+// work.
 type flights struct {
 	mu       sync.Mutex
 	calls    map[string]int    // calls begun, per script
-	settled  map[string]int    // calls settled
 	ended    map[string]int    // request contexts ended (trace)
 	slugs    map[string]string // script → app
 	progress atomic.Int64      // bumped by every sign of life
 }
 
 func newFlights() *flights {
-	return &flights{calls: map[string]int{}, settled: map[string]int{}, ended: map[string]int{}, slugs: map[string]string{}}
+	return &flights{calls: map[string]int{}, ended: map[string]int{}, slugs: map[string]string{}}
 }
 
-// mark records one mark: the text after the secret, " + <script> <slug>" or
-// " - <script> <slug>".
+// mark records one announcement: the text after the secret.
 func (f *flights) mark(s string) {
 	fields := strings.Fields(s)
-	if len(fields) != 3 {
+	if len(fields) != 3 || fields[0] != "+" {
 		return
 	}
 	f.mu.Lock()
-	switch fields[0] {
-	case "+":
-		f.calls[fields[1]]++
-		f.slugs[fields[1]] = fields[2]
-	case "-":
-		f.settled[fields[1]]++
-	}
+	f.calls[fields[1]]++
+	f.slugs[fields[1]] = fields[2]
 	f.mu.Unlock()
 	f.progress.Add(1)
 }
@@ -104,13 +98,16 @@ func (f *flights) end(worker string) {
 
 // suspects are the scripts that may be running. A load that failed opened no
 // context and keeps its script a suspect: an error on the side of blaming
-// nobody, never on the side of blaming the wrong tenant.
+// nobody, never on the side of blaming the wrong tenant. Once the stall
+// began nothing is written, so both counts are complete by the time the
+// watchdog asks (a context that ended before its call was read is counted
+// all the same).
 func (f *flights) suspects() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
 	for s, n := range f.calls {
-		if n > f.settled[s] || n > f.ended[s] {
+		if n > f.ended[s] {
 			out = append(out, s)
 		}
 	}

@@ -319,14 +319,13 @@ func TestFlightsSuspects(t *testing.T) {
 	}{
 		{"idle", nil, nil},
 		{"running", []step{{mark: "+ app-a a"}}, []string{"app-a"}},
-		{"answered and ended", []step{{mark: "+ app-a a"}, {mark: "- app-a a"}, {end: "app-a"}}, nil},
-		{"ended before its mark was read", []step{{end: "app-a"}, {mark: "+ app-a a"}, {mark: "- app-a a"}}, nil},
-		{"answered, still working", []step{{mark: "+ app-a a"}, {mark: "- app-a a"}}, []string{"app-a"}},
-		{"context ended, call not settled", []step{{mark: "+ app-a a"}, {end: "app-a"}}, []string{"app-a"}},
-		{"second call running", []step{{mark: "+ app-a a"}, {mark: "- app-a a"}, {end: "app-a"}, {mark: "+ app-a a"}}, []string{"app-a"}},
+		{"ended", []step{{mark: "+ app-a a"}, {end: "app-a"}}, nil},
+		{"ended before its call was read", []step{{end: "app-a"}, {mark: "+ app-a a"}}, nil},
+		{"second call running", []step{{mark: "+ app-a a"}, {end: "app-a"}, {mark: "+ app-a a"}}, []string{"app-a"}},
 		{"two running", []step{{mark: "+ app-b b"}, {mark: "+ app-a a"}}, []string{"app-a", "app-b"}},
+		{"one of two ended", []step{{mark: "+ app-b b"}, {mark: "+ app-a a"}, {end: "app-a"}}, []string{"app-b"}},
 		{"other workers' contexts", []step{{mark: "+ app-a a"}, {end: "dispatcher"}, {end: "claw-outbound"}}, []string{"app-a"}},
-		{"malformed marks", []step{{mark: "+ app-a"}, {mark: "* app-a a"}, {mark: ""}}, nil},
+		{"malformed marks", []step{{mark: "+ app-a"}, {mark: "- app-a a"}, {mark: "+ app-a a 1"}, {mark: ""}}, nil},
 	}
 	for _, c := range cases {
 		f := newFlights()

@@ -198,28 +198,18 @@ function tenantFor(env, ctx, cfg, name, options, scriptEtag) {
   return loadTenant(env, ctx, name, etagOf(cfg, scriptEtag), options.outbound, limit);
 }
 
-// ---- watchdog marks ---------------------------------------------------------
+// ---- watchdog ---------------------------------------------------------------
 // workerd runs every isolate on one thread and enforces no CPU limit: a tenant
 // stuck in a loop stalls the whole edge, and nothing inside workerd can name
 // it while it runs (the async trace writes a context's lines when it ends).
-// So every call into a tenant is announced on stdout, synchronously, before
-// it starts and after it settles; the runtime's watchdog counts them with the
-// contexts the trace saw end. WATCH_MARK is a secret of this process: tenants
-// write to the same stdout and must not forge or hide a mark. The leading
-// newline ends any partial line a tenant left.
+// So every call into a tenant is announced on stdout, synchronously, before it
+// starts, and the runtime's watchdog compares the calls into each tenant with
+// the contexts the trace saw end. WATCH_MARK is a secret of this process:
+// tenants write to the same stdout and must not forge or hide a call. The
+// leading newline ends any partial line a tenant left.
 function watched(env, script, slug, call) {
-  const mark = env.WATCH_MARK;
-  if (!mark) return call();
-  console.log("\n" + mark + " + " + script + " " + slug);
-  const settled = () => console.log("\n" + mark + " - " + script + " " + slug);
-  let p;
-  try {
-    p = call();
-  } catch (err) {
-    settled();
-    throw err;
-  }
-  return p.finally(settled);
+  if (env.WATCH_MARK) console.log("\n" + env.WATCH_MARK + " + " + script + " " + slug);
+  return call();
 }
 
 function localNamespace(env, ctx, cfg) {
