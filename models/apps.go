@@ -67,8 +67,13 @@ type App struct {
 	// the upload when nothing the script depends on changed, and the reconciler compares it with
 	// the fp: tag Cloudflare holds.
 	ScriptFingerprint string `gorm:"size:64;not null;default:''"`
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// CPUStoppedAt is when the local edge's watchdog last stopped the app (a request of it ran
+	// JavaScript without end, apps_runaway.go); CPUResumeAt, when that stop ends by itself
+	// (nil: a repeat, which waits for a deploy).
+	CPUStoppedAt *time.Time
+	CPUResumeAt  *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // InSync reports whether the edge holds the app's latest generation.

@@ -425,6 +425,9 @@ func (s *Store) Deploy(ctx context.Context, app *App, versionID uint) (*Deployme
 		if err := tx.Model(&App{}).Where("id = ?", cur.ID).Update("desired_version_id", v.ID).Error; err != nil {
 			return fmt.Errorf("store: unable to deploy version %d: %w", v.ID, err)
 		}
+		if err := endCPUStop(tx, cur); err != nil {
+			return err
+		}
 		// The generation this deployment waits for is the one enqueueApp is about to write.
 		d = Deployment{AppID: cur.ID, VersionID: v.ID, Generation: cur.Generation + 1, Status: DeployPending}
 		if err := tx.Create(&d).Error; err != nil {

@@ -19,6 +19,7 @@ type appJSON struct {
 	Name              string    `json:"name"`
 	URL               string    `json:"url"`
 	Status            string    `json:"status"`
+	StatusReason      string    `json:"status_reason,omitempty"` // why it is paused
 	KV                bool      `json:"kv"`
 	DesiredVersionID  *uint     `json:"desired_version_id"`
 	DeployedVersionID *uint     `json:"deployed_version_id"`
@@ -28,7 +29,7 @@ type appJSON struct {
 }
 
 func (s *Server) appToJSON(a *models.App) appJSON {
-	return appJSON{Slug: a.Slug, Name: a.Name, URL: s.edgeURL(a), Status: a.Status, KV: a.KVEnabled, DesiredVersionID: a.DesiredVersionID,
+	return appJSON{Slug: a.Slug, Name: a.Name, URL: s.edgeURL(a), Status: a.Status, StatusReason: a.StatusReason, KV: a.KVEnabled, DesiredVersionID: a.DesiredVersionID,
 		DeployedVersionID: a.DeployedVersionID, SyncState: a.SyncState, SyncError: a.SyncError, CreatedAt: a.CreatedAt}
 }
 

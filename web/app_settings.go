@@ -137,11 +137,22 @@ func (s *Server) appDelete(c *fiber.Ctx) error {
 	return c.Redirect("/apps", fiber.StatusSeeOther)
 }
 
-// appResume resumes apps a downgrade paused once they fit the plan again.
+// appResume resumes apps a downgrade paused once they fit the plan again, and ends a first
+// CPU stop of the local edge's watchdog at once (a repeat waits for a deploy).
 func (s *Server) appResume(c *fiber.Ctx) error {
 	a, err := s.loadApp(c)
 	if err != nil {
 		return err
+	}
+	if models.IsCPUStop(a) {
+		if err := s.store.ResumeCPUStop(c.UserContext(), a); errors.Is(err, models.ErrCPUStopNeedsDeploy) {
+			return fiber.NewError(fiber.StatusConflict, "This app ran away twice within 24 hours and stays stopped until you deploy a fixed version (Code tab).")
+		} else if err != nil && !errors.Is(err, models.ErrNotCPUStop) {
+			return err
+		}
+		s.audit(c, &currentUser(c).ID, "app_resumed", "app:"+a.Slug, "cpu stop")
+		s.syncNow(a)
+		return c.Redirect("/apps/"+a.Slug, fiber.StatusSeeOther)
 	}
 	still, err := s.store.ResumeApps(c.UserContext(), a.TenantID)
 	if err != nil {

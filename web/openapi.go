@@ -16,7 +16,7 @@ var openAPI = map[string]any{
 		"schemas": map[string]any{
 			"Error": obj(map[string]any{"error": obj(map[string]any{"code": strT, "message": strT, "field": strT}, "code", "message")}, "error"),
 			"Token": obj(map[string]any{"token": strT, "expires_at": map[string]any{"type": "string", "format": "date-time", "description": "When the token stops working; absent for a token that does not expire."}}, "token"),
-			"App": obj(map[string]any{"slug": strT, "name": strT, "url": strT, "status": enumT("active", "paused"), "kv": boolT,
+			"App": obj(map[string]any{"slug": strT, "name": strT, "url": strT, "status": enumT("active", "paused"), "status_reason": strT, "kv": boolT,
 				"desired_version_id": nullIntT, "deployed_version_id": nullIntT, "sync_state": enumT("in_sync", "pending", "failed", "deleting"), "sync_error": strT, "created_at": strT},
 				"slug", "name", "url", "status", "kv", "sync_state"),
 			"Version":    obj(map[string]any{"id": intT, "number": intT, "sha256": strT, "size": intT, "main_module": strT, "message": strT, "created_at": strT}, "id", "sha256", "size"),

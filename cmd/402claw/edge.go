@@ -32,6 +32,7 @@ type edge struct {
 	runtime     *runtime.Runtime
 	runtimeErr  error
 	closers     []func()
+	runaways    chan runtime.Runaway // the watchdog's reports, for stopRunaways (runaway.go)
 }
 
 func (e *edge) close() {
@@ -182,12 +183,14 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 		log.Warn("local edge not started: workerd is missing; run `npm ci` (make run does it)", "err", err)
 		return e, nil
 	}
+	e.runaways = make(chan runtime.Runaway, 16)
 	rt, err := runtime.Start(ctx, runtime.Options{
 		WorkerdPath: path, ListenAddr: cfg.EdgeAddr, EdgeAPIURL: apiURL, EdgeAPIToken: runtimeToken, Namespace: e.namespace,
 		PrivateEgress: cfg.PrivateEgress, Platform: portalAddr(cfg), ConfigKey: workers.ConfigKeyHex(key),
 		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
 		DataDir: cfg.DataDir, Logger: log, AsyncTrace: true, SubrequestEmulation: true,
 		FacilitatorURL: facURL,
+		OnRunaway:      e.reportRunaway(log),
 	})
 	if err != nil {
 		e.runtimeErr = err

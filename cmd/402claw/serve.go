@@ -192,6 +192,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	go retainTelemetry(ctx, p.store, cfg.TelemetryRetention, time.Hour, log.With("component", "retention"))
 	go p.syncer.Run(ctx)
 	go p.billing.Run(ctx)
+	go p.edge.stopRunaways(ctx, p.store, p.syncer.RunJob, log)
 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()

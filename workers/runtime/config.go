@@ -110,6 +110,11 @@ func configFiles(opts Options, edgeAddr, lockDir string, egress egressEndpoint) 
 	if opts.ConfigKey != "" {
 		bindings = append(bindings, text("CONFIG_KEY", opts.ConfigKey))
 	}
+	// The watchdog's secret (watchdog.go): the dispatcher marks every call
+	// into a tenant on stdout with it.
+	if opts.watchMark != "" {
+		bindings = append(bindings, text("WATCH_MARK", opts.watchMark))
+	}
 	routerWorker := func(ns string) string {
 		b := []string{`(name = "EDGE", service = "edge-api")`}
 		if ns != "" {

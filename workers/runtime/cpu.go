@@ -38,8 +38,10 @@ type cpuStats struct {
 
 type traceCtx struct {
 	worker string
+	iso    int64
 	js     time.Duration
 	actor  bool
+	self   bool // a call from the worker's own isolate (ctx.exports), not from the dispatcher
 }
 
 func newCPUStats() *cpuStats {
@@ -84,28 +86,38 @@ func (c *cpuStats) snapshot() []WorkerCPU {
 // traceEvent holds the fields of the async-trace lines we use; workerd
 // writes one JSON object per line, times in nanoseconds.
 type traceEvent struct {
-	E      string          `json:"e"`
-	Ctx    int64           `json:"ctx"`
-	Worker string          `json:"worker"`
-	Actor  json.RawMessage `json:"actor"`
-	Locked int64           `json:"locked"`
-	End    int64           `json:"end"`
+	E       string          `json:"e"`
+	Ctx     int64           `json:"ctx"`
+	Iso     int64           `json:"iso"`
+	Worker  string          `json:"worker"`
+	Actor   json.RawMessage `json:"actor"`
+	Locked  int64           `json:"locked"`
+	End     int64           `json:"end"`
+	FromIso int64           `json:"fromIso"`
 }
 
-func (c *cpuStats) consume(rd io.Reader) {
+func (c *cpuStats) consume(rd io.Reader) { c.follow(rd, nil) }
+
+// follow reads one workerd process's trace to its end. ended, when not nil,
+// is told the worker of every request context that ends, except Durable
+// Objects' and those a worker opened into its own isolate (the watchdog
+// counts calls into tenants; a tenant calling itself is not one of them).
+func (c *cpuStats) follow(rd io.Reader, ended func(worker string)) {
 	sc := bufio.NewScanner(rd)
 	sc.Buffer(make([]byte, 256*1024), 4*1024*1024)
 	for sc.Scan() {
 		line := sc.Bytes()
 		// Most lines are neither contexts nor turns; skip them unparsed.
-		if !(hasEvent(line, "turn") || hasEvent(line, "ctx") || hasEvent(line, "ctx_end")) {
+		if !(hasEvent(line, "turn") || hasEvent(line, "ctx") || hasEvent(line, "ctx_end") || hasEvent(line, "link")) {
 			continue
 		}
 		var ev traceEvent
 		if json.Unmarshal(line, &ev) != nil {
 			continue
 		}
-		c.apply(ev)
+		if w := c.apply(ev); w != "" && ended != nil {
+			ended(w)
+		}
 	}
 	c.mu.Lock()
 	c.open = map[int64]*traceCtx{} // a new process numbers contexts afresh
@@ -117,17 +129,25 @@ func hasEvent(line []byte, e string) bool {
 	return len(line) >= len(prefix) && string(line[:len(prefix)]) == prefix
 }
 
-func (c *cpuStats) apply(ev traceEvent) {
+// apply records one event; for the end of a request context that the
+// dispatcher (or the runtime) opened, it returns the context's worker.
+func (c *cpuStats) apply(ev traceEvent) (ended string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch ev.E {
 	case "ctx":
 		actor := len(ev.Actor) > 0 && string(ev.Actor) != "null"
-		c.open[ev.Ctx] = &traceCtx{worker: workerName(ev.Worker), actor: actor}
+		c.open[ev.Ctx] = &traceCtx{worker: workerName(ev.Worker), iso: ev.Iso, actor: actor}
+	case "link":
+		// A context's lines come together when it ends, "ctx" first: the
+		// link of a call a worker made into its own isolate names that isolate.
+		if t, ok := c.open[ev.Ctx]; ok && ev.FromIso == t.iso {
+			t.self = true
+		}
 	case "turn":
 		t, ok := c.open[ev.Ctx]
 		if !ok || ev.End <= ev.Locked || ev.Locked <= 0 {
-			return
+			return ""
 		}
 		d := time.Duration(ev.End - ev.Locked)
 		if t.actor {
@@ -135,24 +155,28 @@ func (c *cpuStats) apply(ev traceEvent) {
 			// its turns count for its worker as they happen (the PaymentLock's
 			// work is the dispatcher's), not as requests.
 			c.worker(t.worker).Total += d
-			return
+			return ""
 		}
 		t.js += d
 	case "ctx_end":
 		t, ok := c.open[ev.Ctx]
 		if !ok {
-			return
+			return ""
 		}
 		delete(c.open, ev.Ctx)
 		if t.actor {
-			return
+			return ""
 		}
 		w := c.worker(t.worker)
 		w.Requests++
 		w.Total += t.js
 		w.Last = t.js
 		w.Max = max(w.Max, t.js)
+		if !t.self {
+			return t.worker
+		}
 	}
+	return ""
 }
 
 func (c *cpuStats) worker(name string) *WorkerCPU {

@@ -55,3 +55,27 @@ func TestCPUStatsFromTrace(t *testing.T) {
 		t.Errorf("workers: %v", got)
 	}
 }
+
+// The watchdog counts the request contexts that end per worker: not a
+// Durable Object's, not one a tenant opened into its own isolate.
+func TestTraceEndedContexts(t *testing.T) {
+	trace := strings.Join([]string{
+		`{"e":"ctx","ctx":1,"iso":1,"worker":"dispatcher","actor":null,"at":0}`,
+		`{"e":"ctx_end","ctx":1,"at":10}`,
+		`{"e":"ctx","ctx":2,"iso":2,"worker":"LOADER:app-a@e.1#-:10~0","actor":null,"at":1}`,
+		`{"e":"ctx_end","ctx":2,"at":10}`,
+		`{"e":"ctx","ctx":3,"iso":2,"worker":"LOADER:app-a@e.1#-:10~0","actor":null,"at":2}`,
+		`{"e":"link","ctx":3,"id":4,"fromIso":2,"fromCtx":2,"fromId":3}`,
+		`{"e":"ctx_end","ctx":3,"at":10}`,
+		`{"e":"ctx","ctx":4,"iso":2,"worker":"LOADER:app-a@e.1#-:10~0","actor":null,"at":3}`,
+		`{"e":"link","ctx":4,"id":4,"fromIso":1,"fromCtx":1,"fromId":3}`,
+		`{"e":"ctx_end","ctx":4,"at":10}`,
+		`{"e":"ctx","ctx":5,"iso":1,"worker":"dispatcher","actor":{"class":"PaymentLock"},"at":4}`,
+		`{"e":"ctx_end","ctx":5,"at":10}`,
+	}, "\n")
+	var got []string
+	newCPUStats().follow(strings.NewReader(trace), func(w string) { got = append(got, w) })
+	if strings.Join(got, ",") != "dispatcher,app-a,app-a" {
+		t.Errorf("ended %v, want dispatcher, app-a twice (not its call into itself, not the object)", got)
+	}
+}

@@ -7,7 +7,8 @@
 // TENANT_KV (kvNamespace bindings through the KV router), NAMESPACE,
 // OUTBOUND_SRC, WRAPPER_SRC, PATCH_SRC (text modules), SUBREQUESTS ("1"
 // switches the subrequest-limit emulation on), INGEST_URL, INGEST_TOKEN,
-// FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace), FLUSH_MS.
+// FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace), FLUSH_MS,
+// WATCH_MARK (the watchdog's secret, below).
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { handle, preload } from "./dispatcher.js";
 import { EXPOSE_HEADERS } from "./cors.js";
@@ -235,15 +236,29 @@ function tenantFor(env, ctx, cfg, name, options, scriptEtag) {
   return loadTenant(env, ctx, name, etagOf(cfg, scriptEtag), options.outbound, limit);
 }
 
+// ---- watchdog ---------------------------------------------------------------
+// workerd runs every isolate on one thread and enforces no CPU limit: a tenant
+// stuck in a loop stalls the whole edge, and nothing inside workerd can name
+// it while it runs (the async trace writes a context's lines when it ends).
+// So every call into a tenant is announced on stdout, synchronously, before it
+// starts, and the runtime's watchdog compares the calls into each tenant with
+// the contexts the trace saw end. WATCH_MARK is a secret of this process:
+// tenants write to the same stdout and must not forge or hide a call. The
+// leading newline ends any partial line a tenant left.
+function watched(env, script, slug, call) {
+  if (env.WATCH_MARK) console.log("\n" + env.WATCH_MARK + " + " + script + " " + slug);
+  return call();
+}
+
 function localNamespace(env, ctx, cfg) {
   return {
     get(name, _args, options = {}) {
       return {
         fetch(request) {
-          if (cfg.etag) return tenantFor(env, ctx, cfg, name, options).getEntrypoint().fetch(request);
+          if (cfg.etag) return watched(env, name, cfg.slug, () => tenantFor(env, ctx, cfg, name, options).getEntrypoint().fetch(request));
           return storedEtag(env, name).then((e) => {
             if (e === null) throw new Error("Worker not found.");
-            return tenantFor(env, ctx, cfg, name, options, e).getEntrypoint().fetch(request);
+            return watched(env, name, cfg.slug, () => tenantFor(env, ctx, cfg, name, options, e).getEntrypoint().fetch(request));
           });
         },
       };
@@ -263,7 +278,7 @@ async function preloadTenant(env, ctx, cfg, options) {
   if (etag === null) return false;
   const worker = tenantFor(env, ctx, cfg, cfg.script, options, etag);
   try {
-    await worker.getEntrypoint()[PROBE]();
+    await watched(env, cfg.script, cfg.slug, () => worker.getEntrypoint()[PROBE]());
   } catch (err) {
     const msg = String((err && err.message) || err);
     if (!msg.includes("does not implement the method")) throw err;
@@ -421,6 +436,9 @@ export class WarmUp extends WorkerEntrypoint {
     const env = this.env;
     const url = new URL(request.url);
     const path = url.pathname;
+    // POST /ping: the runtime's watchdog asks four times a second whether the
+    // event loop still answers.
+    if (request.method === "POST" && path === "/ping") return new Response(null, { status: 204 });
     // POST /preload: every app (after a start); POST /preload/<slug>: one
     // app whose config document the portal has just written.
     if (request.method === "POST" && (path === "/preload" || path.startsWith("/preload/"))) {
