@@ -260,6 +260,8 @@ func TestHostilePrivateEgress(t *testing.T) {
 		"http://localhost:" + portalPort + "/",
 		"http://rebind.example:" + portalPort + "/",
 		h.rt.URL() + "/attacker/",
+		// The control socket (preload, facilitator probe, the watchdog's ping) answers anyone who reaches it.
+		"http://" + func() string { h.rt.mu.Lock(); defer h.rt.mu.Unlock(); return h.rt.warmAddr }() + "/ping",
 	} {
 		r := h.do(t, "GET", "", "/attacker/?"+url.Values{"t": {target}}.Encode(), nil)
 		if !strings.Contains(r.body, "status=403") || strings.Contains(r.body, "PORTAL PAGE") {
