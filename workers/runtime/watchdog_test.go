@@ -46,7 +46,7 @@ func startWatched(t *testing.T) *watched {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	rt, err := Start(context.Background(), Options{
-		WorkerdPath: wd, ListenAddr: addr, EdgeAPIURL: srv.URL, Namespace: testNS, ConfigKVNamespaceID: testConfigNS,
+		WorkerdPath: wd, ListenAddr: addr, EdgeAPIURL: srv.URL, EdgeAPIToken: testRuntimeToken, Namespace: testNS, ConfigKVNamespaceID: testConfigNS,
 		DataDir: t.TempDir(), Logger: logger, AsyncTrace: true, SubrequestEmulation: true, ConfigCacheTTL: -1,
 		OnRunaway: func(r Runaway) { w.runaways <- r },
 	})
