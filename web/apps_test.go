@@ -545,6 +545,12 @@ func TestEditorCheck(t *testing.T) {
 	if !strings.Contains(r.Body, `"ok":true`) {
 		t.Fatalf("good code: %s", r.Body)
 	}
+	// The check takes what a save takes (the upload limit, not the 64 KiB of other forms).
+	big := goodWorker + "\nexport const table = " + fmt.Sprintf("%q", strings.Repeat("data ", 60_000)) + ";\n"
+	r = b.post("/apps/check-app/check", url.Values{"file_name": {"index.js"}, "file_code": {big}, "main_index": {"0"}})
+	if r.Status != 200 || !strings.Contains(r.Body, `"ok":true`) {
+		t.Fatalf("a 300 KB file: %d %.200s", r.Status, r.Body)
+	}
 	if n := count(t, ep.portal, &models.Version{}); n != 0 {
 		t.Fatalf("check stored %d versions", n)
 	}

@@ -168,14 +168,15 @@ func uploadLimit(maxScript int64) int {
 	return int(uploadExpansion*min(maxScript, bundle.HardMaxBundleBytes)) + uploadSlack
 }
 
-// isVersionsPath matches /apps/<slug>/versions.
+// isVersionsPath matches /apps/<slug>/versions and /apps/<slug>/check (the editor's live
+// check sends the same files as a save).
 func isVersionsPath(p string) bool {
 	rest, ok := strings.CutPrefix(p, "/apps/")
 	if !ok {
 		return false
 	}
 	slug, tail, ok := strings.Cut(rest, "/")
-	return ok && slug != "" && tail == "versions"
+	return ok && slug != "" && (tail == "versions" || tail == "check")
 }
 
 // routingPath is the path as fiber's router matches it: the original
