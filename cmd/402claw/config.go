@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/402claw/402claw/workers/facilitator"
 )
 
 // Config is everything `402claw serve` reads from the environment and flags.
@@ -44,9 +46,12 @@ type Config struct {
 	// private addresses (CLAW_EDGE_PRIVATE_EGRESS=allow).
 	PrivateEgress bool
 
-	FacilitatorURL     string
-	MetricsToken       string
-	TelemetryRetention time.Duration
+	FacilitatorURL string
+	MetricsToken   string
+	// The dev facilitator's latency and faults (local mode).
+	DevVerifyDelay, DevSettleDelay time.Duration
+	DevFaults                      map[facilitator.Fault]float64
+	TelemetryRetention             time.Duration
 
 	StripeSecretKey     string
 	StripeWebhookSecret string
@@ -73,6 +78,17 @@ func dur(p func(*Config) *time.Duration) func(*Config, string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return fmt.Errorf("must be a positive duration like 12h or 30m, got %q", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+func durOrZero(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > time.Minute {
+			return fmt.Errorf("must be a duration from 0s to 1m like 40ms or 1.5s, got %q", v)
 		}
 		*p(c) = d
 		return nil
@@ -204,6 +220,16 @@ var options = []option{
 	}},
 	{"CLAW_INGEST_TOKEN", "ingest-token", "", "shared secret the dispatcher sends with telemetry; generated in local mode", true, str(func(c *Config) *string { return &c.IngestToken })},
 	{"CLAW_FACILITATOR_URL", "facilitator-url", "", "x402 facilitator (default: the built-in dev facilitator locally, https://x402.org/facilitator with Cloudflare)", false, httpURL(func(c *Config) *string { return &c.FacilitatorURL })},
+	{"CLAW_DEV_FACILITATOR_VERIFY_DELAY", "dev-facilitator-verify-delay", "0s", "how long the dev facilitator takes to verify (a real one: tens of ms)", false, durOrZero(func(c *Config) *time.Duration { return &c.DevVerifyDelay })},
+	{"CLAW_DEV_FACILITATOR_SETTLE_DELAY", "dev-facilitator-settle-delay", "0s", "how long the dev facilitator takes to settle (Base: about 2s)", false, durOrZero(func(c *Config) *time.Duration { return &c.DevSettleDelay })},
+	{"CLAW_DEV_FACILITATOR_FAULTS", "dev-facilitator-faults", "", "faults the dev facilitator injects, per payment: insufficient_funds, settlement_pending (then success on retry), timeout, 5xx, each with a rate, like settlement_pending:0.2,5xx:0.01", false, func(c *Config, v string) error {
+		faults, err := facilitator.ParseFaults(v)
+		if err != nil {
+			return err
+		}
+		c.DevFaults = faults
+		return nil
+	}},
 	{"CLAW_TELEMETRY_RETENTION", "telemetry-retention", "168h", "how long raw telemetry events (requests the tenant's code saw) are kept; a background job deletes older ones. Rollups and the payments ledger are kept", false, func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Hour {

@@ -52,6 +52,15 @@ func TestLoadConfig(t *testing.T) {
 		{"old trust-proxy switch", map[string]string{"CLAW_TRUST_PROXY": "true"}, nil, "CLAW_TRUSTED_PROXIES", nil},
 		{"old trust-proxy switch off is harmless", map[string]string{"CLAW_TRUST_PROXY": "false"}, nil, "", func(c *Config) bool { return len(c.TrustedProxies) == 0 }},
 		{"billing off by default", nil, nil, "", func(c *Config) bool { return c.Billing == "off" }},
+		{"private egress off by default", nil, nil, "", func(c *Config) bool { return !c.PrivateEgress }},
+		{"private egress allowed", map[string]string{"CLAW_EDGE_PRIVATE_EGRESS": "allow"}, nil, "", func(c *Config) bool { return c.PrivateEgress }},
+		{"bad private egress", map[string]string{"CLAW_EDGE_PRIVATE_EGRESS": "yes"}, nil, "CLAW_EDGE_PRIVATE_EGRESS", nil},
+		{"dev facilitator fast by default", nil, nil, "", func(c *Config) bool { return c.DevVerifyDelay == 0 && c.DevSettleDelay == 0 && len(c.DevFaults) == 0 }},
+		{"dev facilitator like a chain", map[string]string{"CLAW_DEV_FACILITATOR_VERIFY_DELAY": "40ms", "CLAW_DEV_FACILITATOR_SETTLE_DELAY": "1.5s", "CLAW_DEV_FACILITATOR_FAULTS": "settlement_pending:0.2,5xx:0.01"}, nil, "", func(c *Config) bool {
+			return c.DevVerifyDelay == 40*time.Millisecond && c.DevSettleDelay == 1500*time.Millisecond && c.DevFaults["settlement_pending"] == 0.2 && c.DevFaults["5xx"] == 0.01
+		}},
+		{"dev facilitator delay too long", map[string]string{"CLAW_DEV_FACILITATOR_SETTLE_DELAY": "2h"}, nil, "CLAW_DEV_FACILITATOR_SETTLE_DELAY", nil},
+		{"dev facilitator unknown fault", map[string]string{"CLAW_DEV_FACILITATOR_FAULTS": "explode:0.1"}, nil, "CLAW_DEV_FACILITATOR_FAULTS", nil},
 		{"billing stripe with a key", map[string]string{"CLAW_STRIPE_SECRET_KEY": "sk", "CLAW_STRIPE_WEBHOOK_SECRET": "whsec_x"}, nil, "", func(c *Config) bool { return c.Billing == "stripe" }},
 		{"billing demo only when asked", map[string]string{"CLAW_BILLING": "demo"}, nil, "", func(c *Config) bool { return c.Billing == "demo" }},
 		{"billing demo with a key", map[string]string{"CLAW_BILLING": "demo", "CLAW_STRIPE_SECRET_KEY": "sk", "CLAW_STRIPE_WEBHOOK_SECRET": "whsec_x"}, nil, "CLAW_BILLING", nil},

@@ -154,7 +154,8 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 	apiURL := "http://" + ln.Addr().String()
 	e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: apiToken, AccountID: "local", BaseURL: apiURL + "/client/v4"})
 
-	fac, err := facilitator.New(facilitator.Options{NoncePath: filepath.Join(cfg.DataDir, "facilitator-nonces.log")})
+	fac, err := facilitator.New(facilitator.Options{NoncePath: filepath.Join(cfg.DataDir, "facilitator-nonces.log"),
+		Behaviour: facilitator.Behaviour{VerifyDelay: cfg.DevVerifyDelay, SettleDelay: cfg.DevSettleDelay, Faults: cfg.DevFaults}})
 	if err != nil {
 		e.close()
 		return nil, err

@@ -33,6 +33,9 @@ type Options struct {
 	// x402.Networks(). Settlement is simulated on all of them, mainnet too:
 	// the "simulated" mark, not the network, is what tells a dev payment.
 	Networks []x402.Network
+	// Behaviour adds latency and faults (CLAW_DEV_FACILITATOR_*); the zero
+	// value answers at once and never fails.
+	Behaviour Behaviour
 }
 
 // Facilitator is an http.Handler serving the facilitator API.
@@ -42,6 +45,8 @@ type Facilitator struct {
 	order    []string
 	nonces   *nonceStore
 	mux      *http.ServeMux
+	behave   Behaviour
+	pending  pendingSet
 }
 
 // maxBody bounds a request: a real one is about 1.5 KB.
@@ -49,7 +54,10 @@ const maxBody = 64 << 10
 
 // New opens the nonce store and builds the handler. Close releases it.
 func New(opts Options) (*Facilitator, error) {
-	f := &Facilitator{now: opts.Now, networks: make(map[string]x402.Network)}
+	f := &Facilitator{now: opts.Now, networks: make(map[string]x402.Network), behave: opts.Behaviour}
+	if f.behave.HangFor <= 0 {
+		f.behave.HangFor = 30 * time.Second
+	}
 	if f.now == nil {
 		f.now = time.Now
 	}
@@ -102,8 +110,34 @@ func (f *Facilitator) handleVerify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	fault := f.behave.faultFor(paymentKey(req.PaymentPayload))
+	if !f.wait(r, f.behave.VerifyDelay) {
+		return
+	}
+	if fault == FaultServerError {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "facilitator: injected fault (5xx)"})
+		return
+	}
 	resp, _ := f.verify(req, f.now())
+	if resp.IsValid && fault == FaultInsufficientFunds {
+		resp = x402.VerifyResponse{IsValid: false, InvalidReason: ReasonInsufficientFunds, Payer: resp.Payer}
+	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// wait sleeps for d unless the caller goes away first (then false: nobody is listening).
+func (f *Facilitator) wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // handleSettle verifies again (a settle is never trusted to follow a
@@ -114,10 +148,35 @@ func (f *Facilitator) handleSettle(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, c := f.verify(req, f.now())
+	key := paymentKey(req.PaymentPayload)
+	fault := f.behave.faultFor(key)
+	if !f.wait(r, f.behave.SettleDelay) {
+		return
+	}
+	switch fault {
+	case FaultServerError:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "facilitator: injected fault (5xx)"})
+		return
+	case FaultTimeout:
+		if f.wait(r, f.behave.HangFor) {
+			writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "facilitator: injected fault (timeout)"})
+		}
+		return
+	}
 	network := acceptedNetwork(req.PaymentPayload)
+	// A payment whose first settle answered settlement_pending is settled now: the same
+	// transaction, confirmed (its nonce was consumed by that first settle).
+	if tx, ok := f.pending.take(key); ok && key != "" {
+		writeJSON(w, http.StatusOK, x402.SettlementResponse{Success: true, Transaction: tx, Network: network, Payer: payerOf(req), Simulated: true})
+		return
+	}
+	v, c := f.verify(req, f.now())
 	if !v.IsValid {
 		writeJSON(w, http.StatusOK, x402.SettlementResponse{Success: false, ErrorReason: v.InvalidReason, Network: network, Payer: v.Payer, Simulated: true})
+		return
+	}
+	if fault == FaultInsufficientFunds {
+		writeJSON(w, http.StatusOK, x402.SettlementResponse{Success: false, ErrorReason: ReasonInsufficientFunds, Network: network, Payer: v.Payer, Simulated: true})
 		return
 	}
 	won, err := f.nonces.consume(c.key)
@@ -129,13 +188,31 @@ func (f *Facilitator) handleSettle(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, x402.SettlementResponse{Success: false, ErrorReason: ReasonNonceUsed, Network: network, Payer: v.Payer, Simulated: true})
 		return
 	}
-	writeJSON(w, http.StatusOK, x402.SettlementResponse{
-		Success:     true,
-		Transaction: SimulatedTransaction(c.network, c.payer.Hex(), "0x"+hex.EncodeToString(c.nonce[:])),
-		Network:     c.network,
-		Payer:       v.Payer,
-		Simulated:   true,
-	})
+	tx := SimulatedTransaction(c.network, c.payer.Hex(), "0x"+hex.EncodeToString(c.nonce[:]))
+	if fault == FaultPending {
+		f.pending.put(key, tx)
+		writeJSON(w, http.StatusOK, x402.SettlementResponse{Success: false, ErrorReason: ReasonPending, Transaction: tx, Network: c.network, Payer: v.Payer, Simulated: true})
+		return
+	}
+	writeJSON(w, http.StatusOK, x402.SettlementResponse{Success: true, Transaction: tx, Network: c.network, Payer: v.Payer, Simulated: true})
+}
+
+// payerOf is the payer a payment names (a pending settlement being completed: the first settle
+// verified it and consumed its nonce).
+func payerOf(req wireRequest) string {
+	var p wirePayload
+	_ = json.Unmarshal(req.PaymentPayload, &p)
+	return p.Payload.Authorization.From
+}
+
+// paymentKey identifies a payment for fault choice and pending settlements: network, payer
+// and nonce, lower-case ("" when the payload does not say).
+func paymentKey(raw json.RawMessage) string {
+	var p wirePayload
+	if json.Unmarshal(raw, &p) != nil || p.Payload.Authorization.Nonce == "" {
+		return ""
+	}
+	return strings.ToLower(p.Accepted.Network + "|" + p.Payload.Authorization.From + "|" + p.Payload.Authorization.Nonce)
 }
 
 func (f *Facilitator) handleSupported(w http.ResponseWriter, _ *http.Request) {
