@@ -40,6 +40,7 @@ run: deps build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@for f in $$(git ls-files '*.templ'); do $(GO) tool templ fmt -stdout $$f 2>/dev/null | cmp -s - $$f || { echo "templ fmt needed: $$f (run 'go tool templ fmt views/')"; exit 1; }; done
 
 # Fails when committed *_templ.go files do not match their .templ sources.
 # Fails when a generated file (templ's *_templ.go, the editor bundle) does not match its
