@@ -64,7 +64,7 @@ test: deps stripe-mock
 bench: deps build
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./models/... ./workers/bundle/ ./workers/facilitator/ ./workers/localcf/
 	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestLoadPages$$' -v -timeout 30m ./web/ | grep -v '^time='
-	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestBenchmarkSync$$' -v -timeout 30m ./web/syncer/
+	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestBenchmarkSync$$' -v -timeout 30m ./workers/syncer/
 	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestBench$$' -v -timeout 30m ./workers/runtime/
 	CLAW_BENCH=1 $(GO) test -count=1 -run '^TestBenchX402$$' -v -timeout 30m ./workers/runtime/
 

@@ -10,9 +10,9 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/web"
-	"github.com/402claw/402claw/web/syncer"
 	"github.com/402claw/402claw/workers"
 	"github.com/402claw/402claw/workers/localcf"
+	"github.com/402claw/402claw/workers/syncer"
 )
 
 // edgePortal is a portal that writes through to a local Cloudflare API.

@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/402claw/402claw/web/syncer"
 	"github.com/402claw/402claw/workers"
+	"github.com/402claw/402claw/workers/syncer"
 )
 
 // reconcileCmd compares the database with the edge once and repairs drift.

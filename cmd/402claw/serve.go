@@ -16,7 +16,7 @@ import (
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/web"
 	"github.com/402claw/402claw/web/billing"
-	"github.com/402claw/402claw/web/syncer"
+	"github.com/402claw/402claw/workers/syncer"
 	"golang.org/x/net/publicsuffix"
 	"gorm.io/gorm"
 )

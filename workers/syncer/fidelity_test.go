@@ -11,9 +11,9 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/modeltest"
-	"github.com/402claw/402claw/web/syncer"
 	"github.com/402claw/402claw/workers"
 	"github.com/402claw/402claw/workers/localcf"
+	"github.com/402claw/402claw/workers/syncer"
 )
 
 // fleet creates n apps in sync at the edge: rows written in bulk, scripts uploaded as the

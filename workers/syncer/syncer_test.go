@@ -18,9 +18,9 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/modeltest"
-	"github.com/402claw/402claw/web/syncer"
 	"github.com/402claw/402claw/workers"
 	"github.com/402claw/402claw/workers/localcf"
+	"github.com/402claw/402claw/workers/syncer"
 	"gorm.io/gorm"
 )
 
