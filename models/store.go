@@ -151,6 +151,23 @@ func (s *Store) UserByID(ctx context.Context, id uint) (*User, error) {
 	return &u, nil
 }
 
+// UserEmails returns the e-mail address of each of the given users by id, for showing who
+// authored a version; ids of deleted users are simply absent.
+func (s *Store) UserEmails(ctx context.Context, ids []uint) (map[uint]string, error) {
+	out := make(map[uint]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var us []User
+	if err := s.db.WithContext(ctx).Select("id", "email").Where("id IN ?", ids).Find(&us).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read the authors' e-mail addresses: %w", err)
+	}
+	for _, u := range us {
+		out[u.ID] = u.Email
+	}
+	return out, nil
+}
+
 // SetPassword replaces a user's password hash, ends all other sessions and,
 // unless keepTokens, revokes the user's API tokens: a password changed
 // because it leaked must not leave a token minted with it working. It

@@ -396,8 +396,20 @@ func (s *Server) appVersions(c *fiber.Ctx) error {
 	if a.DeployedVersionID != nil {
 		t.Live = *a.DeployedVersionID
 	}
+	ids := make([]uint, 0, len(vs))
+	for _, v := range vs {
+		ids = append(ids, v.AuthorUserID)
+	}
+	if t.Authors, err = s.store.UserEmails(ctx, ids); err != nil {
+		return err
+	}
 	from, _ := strconv.ParseUint(c.Query("from"), 10, 32)
 	to, _ := strconv.ParseUint(c.Query("to"), 10, 32)
+	// Without a choice the page compares the newest version with the one before it (vs is
+	// newest first): what the last save changed.
+	if from == 0 && to == 0 && len(vs) >= 2 {
+		from, to = uint64(vs[1].ID), uint64(vs[0].ID)
+	}
 	if from != 0 && to != 0 {
 		fv, err1 := s.store.VersionSources(ctx, a.ID, uint(from))
 		tv, err2 := s.store.VersionSources(ctx, a.ID, uint(to))
