@@ -136,7 +136,11 @@ type UsageRollup struct {
 	LimitHits       int64     `gorm:"not null;default:0"`
 	PaymentFailures int64     `gorm:"not null;default:0"`
 	Challenges      int64     `gorm:"not null;default:0"`
-	UpdatedAt       time.Time
+	// Latency is a LatencySketch of the hour's request durations (MarshalText).
+	Latency   string `gorm:"type:text;not null;default:''"`
+	UpdatedAt time.Time
+
+	sketch *LatencySketch // the batch's durations, merged into Latency on upsert
 }
 
 // PaymentFailureRollup counts an app's failed payment attempts per route, UTC hour and reason
@@ -239,6 +243,8 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 		roll := map[rollupKey]*UsageRollup{}
 		fails := map[failureKey]int64{}
 		counters := map[counterKey]int64{}
+		errs := map[errorKey]int64{}
+		revs := map[revenueKey]*RevenueRollup{}
 		for i := range events {
 			e := &events[i]
 			e.ID = 0
@@ -257,6 +263,9 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 			e.AppID = &id
 			e.TenantID = a.TenantID
 			addToRollup(roll, a.ID, e)
+			if code := e.errorCode(); code != "" {
+				errs[errorKey{a.ID, e.Route, e.TS.Truncate(time.Hour).Unix(), code}]++
+			}
 			if reason := e.failureReason(); reason != "" {
 				fails[failureKey{a.ID, e.Route, e.TS.Truncate(time.Hour).Unix(), cut(reason, 100)}]++
 			}
@@ -312,6 +321,7 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 			r := rollupFor(roll, p.AppID, p.Route, p.At)
 			r.Paid++
 			r.RevenueAtomic = AddAtomic(r.RevenueAtomic, p.Amount)
+			addRevenue(revs, p)
 		}
 		if len(keep) > 0 {
 			if err := tx.CreateInBatches(keep, ingestBatch).Error; err != nil {
@@ -325,6 +335,12 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 			return err
 		}
 		if err := upsertCounters(tx, counters, now); err != nil {
+			return err
+		}
+		if err := upsertErrors(tx, errs, now); err != nil {
+			return err
+		}
+		if err := upsertRevenue(tx, revs, now); err != nil {
 			return err
 		}
 		res.Events, res.Rollups = len(keep), len(roll)
@@ -460,6 +476,7 @@ func addToRollup(roll map[rollupKey]*UsageRollup, appID uint, e *TelemetryEvent)
 	if e.challenge() {
 		r.Challenges++
 	}
+	addLatency(r, e)
 }
 
 // upsertRollups adds the batch's sums to the stored rows. Counters are added in SQL; revenue is
@@ -503,6 +520,7 @@ func upsertRollups(tx *gorm.DB, roll map[rollupKey]*UsageRollup) error {
 			"payment_failures": gorm.Expr("payment_failures + ?", r.PaymentFailures),
 			"challenges":       gorm.Expr("challenges + ?", r.Challenges),
 			"revenue_atomic":   AddAtomic(cur.RevenueAtomic, r.RevenueAtomic),
+			"latency":          mergedLatency(cur.Latency, r.sketch),
 			"updated_at":       now,
 		}).Error
 		if err != nil {

@@ -274,7 +274,8 @@ func siteOf(host string) string {
 }
 
 // retainTelemetry enforces CLAW_TELEMETRY_RETENTION: a minute after start, then every interval,
-// it deletes raw telemetry events older than the retention in batches.
+// it deletes raw telemetry events older than the retention in batches, and hourly rollups older
+// than models.RollupRetention (13 months).
 func retainTelemetry(ctx context.Context, store *models.Store, retention, every time.Duration, log *slog.Logger) {
 	wait := time.Minute
 	for {
@@ -291,6 +292,12 @@ func retainTelemetry(ctx context.Context, store *models.Store, retention, every 
 		}
 		if n > 0 {
 			log.Info("deleted raw telemetry events past the retention", "deleted", n, "retention", retention.String())
+		}
+		n, err = store.DeleteRollupsBefore(ctx, time.Now().Add(-models.RollupRetention))
+		if err != nil {
+			log.Warn("rollup retention failed; retrying at the next run", "deleted", n, "err", err)
+		} else if n > 0 {
+			log.Info("deleted rollups older than 13 months", "deleted", n)
 		}
 	}
 }
