@@ -44,7 +44,8 @@ func (s *Server) codeTab(c *fiber.Ctx, a *models.App) (views.CodeTab, error) {
 		return views.CodeTab{}, err
 	}
 	t := views.CodeTab{Header: s.appHeader(a), StyleNonce: styleNonce(c), MaxBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes), MaxFiles: bundle.HardMaxFiles,
-		Files: []views.EditorFile{{Name: "index.js", Code: defaultCode, Main: true}}}
+		Files:   []views.EditorFile{{Name: "index.js", Code: defaultCode, Main: true}},
+		Console: views.ConsoleForm{Slug: a.Slug, EdgeURL: s.edgeURL(a)}}
 	if t.Header.CPU != nil {
 		t.Header.CPU.LimitMs = plan.CPUMs
 	}

@@ -353,26 +353,9 @@ func (s *Server) tryRoute(ctx context.Context, a *models.App, r models.Route) vi
 		res.Note = "The challenge offers no exact payment on " + networkName(r.Network) + "; nothing to sign."
 		return res
 	}
-	key, from := facilitator.DevWallet()
-	nonce, err := facilitator.NewNonce()
-	if err != nil {
-		res.Note = err.Error()
-		return res
-	}
-	now := time.Now()
-	timeout := req.MaxTimeoutSeconds
-	if timeout <= 0 {
-		timeout = x402.DefaultMaxTimeoutSeconds
-	}
-	// validAfter a minute back tolerates a facilitator clock slightly behind ours.
-	payload, err := facilitator.SignPayment(key, *req, pr.Resource, now.Add(-time.Minute), now.Add(time.Duration(timeout)*time.Second), nonce)
+	payload, sig, from, err := devPay(pr, *req)
 	if err != nil {
 		res.Steps = append(res.Steps, views.TryStep{Title: "2. Sign the payment", Lines: []string{err.Error()}})
-		return res
-	}
-	sig, err := x402.EncodeHeader(payload)
-	if err != nil {
-		res.Note = err.Error()
 		return res
 	}
 	res.Steps = append(res.Steps, views.TryStep{Title: "2. Sign the payment with the dev wallet", OK: true,
@@ -410,6 +393,29 @@ func (s *Server) tryRoute(ctx context.Context, a *models.App, r models.Route) vi
 	}
 	res.Steps = append(res.Steps, rs)
 	return res
+}
+
+// devPay signs req with the public dev wallet (local mode only: the dev facilitator accepts
+// it, no chain does) and returns the payload, its PAYMENT-SIGNATURE header value and the
+// payer's address.
+func devPay(pr x402.PaymentRequired, req x402.Requirements) (x402.PaymentPayload, string, string, error) {
+	key, from := facilitator.DevWallet()
+	nonce, err := facilitator.NewNonce()
+	if err != nil {
+		return x402.PaymentPayload{}, "", "", err
+	}
+	now := time.Now()
+	timeout := req.MaxTimeoutSeconds
+	if timeout <= 0 {
+		timeout = x402.DefaultMaxTimeoutSeconds
+	}
+	// validAfter a minute back tolerates a facilitator clock slightly behind ours.
+	payload, err := facilitator.SignPayment(key, req, pr.Resource, now.Add(-time.Minute), now.Add(time.Duration(timeout)*time.Second), nonce)
+	if err != nil {
+		return payload, "", "", err
+	}
+	sig, err := x402.EncodeHeader(payload)
+	return payload, sig, from, err
 }
 
 type tryAnswer struct {

@@ -96,6 +96,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST", "/apps/b-app/routes", expect{login, none, http.StatusUnprocessableEntity, forbidden}},
 		{"POST", "/apps/b-app/deployments", expect{login, none, http.StatusBadRequest, forbidden}},
 		{"POST", "/apps/b-app/check", expect{login, none, see, forbidden}},
+		{"POST", "/apps/b-app/console", expect{login, none, see, forbidden}},
 		{"GET", "/admin/sync", expect{login, none, none, see}},
 		{"GET", "/api/v1/apps", expect{http.StatusUnauthorized, see, see, see}},
 		{"GET", "/api/v1/apps/b-app", expect{http.StatusUnauthorized, none, see, forbidden}},

@@ -88,11 +88,13 @@ type Server struct {
 	store   *models.Store
 	log     *slog.Logger
 	limiter *rateLimiter
-	metrics *metrics
-	secure  bool
-	origin  string // the portal's origin (scheme://host[:port]) from BaseURL
-	cookies cookieNames
-	csrfKey []byte
+	// consoleLimiter bounds the test console's calls per user (web/app_console.go).
+	consoleLimiter *rateLimiter
+	metrics        *metrics
+	secure         bool
+	origin         string // the portal's origin (scheme://host[:port]) from BaseURL
+	cookies        cookieNames
+	csrfKey        []byte
 	// csrfMACs reuses keyed HMAC states: a token is computed on every page.
 	csrfMACs sync.Pool
 
@@ -128,17 +130,18 @@ func New(opts Options) (*fiber.App, *Server, error) {
 	}
 	secure := strings.EqualFold(u.Scheme, "https")
 	s := &Server{
-		opts:          opts,
-		store:         opts.Store,
-		log:           opts.Logger,
-		limiter:       newRateLimiter(opts.AuthRate, time.Minute),
-		metrics:       newMetrics(opts.Registry),
-		secure:        secure,
-		origin:        originOf(u),
-		cookies:       newCookieNames(secure),
-		csrfKey:       csrfKeyFrom(opts.SecretKey),
-		bodyTimeout:   opts.BodyTimeout,
-		uploadTimeout: 12 * opts.BodyTimeout,
+		opts:           opts,
+		store:          opts.Store,
+		log:            opts.Logger,
+		limiter:        newRateLimiter(opts.AuthRate, time.Minute),
+		consoleLimiter: newRateLimiter(consoleRate, time.Minute),
+		metrics:        newMetrics(opts.Registry),
+		secure:         secure,
+		origin:         originOf(u),
+		cookies:        newCookieNames(secure),
+		csrfKey:        csrfKeyFrom(opts.SecretKey),
+		bodyTimeout:    opts.BodyTimeout,
+		uploadTimeout:  12 * opts.BodyTimeout,
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "402claw",
