@@ -72,8 +72,9 @@ type App struct {
 	// (nil: a repeat, which waits for a deploy).
 	CPUStoppedAt *time.Time
 	CPUResumeAt  *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	AppListing
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // InSync reports whether the edge holds the app's latest generation.
@@ -155,6 +156,8 @@ type Route struct {
 	Settle      string `gorm:"size:8;not null;default:after"`
 	Description string `gorm:"size:500;not null;default:''"`
 	MimeType    string `gorm:"size:100;not null;default:''"`
+	RouteDiscovery
+	RouteLimits
 }
 
 // EgressRule allows the app's worker to reach hosts matching Pattern.

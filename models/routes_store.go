@@ -246,6 +246,8 @@ func (s *Store) UpdateRoute(ctx context.Context, app *App, id uint, r Route) ([]
 		for i := range cur {
 			if cur[i].ID == id {
 				r.ID = id
+				// The route form edits neither discovery data nor limits: they have their own.
+				r.RouteDiscovery, r.RouteLimits = cur[i].RouteDiscovery, cur[i].RouteLimits
 				cur[i] = r
 				return cur, nil
 			}

@@ -192,12 +192,19 @@ type ConfigRoute struct {
 	Settle       string             `json:"settle"`
 	Requirements *x402.Requirements `json:"requirements,omitempty"`
 	Resource     ConfigResource     `json:"resource"`
+	// Extensions is the 402 challenge's extensions object (bazaar.go); Limits, the per-caller
+	// limits the edge checks before anything else (limits.go).
+	Extensions json.RawMessage `json:"extensions,omitempty"`
+	Limits     *ConfigLimits   `json:"limits,omitempty"`
 }
 
 // ConfigResource describes what a paid route sells.
 type ConfigResource struct {
-	Description string `json:"description"`
-	MimeType    string `json:"mimeType"`
+	Description string   `json:"description"`
+	MimeType    string   `json:"mimeType"`
+	ServiceName string   `json:"serviceName,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	IconURL     string   `json:"iconUrl,omitempty"`
 }
 
 // ConfigKV names the app's KV namespace.
@@ -243,7 +250,12 @@ func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 				return ConfigDoc{}, fmt.Errorf("workers: unable to build route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)
 			}
 			cr.Requirements = &req
+			cr.Resource = withServiceMetadata(cr.Resource, st.App)
+			if cr.Extensions, err = bazaarExtensions(st.App, r); err != nil {
+				return ConfigDoc{}, fmt.Errorf("workers: unable to build the discovery data of route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)
+			}
 		}
+		cr.Limits = configLimits(r)
 		doc.Routes = append(doc.Routes, cr)
 	}
 	for _, k := range st.Keys {

@@ -74,7 +74,12 @@ class Prepared {
     let tail = "";
     if (this.description) tail += ',"description":' + JSON.stringify(this.description);
     if (this.mimeType) tail += ',"mimeType":' + JSON.stringify(this.mimeType);
-    this.suffix = tail + '},"accepts":[' + this.reqJSON + "]}";
+    // Bazaar service metadata and extensions come checked from the portal (workers/bazaar.go).
+    if (res.serviceName) tail += ',"serviceName":' + JSON.stringify(String(res.serviceName));
+    if (Array.isArray(res.tags) && res.tags.length) tail += ',"tags":' + JSON.stringify(res.tags.map(String));
+    if (res.iconUrl) tail += ',"iconUrl":' + JSON.stringify(String(res.iconUrl));
+    const ext = route.extensions && typeof route.extensions === "object" ? ',"extensions":' + JSON.stringify(route.extensions) : "";
+    this.suffix = tail + '},"accepts":[' + this.reqJSON + "]" + ext + "}";
     this.suffixB64 = b64(this.suffix);
     this.challenges = new Map(); // error message → {prefix, prefixB64}
     this.html = null;
