@@ -11,6 +11,12 @@ import (
 //go:embed css js
 var files embed.FS
 
+// Favicon is the portal's icon (SVG), served at /favicon.svg and /favicon.ico;
+// the edge dispatcher carries a copy for its own root.
+//
+//go:embed favicon.svg
+var Favicon []byte
+
 // FS serves the embedded files.
 func FS() http.FileSystem { return http.FS(files) }
 

@@ -233,7 +233,7 @@ func RoutesPartial(p Page, t RoutesTab) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<table class=\"table routes-table\"><thead><tr><th>#</th><th>Method</th><th>Path</th><th>Access</th><th>Price</th><th>Pay to</th><th>Settle</th><th></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<table class=\"table routes-table\"><thead><tr><th>#</th><th>Method</th><th>Path</th><th>Access</th><th>Price</th><th>Pay to</th><th>Settle</th><th><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

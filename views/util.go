@@ -1,6 +1,9 @@
 package views
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
+)
 
 func statusTitle(status int) string {
 	switch status {
@@ -15,4 +18,12 @@ func statusTitle(status int) string {
 		return t
 	}
 	return "Error"
+}
+
+// plural is "1 payment", "2 payments".
+func plural[N ~int | ~int64](n N, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

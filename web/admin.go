@@ -22,7 +22,15 @@ func (s *Server) adminHome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AdminHome(s.navPage(c, "Admin", "admin"), total, len(failing), audit))
+	plans := -1
+	if s.opts.Billing != nil {
+		ps, err := s.store.Plans(c.UserContext())
+		if err != nil {
+			return err
+		}
+		plans = len(ps)
+	}
+	return render(c, views.AdminHome(s.navPage(c, "Admin", "admin"), total, len(failing), plans, audit))
 }
 
 func (s *Server) adminTenants(c *fiber.Ctx) error {
@@ -42,5 +50,5 @@ func (s *Server) adminTenants(c *fiber.Ctx) error {
 	if pages < 1 {
 		pages = 1
 	}
-	return render(c, views.AdminTenantsPage(s.navPage(c, "Tenants", "admin"), views.AdminTenants{Rows: rows, Total: total, Query: q, Page: page, Pages: pages}))
+	return render(c, views.AdminTenantsPage(s.navPage(c, "Tenants", "admin-tenants"), views.AdminTenants{Rows: rows, Total: total, Query: q, Page: page, Pages: pages}))
 }

@@ -34,7 +34,7 @@ func (s *Server) renderAdminTenant(c *fiber.Ctx, f views.Form, status int) error
 	}
 	c.Status(status)
 	a := views.AdminTenant{Tenant: t, Users: users, Apps: apps, Plans: plans, Billing: s.opts.Billing != nil && s.opts.Billing.Mode() == "stripe", Form: f}
-	return render(c, views.AdminTenantPage(s.navPage(c, t.Name, "admin"), a))
+	return render(c, views.AdminTenantPage(s.navPage(c, t.Name, "admin-tenants"), a))
 }
 
 // adminTenantStatus suspends or reinstates a tenant; the edge follows through

@@ -27,7 +27,7 @@ func (s *Server) apiJSON(c *fiber.Ctx) error {
 		}
 		mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 		if err != nil || (mt != fiber.MIMEApplicationJSON && mt != fiber.MIMEMultipartForm) {
-			return newAPIError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
+			return newAPIError(fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json (multipart/form-data for uploading files to /apps/{slug}/versions).")
 		}
 	}
 	return c.Next()

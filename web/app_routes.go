@@ -312,11 +312,11 @@ func (s *Server) tryRoute(ctx context.Context, a *models.App, r models.Route) vi
 
 	first, err := tryCall(ctx, client, method, target, "")
 	if err != nil {
-		res.Steps = append(res.Steps, views.TryStep{Title: "1. Call without payment", Lines: []string{"The edge could not be reached: " + err.Error()}})
+		res.Steps = append(res.Steps, views.TryStep{Title: "Call without payment", Lines: []string{"The edge could not be reached: " + err.Error()}})
 		res.Note = "Is the edge running? Locally it is started by 402claw serve (workerd); on Cloudflare check the dispatcher."
 		return res
 	}
-	step := views.TryStep{Title: "1. Call without payment", Status: first.status, OK: first.code < 500, Body: first.body}
+	step := views.TryStep{Title: "Call without payment", Status: first.status, OK: first.code < 500, Body: first.body}
 	if r.Access != models.AccessX402 || first.code != http.StatusPaymentRequired {
 		res.Steps = append(res.Steps, step)
 		switch {
@@ -355,10 +355,10 @@ func (s *Server) tryRoute(ctx context.Context, a *models.App, r models.Route) vi
 	}
 	payload, sig, from, err := devPay(pr, *req)
 	if err != nil {
-		res.Steps = append(res.Steps, views.TryStep{Title: "2. Sign the payment", Lines: []string{err.Error()}})
+		res.Steps = append(res.Steps, views.TryStep{Title: "Sign the payment", Lines: []string{err.Error()}})
 		return res
 	}
-	res.Steps = append(res.Steps, views.TryStep{Title: "2. Sign the payment with the dev wallet", OK: true,
+	res.Steps = append(res.Steps, views.TryStep{Title: "Sign the payment with the dev wallet", OK: true,
 		Lines: []string{
 			fmt.Sprintf("Pays %s USDC on %s from %s to %s.", x402.FormatAmount(req.Amount, decimalsOf(req.Network)), networkName(req.Network), from, req.PayTo),
 			"The dev wallet is a public test key (Hardhat account #0): local mode only, never fund it.",
@@ -367,22 +367,22 @@ func (s *Server) tryRoute(ctx context.Context, a *models.App, r models.Route) vi
 
 	second, err := tryCall(ctx, client, method, target, sig)
 	if err != nil {
-		res.Steps = append(res.Steps, views.TryStep{Title: "3. Call with PAYMENT-SIGNATURE", Lines: []string{"The edge could not be reached: " + err.Error()}})
+		res.Steps = append(res.Steps, views.TryStep{Title: "Call with PAYMENT-SIGNATURE", Lines: []string{"The edge could not be reached: " + err.Error()}})
 		return res
 	}
-	res.Steps = append(res.Steps, views.TryStep{Title: "3. Call with PAYMENT-SIGNATURE", Status: second.status,
+	res.Steps = append(res.Steps, views.TryStep{Title: "Call with PAYMENT-SIGNATURE", Status: second.status,
 		OK: second.code < 400, Body: second.body})
 	receipt := second.header.Get(x402.HeaderPaymentResponse)
 	if receipt == "" {
-		res.Steps = append(res.Steps, views.TryStep{Title: "4. Receipt", Lines: []string{"The answer carries no PAYMENT-RESPONSE header."}})
+		res.Steps = append(res.Steps, views.TryStep{Title: "Receipt", Lines: []string{"The answer carries no PAYMENT-RESPONSE header."}})
 		return res
 	}
 	var sr x402.SettlementResponse
 	if err := x402.DecodeHeader(receipt, &sr); err != nil {
-		res.Steps = append(res.Steps, views.TryStep{Title: "4. Receipt", Lines: []string{"PAYMENT-RESPONSE is not readable: " + err.Error()}})
+		res.Steps = append(res.Steps, views.TryStep{Title: "Receipt", Lines: []string{"PAYMENT-RESPONSE is not readable: " + err.Error()}})
 		return res
 	}
-	rs := views.TryStep{Title: "4. Receipt (PAYMENT-RESPONSE, decoded)", OK: sr.Success, JSON: prettyJSON(sr)}
+	rs := views.TryStep{Title: "Receipt (PAYMENT-RESPONSE, decoded)", OK: sr.Success, JSON: prettyJSON(sr)}
 	if sr.Success {
 		rs.Lines = append(rs.Lines, "Settled: transaction "+sr.Transaction+".")
 	} else {

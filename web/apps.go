@@ -166,5 +166,5 @@ func (s *Server) adminSync(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AdminSyncPage(s.navPage(c, "Sync health", "admin"), jobs, last))
+	return render(c, views.AdminSyncPage(s.navPage(c, "Sync health", "admin-sync"), jobs, last))
 }

@@ -1,6 +1,9 @@
 package web
 
 import (
+	"strings"
+
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
 	"github.com/gofiber/fiber/v2"
 )
@@ -15,6 +18,12 @@ func (s *Server) navPage(c *fiber.Ctx, title, nav string) views.Page {
 	p := s.page(c, title)
 	p.Nav = nav
 	return p
+}
+
+// docs is the API guide the footer links to; its commands name this installation.
+func (s *Server) docs(c *fiber.Ctx) error {
+	app := s.edgeURL(&models.App{Slug: "hello"}) + "/"
+	return render(c, views.Docs(s.page(c, "API guide"), views.DocsView{BaseURL: strings.TrimRight(s.opts.BaseURL, "/"), AppURL: app}))
 }
 
 func (s *Server) landing(c *fiber.Ctx) error {

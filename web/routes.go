@@ -11,11 +11,20 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 )
 
+// favicon answers browsers' icon requests (SVG, which every current browser takes for /favicon.ico too).
+func favicon(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "image/svg+xml")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=86400")
+	return c.Send(static.Favicon)
+}
+
 // routes is the whole URL map of the portal on one screen.
 func (s *Server) routes(app *fiber.App) {
 	app.Use(s.recoverer, s.requestID, s.observe, s.securityHeaders, s.refuseEncodedBodies)
 
 	app.Use("/static", filesystem.New(filesystem.Config{Root: static.FS(), MaxAge: 3600}))
+	app.Get("/favicon.ico", favicon)
+	app.Get("/favicon.svg", favicon)
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", s.metricsHandler())
@@ -63,6 +72,7 @@ func (s *Server) routes(app *fiber.App) {
 	}
 
 	app.Get("/", page(s.landing)...)
+	app.Get("/docs", page(s.docs)...)
 	app.Get("/signup", page(s.signupShow)...)
 	app.Post("/signup", page(s.rateLimited, s.signupSave)...)
 	app.Get("/login", page(s.loginShow)...)

@@ -72,10 +72,14 @@ function init(form) {
   }
 
   // The tab bar and the editor take the place of the slots' textareas.
+  // Only the file tabs are in the tablist; "+ File" and "Delete" are plain
+  // buttons beside it (a tablist may hold nothing but tabs).
   const bar = document.createElement("div");
   bar.className = "file-tabs";
-  bar.setAttribute("role", "tablist");
-  bar.setAttribute("aria-label", "Files");
+  const list = document.createElement("div");
+  list.className = "file-tablist";
+  list.setAttribute("role", "tablist");
+  list.setAttribute("aria-label", "Files");
   const host = document.createElement("div");
   host.className = "cm-host";
   host.setAttribute("role", "tabpanel");
@@ -103,7 +107,8 @@ function init(form) {
   }
 
   function render() {
-    bar.replaceChildren();
+    list.replaceChildren();
+    bar.replaceChildren(list);
     slots().forEach((slot, i) => {
       const tab = document.createElement("button");
       tab.type = "button";
@@ -114,7 +119,7 @@ function init(form) {
       const bad = slot.dataset.problems ? Number(slot.dataset.problems) : 0;
       tab.textContent = (nameOf(slot) || "untitled") + (main ? " (main)" : "") + (bad ? " ⚠ " + bad : "");
       tab.addEventListener("click", () => show(slot));
-      bar.append(tab);
+      list.append(tab);
       slot.querySelector("input[name=main_index]").value = String(i);
     });
     const add = document.createElement("button");
