@@ -170,6 +170,7 @@ func (s *Server) ingestTelemetry(c *fiber.Ctx) error {
 	batch := models.TelemetryBatch{Events: make([]models.TelemetryEvent, len(in.Events))}
 	for i, e := range in.Events {
 		batch.Events[i] = e.model(now)
+		s.measureCPU(&batch.Events[i])
 	}
 	invalid := 0
 	for _, st := range in.Settlements {
@@ -192,4 +193,18 @@ func (s *Server) ingestTelemetry(c *fiber.Ctx) error {
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"stored": res.Events, "counted": res.Counted, "dropped": res.Dropped + invalid,
 		"payments": res.Payments, "duplicates": res.Duplicates})
+}
+
+// measureCPU puts the local runtime's measurement of a served request's JS time into its event:
+// workerd enforces no CPU limit and the dispatcher cannot see the tenant's CPU time, but the
+// runtime reads it from workerd's trace. On Cloudflare the event keeps what the edge sent.
+func (s *Server) measureCPU(e *models.TelemetryEvent) {
+	take := s.opts.EdgeInfo.RequestCPU
+	if take == nil || e.CPUMs != nil || e.WorkerName == "" || e.Served == nil || !*e.Served {
+		return
+	}
+	if d, ok := take(e.WorkerName); ok {
+		ms := float64(d) / float64(time.Millisecond)
+		e.CPUMs = &ms
+	}
 }

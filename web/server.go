@@ -68,6 +68,9 @@ type EdgeInfo struct {
 	RuntimeNote func() string
 	// CPU reports JS time measured by the local runtime for a script, if any.
 	CPU func(script string) (CPUStat, bool)
+	// RequestCPU takes the JS time of a script's oldest measured request not yet taken, for
+	// telemetry ingest to put into that request's event (local edge only; nil elsewhere).
+	RequestCPU func(script string) (time.Duration, bool)
 }
 
 // CPUStat is JS time per request measured locally (workerd --async-trace).

@@ -53,6 +53,14 @@ func (e *edge) cpu(script string) (web.CPUStat, bool) {
 	return web.CPUStat{Requests: w.Requests, Mean: w.Mean(), Max: w.Max}, true
 }
 
+// requestCPU takes one request's measured JS time for its telemetry event (local edge only).
+func (e *edge) requestCPU(script string) (time.Duration, bool) {
+	if e.runtime == nil {
+		return 0, false
+	}
+	return e.runtime.TakeRequestCPU(script)
+}
+
 type ownsEdgeKey struct{}
 
 // withLocalEdge marks ctx as serve's: it starts and owns the local edge.

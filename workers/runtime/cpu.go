@@ -34,7 +34,23 @@ type cpuStats struct {
 	mu      sync.Mutex
 	workers map[string]*WorkerCPU
 	open    map[int64]*traceCtx
+	// recent holds, per worker, the JS time of its latest requests in the order they ended,
+	// until telemetry ingest takes them (TakeRequestCPU).
+	recent map[string][]measured
 }
+
+// measured is one request's JS time and when the trace reported its end.
+type measured struct {
+	js time.Duration
+	at time.Time
+}
+
+// Bounds of the per-request queue: what ingest has not taken by then belongs to requests
+// whose events never came (preloads, lost batches), and must not be given to later ones.
+const (
+	recentMax = 4096
+	recentAge = 2 * time.Minute
+)
 
 type traceCtx struct {
 	worker string
@@ -45,7 +61,7 @@ type traceCtx struct {
 }
 
 func newCPUStats() *cpuStats {
-	return &cpuStats{workers: map[string]*WorkerCPU{}, open: map[int64]*traceCtx{}}
+	return &cpuStats{workers: map[string]*WorkerCPU{}, open: map[int64]*traceCtx{}, recent: map[string][]measured{}}
 }
 
 // CPUStats returns the measured JS time per worker, sorted by name. Empty
@@ -65,11 +81,42 @@ func (r *Runtime) CPUStatsFor(worker string) (WorkerCPU, bool) {
 	return *w, true
 }
 
+// TakeRequestCPU returns the JS time of the oldest request of worker that ended and has not
+// been taken yet, for telemetry ingest to put into that request's event: the dispatcher sends
+// its event before workerd writes the request's trace, so the two meet in the portal. Requests
+// of one worker are matched in the order they ended; with several in flight at once a value
+// may land on a neighbour's event, but every measured request is counted once, so the sums per
+// app and hour are right.
+func (r *Runtime) TakeRequestCPU(worker string) (time.Duration, bool) {
+	return r.cpu.take(worker, time.Now())
+}
+
+func (c *cpuStats) take(worker string, now time.Time) (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.recent[worker]
+	for len(q) > 0 && now.Sub(q[0].at) > recentAge {
+		q = q[1:]
+	}
+	if len(q) == 0 {
+		delete(c.recent, worker)
+		return 0, false
+	}
+	m := q[0]
+	if len(q) == 1 {
+		delete(c.recent, worker)
+	} else {
+		c.recent[worker] = q[1:]
+	}
+	return m.js, true
+}
+
 // ResetCPUStats forgets all measurements (benchmarks measure one phase).
 func (r *Runtime) ResetCPUStats() {
 	r.cpu.mu.Lock()
 	defer r.cpu.mu.Unlock()
 	r.cpu.workers = map[string]*WorkerCPU{}
+	r.cpu.recent = map[string][]measured{}
 }
 
 func (c *cpuStats) snapshot() []WorkerCPU {
@@ -173,6 +220,11 @@ func (c *cpuStats) apply(ev traceEvent) (ended string) {
 		w.Last = t.js
 		w.Max = max(w.Max, t.js)
 		if !t.self {
+			q := c.recent[t.worker]
+			if len(q) >= recentMax {
+				q = q[1:]
+			}
+			c.recent[t.worker] = append(q, measured{js: t.js, at: time.Now()})
 			return t.worker
 		}
 	}

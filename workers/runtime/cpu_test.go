@@ -79,3 +79,45 @@ func TestTraceEndedContexts(t *testing.T) {
 		t.Errorf("ended %v, want dispatcher, app-a twice (not its call into itself, not the object)", got)
 	}
 }
+
+// Ingest takes each request's JS time once, oldest first; self-calls and Durable Objects are
+// not requests of their own, and what nobody took for recentAge is dropped.
+func TestTakeRequestCPU(t *testing.T) {
+	trace := strings.Join([]string{
+		`{"e":"ctx","ctx":1,"iso":2,"worker":"LOADER:app-a@e.1#-:10~0","actor":null,"at":1}`,
+		`{"e":"turn","ctx":1,"cause":1,"start":1,"locked":1000,"end":3000}`,
+		`{"e":"ctx_end","ctx":1,"at":10}`,
+		`{"e":"ctx","ctx":2,"iso":2,"worker":"LOADER:app-a@e.2#-:10~0","actor":null,"at":2}`,
+		`{"e":"link","ctx":2,"id":4,"fromIso":2,"fromCtx":1,"fromId":3}`,
+		`{"e":"turn","ctx":2,"cause":1,"start":1,"locked":1000,"end":9000}`,
+		`{"e":"ctx_end","ctx":2,"at":10}`,
+		`{"e":"ctx","ctx":3,"iso":2,"worker":"LOADER:app-a@e.2#-:10~0","actor":null,"at":3}`,
+		`{"e":"turn","ctx":3,"cause":1,"start":1,"locked":1000,"end":6000}`,
+		`{"e":"ctx_end","ctx":3,"at":10}`,
+		`{"e":"ctx","ctx":4,"iso":1,"worker":"dispatcher","actor":{"class":"PaymentLock"},"at":4}`,
+		`{"e":"turn","ctx":4,"cause":1,"start":1,"locked":1000,"end":6000}`,
+		`{"e":"ctx_end","ctx":4,"at":10}`,
+	}, "\n")
+	c := newCPUStats()
+	c.consume(strings.NewReader(trace))
+	now := time.Now()
+	for i, want := range []time.Duration{2000, 5000} {
+		if d, ok := c.take("app-a", now); !ok || d != want {
+			t.Fatalf("take %d = %v %v, want %v", i, d, ok, want)
+		}
+	}
+	if d, ok := c.take("app-a", now); ok {
+		t.Fatalf("a third take gave %v; the self-call is not a request", d)
+	}
+	if d, ok := c.take("dispatcher", now); ok {
+		t.Fatalf("the Durable Object's turn was taken as a request: %v", d)
+	}
+	c.consume(strings.NewReader(strings.Join([]string{
+		`{"e":"ctx","ctx":5,"iso":2,"worker":"LOADER:app-b@e.1#-:10~0","actor":null,"at":1}`,
+		`{"e":"turn","ctx":5,"cause":1,"start":1,"locked":1000,"end":3000}`,
+		`{"e":"ctx_end","ctx":5,"at":10}`,
+	}, "\n")))
+	if d, ok := c.take("app-b", now.Add(recentAge+time.Second)); ok {
+		t.Fatalf("a measurement older than %v was taken: %v", recentAge, d)
+	}
+}

@@ -364,6 +364,14 @@ func TestWorkerFailures(t *testing.T) {
 				t.Fatalf("measured %v for a 60 ms spin", st.Max)
 			}
 			t.Logf("spinner JS time %v", st.Max)
+			// The same measurement waits for the request's telemetry event, once.
+			d, ok := e.rt.TakeRequestCPU("app-spinner")
+			if !ok || d < 50*time.Millisecond || d != st.Max {
+				t.Fatalf("TakeRequestCPU = %v %v, want the measured %v", d, ok, st.Max)
+			}
+			if d, ok := e.rt.TakeRequestCPU("app-spinner"); ok {
+				t.Fatalf("a second TakeRequestCPU gave %v: one request, one measurement", d)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
