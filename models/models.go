@@ -86,9 +86,14 @@ type Plan struct {
 	MaxApps           int    `gorm:"not null"`
 	MaxRoutes         int    `gorm:"not null"`
 	MaxScriptBytes    int64  `gorm:"not null"`
-	Active            bool   `gorm:"not null;default:true"`
-	Sort              int    `gorm:"not null;default:0"`
-	UpdatedAt         time.Time
+	// Log bounds (app_logs): lines kept per request (the rest are counted as dropped), hours
+	// a line is kept, and bytes of messages kept per app (the oldest lines go first).
+	LogLinesPerRequest int   `gorm:"not null;default:200"`
+	LogRetentionHours  int   `gorm:"not null;default:72"`
+	LogMaxBytes        int64 `gorm:"not null;default:10485760"`
+	Active             bool  `gorm:"not null;default:true"`
+	Sort               int   `gorm:"not null;default:0"`
+	UpdatedAt          time.Time
 }
 
 // AuditEvent records an admin or security action.

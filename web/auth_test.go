@@ -104,6 +104,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/api/v1/apps", expect{http.StatusUnauthorized, see, see, see}},
 		{"GET", "/api/v1/apps/b-app", expect{http.StatusUnauthorized, none, see, forbidden}},
 		{"GET", "/api/v1/apps/b-app/routes", expect{http.StatusUnauthorized, none, see, forbidden}},
+		{"GET", "/api/v1/apps/b-app/logs", expect{http.StatusUnauthorized, none, see, forbidden}},
+		{"GET", "/api/v1/apps/b-app/logs?request_id=x&after=1", expect{http.StatusUnauthorized, none, see, forbidden}},
 		{"DELETE", "/api/v1/apps/b-app/vars/NOPE", expect{http.StatusUnauthorized, none, none, forbidden}},
 		{"POST", "/internal/telemetry", expect{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized}},
 	}

@@ -159,12 +159,16 @@ func (s *Server) ingestTelemetry(c *fiber.Ctx) error {
 	var in struct {
 		Events      []ingestEvent      `json:"events"`
 		Settlements []ingestSettlement `json:"settlements"`
+		Logs        []ingestLog        `json:"logs"`
 	}
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&in); err != nil {
 		return fail(fiber.StatusBadRequest, "bad_request", `Send {"events":[…]} or {"settlements":[…]} as JSON.`)
 	}
-	if len(in.Events)+len(in.Settlements) > maxIngestEvents {
-		return fail(fiber.StatusRequestEntityTooLarge, "too_many_events", "Send at most 1000 events and settlements per request.")
+	if len(in.Events)+len(in.Settlements)+len(in.Logs) > maxIngestEvents {
+		return fail(fiber.StatusRequestEntityTooLarge, "too_many_events", "Send at most 1000 events, settlements and log records per request.")
+	}
+	if countLogLines(in.Logs) > maxIngestLogLines {
+		return fail(fiber.StatusRequestEntityTooLarge, "too_many_lines", "Send at most 20000 log lines per request.")
 	}
 	now := time.Now().UTC()
 	batch := models.TelemetryBatch{Events: make([]models.TelemetryEvent, len(in.Events))}
@@ -191,8 +195,13 @@ func (s *Server) ingestTelemetry(c *fiber.Ctx) error {
 		s.log.Error("telemetry ingest failed", "request_id", c.Locals(localRequestID), "events", len(batch.Events), "settlements", len(batch.Settlements), "err", err)
 		return fail(fiber.StatusInternalServerError, "internal", "The events could not be stored; retry.")
 	}
+	logs, err := s.storeLogs(c, in.Logs, now)
+	if err != nil {
+		// The events are stored: a retry would count them twice. Log lines are best effort.
+		s.log.Error("log ingest failed", "request_id", c.Locals(localRequestID), "records", len(in.Logs), "err", err)
+	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"stored": res.Events, "counted": res.Counted, "dropped": res.Dropped + invalid,
-		"payments": res.Payments, "duplicates": res.Duplicates})
+		"payments": res.Payments, "duplicates": res.Duplicates, "log_lines": logs.Stored, "log_lines_dropped": logs.Dropped})
 }
 
 // measureCPU puts the local runtime's measurement of a served request's JS time into its event:

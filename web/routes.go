@@ -58,6 +58,7 @@ func (s *Server) routes(app *fiber.App) {
 	api.Get("/apps/:slug/egress", s.apiAuth, s.apiEgress)
 	api.Put("/apps/:slug/egress", s.apiAuth, s.apiEgressPut)
 	api.Get("/apps/:slug/usage", s.apiAuth, s.apiUsage)
+	api.Get("/apps/:slug/logs", s.apiAuth, s.apiLogs)
 
 	// The dispatcher's telemetry: a bearer ingest token, no session, no CSRF.
 	app.Post("/internal/telemetry", s.ingestTelemetry)

@@ -46,6 +46,9 @@ type Options struct {
 	IngestToken string
 	// MetricsToken, when set, is required as a bearer token on /metrics.
 	MetricsToken string
+	// PlatformSecrets never appear in tenants' logs (the ingest, metrics and secret keys are
+	// redacted without being listed): the config key, facilitator and Cloudflare credentials.
+	PlatformSecrets []string
 	// Mounts serve plain http.Handlers under a prefix (the dev facilitator).
 	Mounts []Mount
 	// PrivateEgress lets allowlists name localhost and private addresses

@@ -16,6 +16,7 @@ import (
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/web"
 	"github.com/402claw/402claw/web/billing"
+	"github.com/402claw/402claw/workers"
 	"github.com/402claw/402claw/workers/syncer"
 	"golang.org/x/net/publicsuffix"
 	"gorm.io/gorm"
@@ -170,6 +171,8 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		Billing:      p.billing,
 		IngestToken:  p.ingest,
 		MetricsToken: cfg.MetricsToken,
+		// Never shown in a tenant's logs (with the ingest, metrics and secret keys).
+		PlatformSecrets: []string{workers.ConfigKeyHex(p.key), cfg.CFAPIToken, cfg.StripeSecretKey, cfg.StripeWebhookSecret},
 		// Private egress is a local-edge switch: Cloudflare's network never
 		// reaches the operator's private addresses.
 		PrivateEgress: cfg.PrivateEgress && cfg.LocalEdge(),

@@ -11,6 +11,29 @@ import { preflight, applyCors } from "./cors.js";
 import { newEvent, sendEvent } from "./telemetry.js";
 import { stripPortalCookies } from "./cookies.js";
 
+// Every request the edge answers gets an id: the Claw-Request-Id response
+// header, the request_id of its telemetry event and of the log lines its
+// worker wrote (the forwarded request carries it as claw-request-id, with the
+// matched route as claw-route, for the tenant's isolate and for a Tail
+// Worker). What a client sends under these names is overwritten.
+export const REQUEST_ID_HEADER = "claw-request-id";
+export const ROUTE_HEADER = "claw-route";
+
+export function newRequestId() {
+  return crypto.randomUUID().replaceAll("-", "");
+}
+
+// tagRequestId sets the id on a response whose headers are ours (a response
+// passed on as it came is tagged in the tenant's isolate by the local wrapper).
+function tagRequestId(response, id) {
+  try {
+    response.headers.set(REQUEST_ID_HEADER, id);
+  } catch {
+    // Immutable: the wrapper has set it.
+  }
+  return response;
+}
+
 const cache = new ConfigCache();
 
 // Derived per-config values (limits and outbound params) are computed once
@@ -85,11 +108,13 @@ export function handle(request, env, ctx, platform = {}) {
   if (!host) host = url.host;
   const where = resolveApp(host, pathname, env.BASE_DOMAIN || "");
   const ev = newEvent(request.method, where.slug);
+  const rid = newRequestId();
+  ev.request_id = rid;
   // Every response finish sees was made here by jsonError, CORS included.
   const finish = (response, fields) => {
     Object.assign(ev, fields, { status_code: response.status, duration_ms: Date.now() - started });
     if (ev.app) sendEvent(env, ctx, ev);
-    return response;
+    return tagRequestId(response, rid);
   };
 
   if (!where.slug) {
@@ -138,6 +163,13 @@ export function handle(request, env, ctx, platform = {}) {
       h.set("x-forwarded-path", pathname);
       // req is request itself (the paywall passes it on): same Host.
       h.set("x-forwarded-host", host);
+      h.set(REQUEST_ID_HEADER, rid);
+      try {
+        if (ev.route) h.set(ROUTE_HEADER, ev.route);
+        else h.delete(ROUTE_HEADER);
+      } catch {
+        h.delete(ROUTE_HEADER);
+      }
       // The tenant never sees the payment: it is the platform's business.
       h.delete("payment-signature");
       const ns = platform.namespace ? platform.namespace(env, ctx, cfg) : env.DISPATCHER;
@@ -166,7 +198,7 @@ export function handle(request, env, ctx, platform = {}) {
       ev.status_code = response.status;
       ev.duration_ms = Date.now() - started;
       sendEvent(env, ctx, ev);
-      return response;
+      return tagRequestId(response, rid);
     };
     if (access === "public") return run(request, false).then(done);
     if (access === "api_key") {

@@ -6,6 +6,7 @@
 export function newEvent(method, app) {
   return {
     ts: Date.now(),
+    request_id: null,
     tenant_id: null,
     app: app ?? null,
     worker_name: null,
@@ -80,11 +81,11 @@ const STALE_MS = 10 * BATCH_MS;
 
 const batch = { events: [], scheduledAt: 0 };
 
-function post(env, events) {
+function post(env, events, key = "events") {
   return fetch(env.INGEST_URL, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: "Bearer " + (env.INGEST_TOKEN || "") },
-    body: JSON.stringify({ events }),
+    body: JSON.stringify({ [key]: events }),
   })
     .then((r) => r.body && r.body.cancel())
     .catch(() => {});
@@ -120,5 +121,51 @@ export function sendEvent(env, ctx, event) {
     batch.scheduledAt = now;
   } catch {
     // Telemetry must never break a request.
+  }
+}
+
+// Log records (one per request and chunk: {ts, app, request_id, method, path,
+// route, status, lines:[{ts, level, message}], dropped}) travel the same way
+// in their own batch, as {"logs":[…]}, bounded by LOG_BATCH_BYTES of
+// message text so that a post stays under the portal's 1 MiB limit.
+export const LOG_BATCH_BYTES = 512 * 1024;
+const logBatch = { events: [], scheduledAt: 0, bytes: 0 };
+
+function takeLogs() {
+  const records = logBatch.events;
+  logBatch.events = [];
+  logBatch.bytes = 0;
+  return records;
+}
+
+export function recordBytes(rec) {
+  let n = 200;
+  for (const l of rec.lines) n += 60 + l.message.length;
+  return n;
+}
+
+export function sendLogs(env, ctx, rec) {
+  try {
+    if (!env.INGEST_URL || !ctx || typeof ctx.waitUntil !== "function") return;
+    const bytes = recordBytes(rec);
+    if (logBatch.events.length && logBatch.bytes + bytes > LOG_BATCH_BYTES) ctx.waitUntil(post(env, takeLogs(), "logs"));
+    logBatch.events.push(rec);
+    logBatch.bytes += bytes;
+    if (logBatch.events.length >= BATCH_MAX) {
+      ctx.waitUntil(post(env, takeLogs(), "logs"));
+      return;
+    }
+    const now = Date.now();
+    if (logBatch.scheduledAt && now - logBatch.scheduledAt < STALE_MS) return;
+    ctx.waitUntil(
+      new Promise((resolve) => setTimeout(resolve, BATCH_MS)).then(() => {
+        logBatch.scheduledAt = 0;
+        const records = takeLogs();
+        return records.length ? post(env, records, "logs") : undefined;
+      }),
+    );
+    logBatch.scheduledAt = now;
+  } catch {
+    // Logs must never break a request.
   }
 }

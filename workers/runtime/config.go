@@ -79,6 +79,11 @@ func configFiles(opts Options, edgeAddr, lockDir string, egress egressEndpoint) 
 	if opts.SubrequestEmulation {
 		sub = "1"
 	}
+	// Log capture lives in the wrapper of the subrequest emulation.
+	logs := "0"
+	if opts.SubrequestEmulation && !opts.NoLogCapture {
+		logs = "1"
+	}
 	text := func(name, v string) string {
 		return fmt.Sprintf("(name = %s, text = %s)", capnpString(name), capnpString(v))
 	}
@@ -95,6 +100,7 @@ func configFiles(opts Options, edgeAddr, lockDir string, egress egressEndpoint) 
 		text("BASE_DOMAIN", opts.BaseDomain),
 		text("CONFIG_CACHE_MS", ttl),
 		text("SUBREQUESTS", sub),
+		text("LOGS", logs),
 		text("INGEST_URL", opts.IngestURL),
 		text("INGEST_TOKEN", opts.IngestToken),
 		`(name = "LOCK", durableObjectNamespace = "PaymentLock")`,

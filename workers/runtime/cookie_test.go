@@ -52,6 +52,10 @@ func TestEdgeStripsPortalCookies(t *testing.T) {
 				if r.status != 200 || r.body != "cookies" {
 					t.Fatalf("host %q: %d %q", host, r.status, r.body)
 				}
+				// Both ways carry the request's id, for its logs.
+				if id := r.header.Get("Claw-Request-Id"); len(id) != 32 {
+					t.Fatalf("host %q: Claw-Request-Id %q", host, id)
+				}
 				got := r.header.Values("Set-Cookie")
 				if !slices.Equal(got, []string{"tenant_pref=kept; Path=/"}) {
 					t.Fatalf("host %q: Set-Cookie %q, want only the tenant's own cookie", host, got)

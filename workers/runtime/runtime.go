@@ -40,20 +40,23 @@ import (
 
 // Options configure the local runtime.
 type Options struct {
-	WorkerdPath         string        // the workerd binary; see FindWorkerd
-	ListenAddr          string        // where tenants' APIs are served; default 127.0.0.1:8787, port 0 picks one
-	EdgeAPIURL          string        // base URL of the local Cloudflare API serving /runtime/…
-	Namespace           string        // the dispatch namespace user scripts live in
-	ConfigKVNamespaceID string        // the KV namespace holding app:<slug> documents
-	BaseDomain          string        // apps are <slug>.<BaseDomain>; default localhost
-	IngestURL           string        // where telemetry events are POSTed; empty = none
-	IngestToken         string        // bearer secret for IngestURL
-	DataDir             string        // the generated config lives in DataDir/workerd
-	Logger              *slog.Logger  // workerd's output and supervision events
-	AsyncTrace          bool          // measure JS time per request (CPUStats)
-	SubrequestEmulation bool          // enforce plans' subrequest limits locally
-	ConfigCacheTTL      time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
-	FacilitatorURL      string        // x402 facilitator for paid routes; empty = the dispatcher's default (x402.org)
+	WorkerdPath         string       // the workerd binary; see FindWorkerd
+	ListenAddr          string       // where tenants' APIs are served; default 127.0.0.1:8787, port 0 picks one
+	EdgeAPIURL          string       // base URL of the local Cloudflare API serving /runtime/…
+	Namespace           string       // the dispatch namespace user scripts live in
+	ConfigKVNamespaceID string       // the KV namespace holding app:<slug> documents
+	BaseDomain          string       // apps are <slug>.<BaseDomain>; default localhost
+	IngestURL           string       // where telemetry events are POSTed; empty = none
+	IngestToken         string       // bearer secret for IngestURL
+	DataDir             string       // the generated config lives in DataDir/workerd
+	Logger              *slog.Logger // workerd's output and supervision events
+	AsyncTrace          bool         // measure JS time per request (CPUStats)
+	SubrequestEmulation bool         // enforce plans' subrequest limits locally
+	// NoLogCapture turns off the capture of tenants' console lines and uncaught
+	// exceptions (on with SubrequestEmulation, whose wrapper does it): for the benchmark.
+	NoLogCapture   bool
+	ConfigCacheTTL time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
+	FacilitatorURL string        // x402 facilitator for paid routes; empty = the dispatcher's default (x402.org)
 	// EdgeAPIToken is the local Cloudflare API's runtime token: workerd
 	// sends it on every request to EdgeAPIURL (scripts with their secrets,
 	// KV). Required.

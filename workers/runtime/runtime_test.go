@@ -53,6 +53,7 @@ type ingestServer struct {
 	*httptest.Server
 	mu     sync.Mutex
 	events []map[string]any
+	logs   []map[string]any
 	bad    int
 }
 
@@ -68,6 +69,7 @@ func newIngest() *ingestServer {
 		}
 		var body struct {
 			Events []map[string]any `json:"events"`
+			Logs   []map[string]any `json:"logs"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			s.bad++
@@ -75,6 +77,7 @@ func newIngest() *ingestServer {
 			return
 		}
 		s.events = append(s.events, body.Events...)
+		s.logs = append(s.logs, body.Logs...)
 		w.WriteHeader(204)
 	}))
 	return s

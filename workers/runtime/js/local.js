@@ -14,7 +14,7 @@ import { handle, preload } from "./dispatcher.js";
 import { EXPOSE_HEADERS } from "./cors.js";
 import { warmLocks, probeFacilitator } from "./x402.js";
 import { isSlug } from "./resolve.js";
-import { newEvent, sendEvent } from "./telemetry.js";
+import { newEvent, sendEvent, sendLogs } from "./telemetry.js";
 // Durable Object classes must be exported by the main module.
 export { PaymentLock } from "./lock.js";
 import OUTBOUND_SRC from "./claw-outbound.txt";
@@ -142,8 +142,37 @@ export class Telemetry extends WorkerEntrypoint {
   }
 }
 
-function tenantEnv(script, ctx) {
+// Logs receives the lines a tenant's request wrote (claw-wrapper.txt) and
+// adds them to the dispatcher's log batch. The app is the one the dispatcher
+// named when it loaded the worker, never the record's own; a tenant that
+// reaches the binding can at most write into its own app's logs.
+const MAX_LOG_LINES = 1000;
+export class Logs extends WorkerEntrypoint {
+  write(rec) {
+    if (!rec || typeof rec !== "object" || !Array.isArray(rec.lines)) return;
+    const str = (v, n) => (typeof v === "string" ? v.slice(0, n) : "");
+    const lines = [];
+    for (const l of rec.lines.slice(0, MAX_LOG_LINES)) {
+      if (!l || typeof l !== "object") continue;
+      lines.push({ ts: Number(l.ts) || Date.now(), level: str(l.level, 8), message: str(l.message, 20000) });
+    }
+    sendLogs(this.env, this.ctx, {
+      ts: Date.now(),
+      app: this.ctx.props.app || "",
+      request_id: str(rec.request_id, 64),
+      method: str(rec.method, 16),
+      path: str(rec.path, 520),
+      route: str(rec.route, 520),
+      status: Number(rec.status) || 0,
+      lines,
+      dropped: Math.max(0, Number(rec.dropped) || 0) + Math.max(0, rec.lines.length - MAX_LOG_LINES),
+    });
+  }
+}
+
+function tenantEnv(script, ctx, env, app) {
   const out = {};
+  if (env.LOGS === "1") out.__CLAW_LOGS = ctx.exports.Logs({ props: { app } });
   for (const b of script.bindings || []) {
     switch (b.type) {
       case "plain_text":
@@ -200,7 +229,8 @@ async function loadCode(env, ctx, name, outbound, limit, key, gen, emulate) {
     modules["claw-wrapper.js"] = {
       js: WRAPPER_SRC.replace('"__CLAW_MAIN__"', JSON.stringify("./" + mainModule))
         .replace('"__CLAW_LIMIT__"', Number.isFinite(limit) ? String(limit) : "Infinity")
-        .replace('"__CLAW_EXPOSE__"', JSON.stringify(EXPOSE_HEADERS)),
+        .replace('"__CLAW_EXPOSE__"', JSON.stringify(EXPOSE_HEADERS))
+        .replace('"__CLAW_CAPTURE__"', env.LOGS === "1" ? '"1"' : '"0"'),
     };
     mainModule = "claw-wrapper.js";
     if (!flags.includes("nodejs_als") && !flags.includes("nodejs_compat")) flags.push("nodejs_als");
@@ -210,7 +240,7 @@ async function loadCode(env, ctx, name, outbound, limit, key, gen, emulate) {
     compatibilityFlags: flags,
     mainModule,
     modules,
-    env: tenantEnv(script, ctx),
+    env: tenantEnv(script, ctx, env, outbound ? outbound.app : ""),
   };
   // Never the dispatcher's own network: without outbound params, none.
   cfg.globalOutbound = outbound ? ctx.exports.Outbound({ props: outbound }) : null;
