@@ -84,6 +84,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/readyz", expect{see, see, see, see}},
 		{"GET", "/metrics", expect{see, see, see, see}},
 		{"GET", "/api/v1/openapi.json", expect{see, see, see, see}},
+		{"GET", "/discovery/resources", expect{see, see, see, see}},
 		{"GET", "/api/v1/me", expect{http.StatusUnauthorized, see, see, see}},
 		// B's app: A gets 404 (no existence leak), the admin has no tenant (403).
 		{"GET", "/apps/b-app", expect{login, none, see, forbidden}},

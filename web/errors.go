@@ -38,7 +38,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	var pe *problemsError
 	// fiber routes case-insensitively: so must the choice of a JSON answer.
 	path := strings.ToLower(c.Path())
-	machine := strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/internal/")
+	machine := strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/internal/") || strings.HasPrefix(path, "/discovery/")
 	if errors.As(err, &pe) && machine {
 		c.Status(pe.status)
 		return c.JSON(fiber.Map{"error": fiber.Map{"code": pe.code, "message": pe.message, "problems": pe.problems}})

@@ -60,6 +60,9 @@ func (s *Server) routes(app *fiber.App) {
 	api.Get("/apps/:slug/usage", s.apiAuth, s.apiUsage)
 	api.Get("/apps/:slug/logs", s.apiAuth, s.apiLogs)
 
+	// The public catalog in the bazaar discovery format: no session, read-only JSON.
+	app.Get("/discovery/resources", s.discoveryResources)
+
 	// The dispatcher's telemetry: a bearer ingest token, no session, no CSRF.
 	app.Post("/internal/telemetry", s.ingestTelemetry)
 

@@ -12,10 +12,10 @@ import (
 // and schema (JSON Schema 2020-12) validating info, so that facilitators and agents can catalog
 // it. The document is built here once per config and the dispatcher copies it verbatim.
 
-// withServiceMetadata adds the spec's resource metadata from the app's listing. Each field is
+// WithServiceMetadata adds the spec's resource metadata from the app's listing. Each field is
 // sent only when it passes the spec's rule (an app name with non-ASCII letters is not a valid
 // serviceName: the field is left out, as a facilitator would drop it).
-func withServiceMetadata(res ConfigResource, a models.App) ConfigResource {
+func WithServiceMetadata(res ConfigResource, a models.App) ConfigResource {
 	if models.ValidServiceName(a.Name) {
 		res.ServiceName = a.Name
 	}
@@ -44,9 +44,9 @@ type bazaarInfo struct {
 	Output *bazaarOutput `json:"output,omitempty"`
 }
 
-// bazaarExtensions is the extensions object of route r's 402 challenge, nil when the app is not
+// BazaarExtensions is the extensions object of route r's 402 challenge, nil when the app is not
 // listed and the route has no discovery data (nothing to advertise).
-func bazaarExtensions(a models.App, r models.Route) (json.RawMessage, error) {
+func BazaarExtensions(a models.App, r models.Route) (json.RawMessage, error) {
 	if !a.Listed && r.RouteDiscovery.Empty() {
 		return nil, nil
 	}

@@ -250,8 +250,8 @@ func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 				return ConfigDoc{}, fmt.Errorf("workers: unable to build route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)
 			}
 			cr.Requirements = &req
-			cr.Resource = withServiceMetadata(cr.Resource, st.App)
-			if cr.Extensions, err = bazaarExtensions(st.App, r); err != nil {
+			cr.Resource = WithServiceMetadata(cr.Resource, st.App)
+			if cr.Extensions, err = BazaarExtensions(st.App, r); err != nil {
 				return ConfigDoc{}, fmt.Errorf("workers: unable to build the discovery data of route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)
 			}
 		}
