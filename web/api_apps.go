@@ -89,14 +89,20 @@ func (s *Server) apiAppCreate(c *fiber.Ctx) error {
 		return newAPIError(fiber.StatusForbidden, "no_tenant", "Apps belong to tenants; this user has none.")
 	}
 	var in struct {
-		Slug string `json:"slug"`
-		Name string `json:"name"`
+		Slug    string `json:"slug"`
+		Name    string `json:"name"`
+		Starter string `json:"starter"`
+		PayTo   string `json:"pay_to"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
 	if in.Name == "" {
 		in.Name = in.Slug
+	}
+	st, routes, field, msg := chooseStarter(in.Starter, in.PayTo)
+	if field != "" {
+		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: msg, Field: field}
 	}
 	a, err := s.store.CreateApp(c.UserContext(), u.Tenant, in.Slug, in.Name)
 	if err != nil {
@@ -106,6 +112,14 @@ func (s *Server) apiAppCreate(c *fiber.Ctx) error {
 		}
 		code := map[int]string{403: "plan_limit", 409: "slug_taken", 422: "invalid"}[status]
 		return &apiError{Status: status, Code: code, Message: msg, Field: field}
+	}
+	if st != nil {
+		if err := s.startApp(c, a, st, routes); err != nil {
+			return err
+		}
+		if a, err = s.store.AppByID(c.UserContext(), a.ID); err != nil {
+			return err
+		}
 	}
 	s.syncNow(a)
 	return c.Status(fiber.StatusCreated).JSON(s.appToJSON(a))

@@ -138,13 +138,20 @@ func (s *Server) appCreate(c *fiber.Ctx) error {
 	if name == "" {
 		name = slug
 	}
-	a, err := s.store.CreateApp(c.UserContext(), t, slug, name)
+	st, routes, sfield, smsg := chooseStarter(c.FormValue("starter"), c.FormValue("pay_to"))
+	var a *models.App
+	if sfield != "" {
+		err = &models.FieldError{Field: sfield, Message: smsg}
+	} else {
+		a, err = s.store.CreateApp(c.UserContext(), t, slug, name)
+	}
 	if err != nil {
 		field, msg, status := createAppErr(err)
 		if status == 0 {
 			return err
 		}
-		f := views.Form{Values: map[string]string{"slug": sanitizeEcho(slug), "name": sanitizeEcho(name)}, Errors: map[string]string{}}
+		f := views.Form{Values: map[string]string{"slug": sanitizeEcho(slug), "name": sanitizeEcho(name),
+			"starter": sanitizeEcho(c.FormValue("starter")), "pay_to": sanitizeEcho(c.FormValue("pay_to"))}, Errors: map[string]string{}}
 		if field != "" {
 			f.Errors[field] = msg
 		} else {
@@ -153,6 +160,11 @@ func (s *Server) appCreate(c *fiber.Ctx) error {
 		return s.renderApps(c, f, status)
 	}
 	s.audit(c, &currentUser(c).ID, "app_created", "app:"+a.Slug, "")
+	if st != nil {
+		if err := s.startApp(c, a, st, routes); err != nil {
+			return err
+		}
+	}
 	s.syncNow(a)
 	return c.Redirect("/apps/"+a.Slug, fiber.StatusSeeOther)
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 
+	"github.com/402claw/402claw/models/starters"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -45,8 +46,9 @@ var openAPI = map[string]any{
 		"/me": map[string]any{"get": op("The authenticated user and tenant.", bearer, nil,
 			map[string]any{"200": ref("Me"), "401": ref("Error")})},
 		"/apps": map[string]any{
-			"get":  op("Your apps.", bearer, nil, map[string]any{"200": refArr("App"), "401": ref("Error")}),
-			"post": op("Create an app (the plan caps the count).", bearer, obj(map[string]any{"slug": strT, "name": strT}, "slug"), errs(map[string]any{"201": ref("App")}, 400, 401, 403, 409, 415, 422)),
+			"get": op("Your apps.", bearer, nil, map[string]any{"200": refArr("App"), "401": ref("Error")}),
+			"post": op("Create an app (the plan caps the count). With starter, the app starts from ready code, routes, vars and egress, saved as version 1 and deployed; the paid-api starter needs pay_to, the wallet its priced route pays.", bearer,
+				obj(map[string]any{"slug": strT, "name": strT, "starter": map[string]any{"type": "string", "enum": starters.Keys()}, "pay_to": strT}, "slug"), errs(map[string]any{"201": ref("App")}, 400, 401, 403, 409, 415, 422)),
 		},
 		"/apps/{slug}": map[string]any{
 			"get":    op("One app.", bearer, nil, errs(map[string]any{"200": ref("App")}, 401, 404)),
