@@ -274,8 +274,8 @@ func (s *Store) DeleteApp(ctx context.Context, app *App) error {
 	return nil
 }
 
-// PurgeApp removes an app's rows after the edge forgot it. Called by the syncer.
-func PurgeApp(tx *gorm.DB, appID uint) error {
+// purgeApp removes an app's rows after the edge forgot it (FinishAppRemoval).
+func purgeApp(tx *gorm.DB, appID uint) error {
 	now := time.Now().UTC()
 	if err := tx.Model(&Deployment{}).Where("app_id = ? AND status = ?", appID, DeployPending).
 		Updates(map[string]any{"status": DeployFailed, "error": "app deleted", "finished_at": now}).Error; err != nil {

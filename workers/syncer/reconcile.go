@@ -10,7 +10,6 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/workers"
-	"gorm.io/gorm"
 )
 
 // Report counts what a reconcile found and repaired.
@@ -97,8 +96,8 @@ func (s *Syncer) ReconcileWith(ctx context.Context, o ReconcileOptions) (rep Rep
 	if err != nil {
 		return rep, fmt.Errorf("syncer: unable to reconcile: %w", err)
 	}
-	var pendingTargets []string
-	if err := s.db.WithContext(ctx).Model(&models.SyncJob{}).Where("desired_gen > done_gen").Pluck("target", &pendingTargets).Error; err != nil {
+	pendingTargets, err := s.o.Store.PendingSyncTargets(ctx)
+	if err != nil {
 		return rep, fmt.Errorf("syncer: unable to reconcile: %w", err)
 	}
 	pending := map[string]bool{}
@@ -286,11 +285,8 @@ func (s *Syncer) removeStrays(ctx context.Context, scriptByName map[string]worke
 	if len(strayScripts)+len(strayKeys) == 0 {
 		return nil
 	}
-	var names, slugs []string
-	if err := s.db.WithContext(ctx).Model(&models.App{}).Pluck("script_name", &names).Error; err != nil {
-		return fmt.Errorf("syncer: unable to re-check strays: %w", err)
-	}
-	if err := s.db.WithContext(ctx).Model(&models.App{}).Pluck("slug", &slugs).Error; err != nil {
+	names, slugs, err := s.o.Store.AppEdgeNames(ctx)
+	if err != nil {
 		return fmt.Errorf("syncer: unable to re-check strays: %w", err)
 	}
 	owned := map[string]bool{}
@@ -368,14 +364,7 @@ func (s *Syncer) repairScripts(ctx context.Context, ids []uint, rep *Report) {
 	sem := make(chan struct{}, s.o.Concurrency)
 	var wg sync.WaitGroup
 	for _, id := range ids {
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Exec(`UPDATE apps SET script_fingerprint = '' WHERE id = ?`, id).Error; err != nil {
-				return err
-			}
-			_, err := models.EnqueueApp(tx, id)
-			return err
-		})
-		if err != nil {
+		if err := s.o.Store.ForgetScript(ctx, id); err != nil {
 			rep.Errors++
 			if !errors.Is(err, models.ErrAppBusy) {
 				s.o.Logger.Warn("reconcile: enqueueing a script repair failed", "app", id, "err", shortErr(err))
@@ -411,7 +400,7 @@ func (s *Syncer) repairDocs(ctx context.Context, docs map[uint][]byte, docGen ma
 	}
 	const chunk = 1000
 	release := func() {
-		s.db.WithContext(context.WithoutCancel(ctx)).Exec(`UPDATE sync_jobs SET locked_by = '', locked_until = NULL WHERE locked_by = ?`, owner)
+		s.o.Store.ReleaseSyncLeases(context.WithoutCancel(ctx), owner)
 	}
 	defer release()
 	now := s.now()
@@ -419,21 +408,9 @@ func (s *Syncer) repairDocs(ctx context.Context, docs map[uint][]byte, docGen ma
 	var pairs []workers.KVPair
 	for start := 0; start < len(ids); start += chunk {
 		part := ids[start:min(start+chunk, len(ids))]
-		targets := make([]string, len(part))
-		for i, id := range part {
-			targets[i] = models.AppJobTarget(id)
-		}
-		if err := s.db.WithContext(ctx).Exec(`UPDATE sync_jobs SET locked_by = ?, locked_until = ?
-			WHERE target IN ? AND desired_gen = done_gen AND (locked_until IS NULL OR locked_until < ?)`, owner, until, targets, now).Error; err != nil {
+		current, err := s.o.Store.LeaseSyncedApps(ctx, models.Lease{Owner: owner, Until: until}, now, part)
+		if err != nil {
 			return fmt.Errorf("syncer: unable to lease apps for reconcile: %w", err)
-		}
-		var current []struct {
-			ID         uint
-			Generation int64
-		}
-		if err := s.db.WithContext(ctx).Raw(`SELECT apps.id, apps.generation FROM apps JOIN sync_jobs ON sync_jobs.app_id = apps.id
-			WHERE sync_jobs.locked_by = ? AND apps.id IN ? AND apps.sync_state <> ?`, owner, part, models.SyncDeleting).Scan(&current).Error; err != nil {
-			return fmt.Errorf("syncer: unable to re-read leased apps: %w", err)
 		}
 		for _, c := range current {
 			if c.Generation == docGen[c.ID] {

@@ -20,19 +20,39 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/workers"
-	"gorm.io/gorm"
 )
+
+// Store is what the syncer reads and records; *models.Store satisfies it. Every method that
+// finishes a job checks the caller's lease and returns models.ErrLeaseLost without it.
+type Store interface {
+	AppEdgeState(ctx context.Context, appID uint) (*models.EdgeState, error)
+	EdgeStates(ctx context.Context) ([]models.EdgeState, error)
+	ClaimSyncJob(ctx context.Context, target string, l models.Lease, now time.Time) (*models.SyncJob, bool, error)
+	ClaimDueSyncJobs(ctx context.Context, l models.Lease, now time.Time, n int) ([]models.SyncJob, error)
+	ReleaseSyncLeases(ctx context.Context, owner string) (int64, error)
+	DropSyncJob(ctx context.Context, jobID uint, owner string) error
+	SetAppKVNamespace(ctx context.Context, appID uint, namespaceID string) error
+	FinishSyncJob(ctx context.Context, jobID uint, owner string, a models.SyncedApp, now time.Time) error
+	FailSyncJob(ctx context.Context, j *models.SyncJob, owner string, f models.SyncFailure, now time.Time) error
+	FinishAppRemoval(ctx context.Context, jobID, appID uint, owner string, now time.Time) error
+	PendingSyncTargets(ctx context.Context) ([]string, error)
+	AppEdgeNames(ctx context.Context) (scripts, slugs []string, err error)
+	ForgetScript(ctx context.Context, appID uint) error
+	LeaseSyncedApps(ctx context.Context, l models.Lease, now time.Time, appIDs []uint) ([]models.AppGeneration, error)
+	SaveReconcileReport(ctx context.Context, r *models.ReconcileReport) error
+}
+
+var _ Store = (*models.Store)(nil)
 
 // Options configure a Syncer.
 type Options struct {
-	Store     *models.Store
+	Store     Store
 	CF        *workers.Cloudflare
 	Namespace string // dispatch namespace of the user workers
 	ConfigKV  string // id of the KV namespace the dispatcher reads
@@ -57,8 +77,7 @@ type Options struct {
 
 // Syncer runs sync jobs. It is safe for concurrent use.
 type Syncer struct {
-	o  Options
-	db *gorm.DB
+	o Options
 }
 
 // New returns a Syncer with defaults filled in.
@@ -88,7 +107,7 @@ func New(o Options) *Syncer {
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 5 * time.Minute
 	}
-	return &Syncer{o: o, db: o.Store.DB()}
+	return &Syncer{o: o}
 }
 
 func randomID() string {
@@ -98,10 +117,6 @@ func randomID() string {
 }
 
 func (s *Syncer) now() time.Time { return s.o.Now().UTC() }
-
-// errLeaseLost means another worker took the job over after our lease ran out; that worker
-// redoes the job from the current state, so this run's result is dropped.
-var errLeaseLost = errors.New("syncer: lease lost")
 
 // permanentError is a failure retrying cannot fix (bad input rather than a bad moment).
 type permanentError struct{ err error }
@@ -141,59 +156,21 @@ func Backoff(attempt int, base, max time.Duration) time.Duration {
 
 // --- claiming ---
 
-// claimTarget takes the lease of one pending job with a compare-and-set UPDATE, which is
-// atomic on both databases. It reports false when the job is not pending or someone holds it.
-func (s *Syncer) claimTarget(ctx context.Context, target string) (*models.SyncJob, bool, error) {
-	now := s.now()
-	res := s.db.WithContext(ctx).Exec(`UPDATE sync_jobs SET locked_by = ?, locked_until = ?
-		WHERE target = ? AND desired_gen > done_gen AND permanent = ? AND (locked_until IS NULL OR locked_until < ?)`,
-		s.o.WorkerID, now.Add(s.o.Lease), target, false, now)
-	if res.Error != nil {
-		return nil, false, fmt.Errorf("syncer: unable to claim %s: %w", target, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, false, nil
-	}
-	var j models.SyncJob
-	if err := s.db.WithContext(ctx).Where("target = ?", target).First(&j).Error; err != nil {
-		return nil, false, fmt.Errorf("syncer: unable to read job %s: %w", target, err)
-	}
-	return &j, true, nil
+// lease is a lease taken now.
+func (s *Syncer) lease(now time.Time) models.Lease {
+	return models.Lease{Owner: s.o.WorkerID, Until: now.Add(s.o.Lease)}
 }
 
-// claimDue takes up to n due jobs. PostgreSQL skips rows another replica is claiming at the
-// same moment (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time, so a select followed by
-// compare-and-set claims is enough there.
+// claimTarget takes the lease of one pending job.
+func (s *Syncer) claimTarget(ctx context.Context, target string) (*models.SyncJob, bool, error) {
+	now := s.now()
+	return s.o.Store.ClaimSyncJob(ctx, target, s.lease(now), now)
+}
+
+// claimDue takes up to n due jobs.
 func (s *Syncer) claimDue(ctx context.Context, n int) ([]models.SyncJob, error) {
 	now := s.now()
-	db := s.db.WithContext(ctx)
-	if models.DialectOf(s.db) == models.Postgres {
-		var jobs []models.SyncJob
-		err := db.Raw(`UPDATE sync_jobs SET locked_by = ?, locked_until = ? WHERE id IN (
-			SELECT id FROM sync_jobs WHERE desired_gen > done_gen AND permanent = false AND next_at <= ?
-			AND (locked_until IS NULL OR locked_until < ?) ORDER BY next_at LIMIT ? FOR UPDATE SKIP LOCKED)
-			RETURNING *`, s.o.WorkerID, now.Add(s.o.Lease), now, now, n).Scan(&jobs).Error
-		if err != nil {
-			return nil, fmt.Errorf("syncer: unable to claim due jobs: %w", err)
-		}
-		return jobs, nil
-	}
-	var targets []string
-	if err := db.Model(&models.SyncJob{}).Where("desired_gen > done_gen AND permanent = ? AND next_at <= ? AND (locked_until IS NULL OR locked_until < ?)", false, now, now).
-		Order("next_at").Limit(n).Pluck("target", &targets).Error; err != nil {
-		return nil, fmt.Errorf("syncer: unable to list due jobs: %w", err)
-	}
-	var jobs []models.SyncJob
-	for _, t := range targets {
-		j, ok, err := s.claimTarget(ctx, t)
-		if err != nil {
-			return jobs, err
-		}
-		if ok {
-			jobs = append(jobs, *j)
-		}
-	}
-	return jobs, nil
+	return s.o.Store.ClaimDueSyncJobs(ctx, s.lease(now), now, n)
 }
 
 // RunJob tries one job now: the request path calls it right after its commit so the tenant
@@ -217,11 +194,7 @@ func (s *Syncer) RunJob(ctx context.Context, target string) error {
 // are the jobs a previous life of this process held when it died (one process per id: serve
 // calls Run only once it holds the portal's address). It returns how many were freed.
 func (s *Syncer) ReleaseOwnLeases(ctx context.Context) (int64, error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE sync_jobs SET locked_by = '', locked_until = NULL WHERE locked_by = ?`, s.o.WorkerID)
-	if res.Error != nil {
-		return 0, fmt.Errorf("syncer: unable to release the leases of %s: %w", s.o.WorkerID, res.Error)
-	}
-	return res.RowsAffected, nil
+	return s.o.Store.ReleaseSyncLeases(ctx, s.o.WorkerID)
 }
 
 // Run claims and runs due jobs until ctx ends, and reconciles every ReconcileEvery. It first
@@ -285,7 +258,7 @@ func (s *Syncer) execute(ctx context.Context, j *models.SyncJob) error {
 	} else {
 		err = s.syncApp(cctx, j)
 	}
-	if err == nil || errors.Is(err, errLeaseLost) {
+	if err == nil || errors.Is(err, models.ErrLeaseLost) {
 		return err
 	}
 	if ferr := s.fail(ctx, j, err); ferr != nil {
@@ -298,7 +271,7 @@ func (s *Syncer) syncApp(ctx context.Context, j *models.SyncJob) error {
 	st, err := s.o.Store.AppEdgeState(ctx, *j.AppID)
 	if errors.Is(err, models.ErrNotFound) {
 		// The app and its edge state are gone already; nothing left to do.
-		return s.db.WithContext(ctx).Where("id = ? AND locked_by = ?", j.ID, s.o.WorkerID).Delete(&models.SyncJob{}).Error
+		return s.o.Store.DropSyncJob(ctx, j.ID, s.o.WorkerID)
 	}
 	if err != nil {
 		return err
@@ -357,41 +330,19 @@ func (s *Syncer) ensureKV(ctx context.Context, a *models.App) error {
 			return err
 		}
 	}
-	if err := s.db.WithContext(ctx).Exec(`UPDATE apps SET kv_namespace_id = ? WHERE id = ? AND kv_namespace_id = ''`, ns.ID, a.ID).Error; err != nil {
-		return fmt.Errorf("syncer: unable to save kv namespace of app %d: %w", a.ID, err)
+	if err := s.o.Store.SetAppKVNamespace(ctx, a.ID, ns.ID); err != nil {
+		return err
 	}
 	a.KVNamespaceID = ns.ID
 	return nil
 }
 
 func (s *Syncer) succeed(ctx context.Context, j *models.SyncJob, st *models.EdgeState, gen int64, fp string) error {
-	now := s.now()
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockApp(tx, st.App.ID); err != nil {
-			return err
-		}
-		res := tx.Exec(`UPDATE sync_jobs SET done_gen = CASE WHEN done_gen < ? THEN ? ELSE done_gen END,
-			attempts = 0, last_error = '', permanent = ?, locked_by = '', locked_until = NULL, updated_at = ?
-			WHERE id = ? AND locked_by = ?`, gen, gen, false, now, j.ID, s.o.WorkerID)
-		if res.Error != nil {
-			return fmt.Errorf("syncer: unable to finish %s: %w", j.Target, res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return errLeaseLost
-		}
-		var deployed any
-		if st.Version != nil {
-			deployed = st.Version.ID
-		}
-		if err := tx.Exec(`UPDATE apps SET synced_generation = ?, deployed_version_id = ?, script_fingerprint = ?,
-			sync_state = CASE WHEN sync_state = ? THEN sync_state WHEN generation <= ? THEN ? ELSE ? END, sync_error = '', updated_at = ?
-			WHERE id = ? AND synced_generation <= ?`,
-			gen, deployed, fp, models.SyncDeleting, gen, models.SyncInSync, models.SyncPending, now, st.App.ID, gen).Error; err != nil {
-			return fmt.Errorf("syncer: unable to mark app %d synced: %w", st.App.ID, err)
-		}
-		return tx.Exec(`UPDATE deployments SET status = ?, error = '', finished_at = ? WHERE app_id = ? AND generation <= ? AND status = ?`,
-			models.DeploySucceeded, now, st.App.ID, gen, models.DeployPending).Error
-	})
+	a := models.SyncedApp{AppID: st.App.ID, Generation: gen, Fingerprint: fp}
+	if st.Version != nil {
+		a.VersionID = &st.Version.ID
+	}
+	return s.o.Store.FinishSyncJob(ctx, j.ID, s.o.WorkerID, a, s.now())
 }
 
 // fail records a failed run: backoff, Cloudflare's error text on the job, the app and its
@@ -401,59 +352,9 @@ func (s *Syncer) fail(ctx context.Context, j *models.SyncJob, cause error) error
 	if len(msg) > 2000 {
 		msg = msg[:2000]
 	}
-	permanent := IsPermanent(cause)
 	now := s.now()
-	next := now.Add(Backoff(j.Attempts+1, s.o.BackoffBase, s.o.BackoffMax))
-	gen := j.DesiredGen
-	// A permanent failure only sticks if no newer change arrived while the job ran: that
-	// change may well be the fix.
-	permanentSQL := "permanent = false"
-	if permanent {
-		permanentSQL = "permanent = (desired_gen <= " + strconv.FormatInt(gen, 10) + ")"
-	}
-	err := s.db.WithContext(context.WithoutCancel(ctx)).Transaction(func(tx *gorm.DB) error {
-		if j.AppID != nil {
-			if err := lockApp(tx, *j.AppID); err != nil {
-				return err
-			}
-		}
-		res := tx.Exec(`UPDATE sync_jobs SET attempts = attempts + 1, next_at = ?, last_error = ?, `+permanentSQL+`,
-			locked_by = '', locked_until = NULL, updated_at = ? WHERE id = ? AND locked_by = ?`, next, msg, now, j.ID, s.o.WorkerID)
-		if res.Error != nil || res.RowsAffected == 0 || j.AppID == nil {
-			return res.Error
-		}
-		state := models.SyncPending
-		if permanent {
-			state = models.SyncFailed
-		}
-		if err := tx.Exec(`UPDATE apps SET sync_state = CASE WHEN sync_state = ? THEN sync_state ELSE ? END, sync_error = ? WHERE id = ?`,
-			models.SyncDeleting, state, msg, *j.AppID).Error; err != nil {
-			return err
-		}
-		if permanent {
-			return tx.Exec(`UPDATE deployments SET status = ?, error = ?, finished_at = ? WHERE app_id = ? AND generation <= ? AND status = ?`,
-				models.DeployFailed, msg, now, *j.AppID, gen, models.DeployPending).Error
-		}
-		return tx.Exec(`UPDATE deployments SET error = ? WHERE app_id = ? AND status = ?`, msg, *j.AppID, models.DeployPending).Error
-	})
-	if err != nil {
-		// Without the record the job must at least not stay leased until the lease runs out.
-		s.db.WithContext(context.WithoutCancel(ctx)).Exec(`UPDATE sync_jobs SET locked_by = '', locked_until = NULL, next_at = ? WHERE id = ? AND locked_by = ?`, next, j.ID, s.o.WorkerID)
-	}
-	return err
-}
-
-// lockApp takes the app's row lock first in every transaction that also writes its job, the
-// order the store uses (app, then job), so PostgreSQL never sees the two wait on each other.
-func lockApp(tx *gorm.DB, appID uint) error {
-	if models.DialectOf(tx) != models.Postgres {
-		return nil // SQLite transactions start with BEGIN IMMEDIATE: one writer at a time
-	}
-	var id uint
-	if err := tx.Raw(`SELECT id FROM apps WHERE id = ? FOR UPDATE`, appID).Scan(&id).Error; err != nil {
-		return fmt.Errorf("syncer: unable to lock app %d: %w", appID, err)
-	}
-	return nil
+	f := models.SyncFailure{Message: msg, Permanent: IsPermanent(cause), NextAt: now.Add(Backoff(j.Attempts+1, s.o.BackoffBase, s.o.BackoffMax))}
+	return s.o.Store.FailSyncJob(context.WithoutCancel(ctx), j, s.o.WorkerID, f, now)
 }
 
 // removeApp deletes the script, the config document and the KV namespace, then the rows. Each
@@ -470,19 +371,7 @@ func (s *Syncer) removeApp(ctx context.Context, j *models.SyncJob, st *models.Ed
 			return err
 		}
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockApp(tx, st.App.ID); err != nil {
-			return err
-		}
-		res := tx.Exec(`UPDATE sync_jobs SET updated_at = ? WHERE id = ? AND locked_by = ?`, s.now(), j.ID, s.o.WorkerID)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return errLeaseLost
-		}
-		return models.PurgeApp(tx, st.App.ID)
-	})
+	return s.o.Store.FinishAppRemoval(ctx, j.ID, st.App.ID, s.o.WorkerID, s.now())
 }
 
 // shortErr trims an error for logs and reports.
