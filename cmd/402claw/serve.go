@@ -194,6 +194,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	}
 	go sweepSessions(ctx, p.store, policy, log)
 	go retainTelemetry(ctx, p.store, cfg.TelemetryRetention, time.Hour, log.With("component", "retention"))
+	go sweepLogs(ctx, p.store, 10*time.Minute, log.With("component", "log-retention"))
 	go p.syncer.Run(ctx)
 	go p.billing.Run(ctx)
 	go p.edge.stopRunaways(ctx, p.store, p.syncer.RunJob, log)

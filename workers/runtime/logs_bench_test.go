@@ -1,0 +1,107 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const logOneLineWorker = `export default { fetch(req) { console.log("served", req.method, new URL(req.url).pathname); return new Response("hello"); } };`
+
+// TestBenchLogCapture measures what log capture costs the edge: the same
+// worker, which logs one line per request, behind two local edges in one run,
+// one capturing (lines shipped to an ingest endpoint in batches) and one
+// with NoLogCapture (the line goes to workerd's stdout, discarded), in
+// alternating rounds. A measurement, not a check: CLAW_BENCH=1. Needs wrk.
+//
+//	CLAW_BENCH=1 go test -run 'TestBenchLogCapture$' -v ./workers/runtime/
+func TestBenchLogCapture(t *testing.T) {
+	if os.Getenv("CLAW_BENCH") == "" {
+		t.Skip("benchmark: set CLAW_BENCH=1 to run")
+	}
+	wd, err := FindWorkerd("../..")
+	if err != nil {
+		t.Skipf("SKIPPING benchmark: %v", err)
+	}
+	dur := 5 * time.Second
+	// wrk when installed (as TestBench), otherwise a Go client with the same 16 connections.
+	loadFn := func(url string) float64 {
+		if _, err := exec.LookPath("wrk"); err == nil {
+			rps, _ := load(t, url, dur, 16)
+			return rps
+		}
+		return goLoad(t, url, dur, 16)
+	}
+	ingest := newIngest()
+	defer ingest.Close()
+	start := func(capture bool) (*Runtime, func()) {
+		fe := newFakeEdge()
+		srv := httptest.NewServer(fe)
+		rt, err := Start(context.Background(), Options{
+			WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: srv.URL, EdgeAPIToken: testRuntimeToken, Namespace: testNS,
+			IngestURL: ingest.URL + "/ingest", IngestToken: "ingest-secret", ConfigKVNamespaceID: testConfigNS, DataDir: t.TempDir(),
+			SubrequestEmulation: true, NoLogCapture: !capture, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &edgeEnv{rt: rt, edge: fe}
+		e.deploy("hello", logOneLineWorker, nil, nil)
+		if r := e.do(t, "GET", "", "/hello/", nil); r.body != "hello" {
+			t.Fatalf("warm-up: %d %s", r.status, r.body)
+		}
+		return rt, func() { rt.Stop(context.Background()); srv.Close() }
+	}
+	on, stopOn := start(true)
+	defer stopOn()
+	off, stopOff := start(false)
+	defer stopOff()
+	var ratios []float64
+	for i := range 3 {
+		o := loadFn(off.URL() + "/hello/")
+		c := loadFn(on.URL() + "/hello/")
+		ratios = append(ratios, c/o)
+		t.Logf("round %d: without capture %.0f req/s, with capture %.0f req/s: %.3f×", i+1, o, c, c/o)
+	}
+	sort.Float64s(ratios)
+	ingest.mu.Lock()
+	n := len(ingest.logs)
+	ingest.mu.Unlock()
+	t.Logf("log capture, median of 3: %.3f× the throughput without capture (goal ≥ 0.95×); %d log records reached the ingest endpoint", ratios[1], n)
+}
+
+// goLoad sends requests over conns keep-alive connections for d and returns requests per second.
+func goLoad(t *testing.T, url string, d time.Duration, conns int) float64 {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+	var n atomic.Int64
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				r, err := client.Get(url)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, r.Body)
+				r.Body.Close()
+				if r.StatusCode == 200 {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
