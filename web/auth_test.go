@@ -97,6 +97,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/apps/b-app/logs?level=bogus&cursor=1", expect{login, none, see, forbidden}},
 		{"GET", "/apps/b-app/logs/live", expect{login, none, see, forbidden}},
 		{"POST", "/apps/b-app/rename", expect{login, none, login, forbidden}},
+		{"POST", "/apps/b-app/listing", expect{login, none, login, forbidden}},
 		{"POST", "/apps/b-app/vars", expect{login, none, see, forbidden}},
 		{"POST", "/apps/b-app/keys", expect{login, none, see, forbidden}},
 		{"POST", "/apps/b-app/egress", expect{login, none, http.StatusUnprocessableEntity, forbidden}},

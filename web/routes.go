@@ -95,6 +95,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/apps/:slug/deployments/:id", user(s.appDeployment)...)
 	app.Get("/apps/:slug/settings", user(s.appSettings)...)
 	app.Post("/apps/:slug/rename", user(s.appRename)...)
+	app.Post("/apps/:slug/listing", user(s.appListing)...)
 	app.Post("/apps/:slug/kv", user(s.appKV)...)
 	app.Post("/apps/:slug/vars", user(s.appVarSet)...)
 	app.Post("/apps/:slug/vars/:name/delete", user(s.appVarDelete)...)
