@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/x402"
 	"github.com/402claw/402claw/views"
 	"github.com/gofiber/fiber/v2"
@@ -297,6 +299,10 @@ func consoleCall(ctx context.Context, client *http.Client, in consoleInput, targ
 			ans.Headers = append(ans.Headers, [2]string{k, v})
 		}
 	}
+	ans.RequestID = resp.Header.Get("Claw-Request-Id")
+	if !requestIDRe.MatchString(ans.RequestID) {
+		ans.RequestID = ""
+	}
 	if len(data) > consoleShowBytes {
 		data, ans.Truncated = data[:consoleShowBytes], true
 	}
@@ -315,4 +321,31 @@ func consoleCall(ctx context.Context, client *http.Client, in consoleInput, targ
 		ans.Body = strings.ToValidUTF8(string(data), "\uFFFD")
 	}
 	return ans, nil
+}
+
+// requestIDRe is the dispatcher's request id: 32 lower-case hex digits.
+var requestIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// consoleLogPolls is how many times the logs panel asks again while a request's lines have
+// not arrived (the edge sends them in batches, like telemetry).
+const consoleLogPolls = 10
+
+// appConsoleLogs is the panel of the lines one request logged; it polls itself until the
+// lines arrive or consoleLogPolls is reached.
+func (s *Server) appConsoleLogs(c *fiber.Ctx) error {
+	a, err := s.loadApp(c)
+	if err != nil {
+		return err
+	}
+	rid := c.Query("request_id")
+	if !requestIDRe.MatchString(rid) {
+		return fiber.NewError(fiber.StatusNotFound, "No such request id.")
+	}
+	try, _ := strconv.Atoi(c.Query("try"))
+	lines, _, err := s.store.AppLogs(c.UserContext(), a.ID, models.LogFilter{RequestID: rid, Limit: models.MaxLogPage})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(lines) // oldest first, as the code wrote them
+	return render(c, views.ConsoleLogs(views.ConsoleLogsView{Slug: a.Slug, RequestID: rid, Lines: lines, Try: try, MaxTries: consoleLogPolls}))
 }

@@ -105,6 +105,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST", "/apps/b-app/deployments", expect{login, none, http.StatusBadRequest, forbidden}},
 		{"POST", "/apps/b-app/check", expect{login, none, see, forbidden}},
 		{"POST", "/apps/b-app/console", expect{login, none, see, forbidden}},
+		{"GET", "/apps/b-app/console/logs?request_id=0123456789abcdef0123456789abcdef", expect{login, none, see, forbidden}},
 		{"GET", "/admin/sync", expect{login, none, none, see}},
 		{"GET", "/api/v1/apps", expect{http.StatusUnauthorized, see, see, see}},
 		{"GET", "/api/v1/apps/b-app", expect{http.StatusUnauthorized, none, see, forbidden}},

@@ -90,6 +90,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/apps/:slug/versions", user(s.appVersionSave)...)
 	app.Post("/apps/:slug/check", user(s.appCheck)...)
 	app.Post("/apps/:slug/console", user(s.appConsole)...)
+	app.Get("/apps/:slug/console/logs", user(s.appConsoleLogs)...)
 	app.Get("/apps/:slug/versions", user(s.appVersions)...)
 	app.Post("/apps/:slug/deployments", user(s.appDeploy)...)
 	app.Get("/apps/:slug/deployments/:id", user(s.appDeployment)...)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 )
@@ -12,6 +13,8 @@ import (
 const echoWorker = `export default { async fetch(req) {
   const u = new URL(req.url);
   const body = req.method === "GET" || req.method === "HEAD" ? "" : await req.text();
+  console.log("echo saw " + u.pathname);
+  if (u.searchParams.get("q") === "boom") console.error("about to fail");
   return Response.json({ path: u.pathname, method: req.method, q: u.searchParams.get("q"), hello: req.headers.get("x-hello"), body });
 } };`
 
@@ -72,6 +75,20 @@ func TestConsoleThroughTheEdge(t *testing.T) {
 	}
 	if a.doc.Find(".console-headers th:contains('Content-Type')").Length() == 0 || !strings.Contains(a.doc.Find(".console-status").Text(), "in ") {
 		t.Fatalf("headers or time missing")
+	}
+
+	// The lines that request logged, fetched the way the panel polls for them.
+	poll, hasPanel := a.doc.Find(".console-logs").Attr("hx-get")
+	if !hasPanel || !strings.Contains(poll, "request_id=") {
+		t.Fatalf("no logs panel for the request")
+	}
+	var logs string
+	for i := 0; i < 100 && !strings.Contains(logs, "echo saw /free"); i++ {
+		time.Sleep(50 * time.Millisecond)
+		_, logs = tn.do("GET", poll, nil, nil)
+	}
+	if !strings.Contains(logs, "info echo saw /free") || strings.Contains(logs, "about to fail") {
+		t.Fatalf("the request's logs: %s", logs)
 	}
 
 	// api_key: refused without a key, answered with one.
