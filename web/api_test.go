@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/402claw/402claw/models"
+	"github.com/pb33f/libopenapi"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
 )
 
 func TestAPISignupTokensMe(t *testing.T) {
@@ -174,5 +176,33 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 				t.Errorf("openapi describes %s %s, which is not served", m, path)
 			}
 		}
+	}
+}
+
+// TestOpenAPIDocumentValid checks the served document against the OpenAPI
+// 3.1 schema with an independent validator (libopenapi-validator): a
+// "required": null or a malformed operation fails here.
+func TestOpenAPIDocumentValid(t *testing.T) {
+	p := startPortal(t)
+	r := p.api(t, "GET", "/api/v1/openapi.json", "", "", "")
+	doc, err := libopenapi.NewDocument([]byte(r.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, errs := schema_validation.ValidateOpenAPIDocument(doc); !ok {
+		for _, e := range errs {
+			t.Errorf("%s: %s", e.Message, e.Reason)
+			for _, se := range e.SchemaValidationErrors {
+				t.Errorf("  at %s: %s", se.FieldPath, se.Reason)
+			}
+		}
+	}
+	for _, want := range []string{`"multipart/form-data"`, `"required":false`} {
+		if !strings.Contains(r.Body, want) {
+			t.Errorf("document lacks %s", want)
+		}
+	}
+	if strings.Contains(r.Body, `"required":null`) {
+		t.Error(`document has "required":null`)
 	}
 }

@@ -57,12 +57,13 @@ var openAPI = map[string]any{
 		},
 		"/apps/{slug}/versions": map[string]any{
 			"get": op("Versions, newest first.", bearer, nil, errs(map[string]any{"200": refArr("Version")}, 401, 404)),
-			"post": op("Save code as a new immutable version: JSON {main_module, modules:{name:source}, message} or multipart files (field files, plus main_module and message).", bearer,
+			"post": alsoMultipart(op("Save code as a new immutable version: JSON {main_module, modules:{name:source}, message} or multipart files (field files, plus main_module and message).", bearer,
 				obj(map[string]any{"main_module": strT, "modules": map[string]any{"type": "object", "additionalProperties": strT}, "message": strT}, "modules"),
 				errs(map[string]any{"201": ref("Version"), "413": ref("BuildError"), "422": ref("BuildError")}, 400, 401, 404, 409, 415)),
+				obj(map[string]any{"files": arrT(map[string]any{"type": "string", "contentMediaType": "application/octet-stream"}), "main_module": strT, "message": strT}, "files")),
 		},
-		"/apps/{slug}/deployments": map[string]any{"post": op("Deploy a version (omitted: the newest); rollback is deploying an older one.", bearer,
-			obj(map[string]any{"version_id": intT}), errs(map[string]any{"202": ref("Deployment")}, 400, 401, 404, 409, 415, 422))},
+		"/apps/{slug}/deployments": map[string]any{"post": optionalBody(op("Deploy a version (omitted: the newest); rollback is deploying an older one.", bearer,
+			obj(map[string]any{"version_id": intT}), errs(map[string]any{"202": ref("Deployment")}, 400, 401, 404, 409, 415, 422)))},
 		"/apps/{slug}/deployments/{id}": map[string]any{"get": op("A deployment's status.", bearer, nil, errs(map[string]any{"200": ref("Deployment")}, 401, 404))},
 		"/apps/{slug}/vars/{name}": map[string]any{
 			"put":    op("Set a variable or secret (stored encrypted by the portal; secrets also encrypted at the edge; redeploys).", bearer, obj(map[string]any{"value": strT, "secret": boolT}, "value"), errs(map[string]any{"200": ref("Error")}, 400, 401, 404, 409, 415, 422)),
@@ -106,7 +107,23 @@ func errs(responses map[string]any, statuses ...int) map[string]any {
 }
 
 func obj(props map[string]any, required ...string) map[string]any {
-	return map[string]any{"type": "object", "additionalProperties": false, "properties": props, "required": required}
+	o := map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+	if len(required) > 0 { // OpenAPI 3.1 (JSON Schema): "required" must be an array when present, never null
+		o["required"] = required
+	}
+	return o
+}
+
+// optionalBody marks an operation's request body as optional (an empty POST is valid).
+func optionalBody(o map[string]any) map[string]any {
+	o["requestBody"].(map[string]any)["required"] = false
+	return o
+}
+
+// alsoMultipart adds a multipart/form-data form of an operation's request body.
+func alsoMultipart(o map[string]any, schema map[string]any) map[string]any {
+	o["requestBody"].(map[string]any)["content"].(map[string]any)["multipart/form-data"] = map[string]any{"schema": schema}
+	return o
 }
 
 func ref(name string) map[string]any {
