@@ -12,12 +12,12 @@ import (
 // upgrade can resume exactly those and never an app paused for another reason.
 const pausedByPlan = "Over the limits of the "
 
-// ApplyPlanCaps pauses (never deletes) the apps of a tenant that exceed
+// applyPlanCaps pauses (never deletes) the apps of a tenant that exceed
 // plan — beyond its app count (newest first), with a deployed script larger
 // than it allows, or with more routes — and resumes apps a previous
 // downgrade paused that fit again. It runs inside the plan change's
 // transaction and enqueues every app whose status changed.
-func ApplyPlanCaps(ctx context.Context, tx *gorm.DB, tenantID uint, plan Plan) (paused []string, err error) {
+func applyPlanCaps(ctx context.Context, tx *gorm.DB, tenantID uint, plan Plan) (paused []string, err error) {
 	var apps []App
 	if err := tx.WithContext(ctx).Where("tenant_id = ? AND sync_state <> ?", tenantID, SyncDeleting).Order("id").Find(&apps).Error; err != nil {
 		return nil, fmt.Errorf("store: unable to list apps of tenant %d: %w", tenantID, err)
@@ -93,7 +93,7 @@ func (s *Store) ResumeApps(ctx context.Context, tenantID uint) (stillPaused []st
 		if err := tx.Where("key = ?", t.PlanKey).First(&p).Error; err != nil {
 			return fmt.Errorf("store: unable to read plan %s: %w", t.PlanKey, err)
 		}
-		if _, err := ApplyPlanCaps(ctx, tx, tenantID, p); err != nil {
+		if _, err := applyPlanCaps(ctx, tx, tenantID, p); err != nil {
 			return err
 		}
 		return tx.Model(&App{}).Where("tenant_id = ? AND status = ? AND sync_state <> ?", tenantID, AppPaused, SyncDeleting).Order("id").Pluck("slug", &stillPaused).Error

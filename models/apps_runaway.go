@@ -178,7 +178,7 @@ func (s *Store) resumeCPUStop(ctx context.Context, id uint, due time.Time) error
 		if p.Key == "" {
 			return nil
 		}
-		_, err := ApplyPlanCaps(ctx, tx, cur.TenantID, p)
+		_, err := applyPlanCaps(ctx, tx, cur.TenantID, p)
 		return err
 	})
 }

@@ -81,12 +81,9 @@ func EnqueueApp(tx *gorm.DB, appID uint) (int64, error) {
 	return enqueueApp(tx, appID, JobApp)
 }
 
-// EnqueueTenantApps raises the job of every app of a tenant (plan change, suspension), inside
+// enqueueTenantApps raises the job of every app of a tenant (plan change, suspension), inside
 // the caller's transaction.
-func (s *Store) EnqueueTenantApps(ctx context.Context, tx *gorm.DB, tenantID uint) error {
-	if tx == nil {
-		tx = s.db
-	}
+func enqueueTenantApps(ctx context.Context, tx *gorm.DB, tenantID uint) error {
 	var ids []uint
 	if err := tx.WithContext(ctx).Model(&App{}).Where("tenant_id = ? AND sync_state <> ?", tenantID, SyncDeleting).
 		Order("id").Pluck("id", &ids).Error; err != nil {

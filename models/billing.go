@@ -248,8 +248,19 @@ func (s *Store) BillingTransaction(ctx context.Context, f func(b BillingTx) erro
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return f(BillingTx{tx: tx}) })
 }
 
-// DB is the transaction, for callbacks that enqueue their own rows.
-func (b BillingTx) DB() *gorm.DB { return b.tx }
+// EnqueueTenantApps raises the job of every app of the tenant, so that the edge sees the
+// plan change once the transaction commits.
+func (b BillingTx) EnqueueTenantApps(ctx context.Context, tenantID uint) error {
+	return enqueueTenantApps(ctx, b.tx, tenantID)
+}
+
+// ApplyPlanCaps pauses (never deletes) the apps of the tenant that exceed plan — beyond its
+// app count (newest first), with a deployed script larger than it allows, or with more
+// routes — and resumes apps a previous downgrade paused that fit again; every app whose
+// status changed is enqueued. It returns the names of the apps paused.
+func (b BillingTx) ApplyPlanCaps(ctx context.Context, tenantID uint, plan Plan) (paused []string, err error) {
+	return applyPlanCaps(ctx, b.tx, tenantID, plan)
+}
 
 // RecordStripeEvent inserts the event's dedupe row and reports whether it
 // is new. ON CONFLICT DO NOTHING keeps a PostgreSQL transaction usable on a

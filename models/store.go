@@ -27,9 +27,6 @@ func NewStore(db *gorm.DB) *Store {
 	return &Store{db: db, cache: c}
 }
 
-// DB exposes the handle for packages that own their own queries (syncer, billing).
-func (s *Store) DB() *gorm.DB { return s.db }
-
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	sqlDB, err := s.db.DB()
@@ -310,6 +307,15 @@ func (s *Store) Audit(ctx context.Context, actor *uint, action, target, detail, 
 		return fmt.Errorf("store: unable to write audit event %s: %w", action, err)
 	}
 	return nil
+}
+
+// TenantUsers returns the users of a tenant, oldest first.
+func (s *Store) TenantUsers(ctx context.Context, tenantID uint) ([]User, error) {
+	var users []User
+	if err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Order("id").Find(&users).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to list users of tenant %d: %w", tenantID, err)
+	}
+	return users, nil
 }
 
 // AuditEvents returns the newest audit events.

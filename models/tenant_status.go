@@ -33,7 +33,7 @@ func (s *Store) SetTenantStatus(ctx context.Context, tenantID uint, status, reas
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		return s.EnqueueTenantApps(ctx, tx, tenantID)
+		return enqueueTenantApps(ctx, tx, tenantID)
 	})
 }
 

@@ -20,8 +20,8 @@ func (s *Server) renderAdminTenant(c *fiber.Ctx, f views.Form, status int) error
 	} else if err != nil {
 		return err
 	}
-	var users []models.User
-	if err := s.store.DB().WithContext(ctx).Where("tenant_id = ?", t.ID).Order("id").Find(&users).Error; err != nil {
+	users, err := s.store.TenantUsers(ctx, t.ID)
+	if err != nil {
 		return err
 	}
 	apps, err := s.store.Apps(ctx, t.ID)

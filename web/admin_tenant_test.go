@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"github.com/402claw/402claw/web"
 	"github.com/402claw/402claw/web/billing"
-	"gorm.io/gorm"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,10 +89,12 @@ func TestSuspendReachesTheEdge(t *testing.T) {
 func TestAdminPlanChangeReachesTheEdge(t *testing.T) {
 	ep := startEdgePortal(t, func(o *web.Options) {
 		svc, err := billing.New(billing.Options{Store: o.Store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BaseURL: o.BaseURL,
-			OnPlanChange: func(ctx context.Context, tx *gorm.DB, tenantID uint, _, _ string) error {
-				return o.Store.EnqueueTenantApps(ctx, tx, tenantID)
+			OnPlanChange: func(ctx context.Context, tx models.BillingTx, tenantID uint, _, _ string) error {
+				return tx.EnqueueTenantApps(ctx, tenantID)
 			},
-			PauseExcess: models.ApplyPlanCaps, Usage: o.Store.TenantUsage})
+			PauseExcess: func(ctx context.Context, tx models.BillingTx, tenantID uint, p models.Plan) ([]string, error) {
+				return tx.ApplyPlanCaps(ctx, tenantID, p)
+			}, Usage: o.Store.TenantUsage})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/402claw/402claw/web/billing"
 	"github.com/402claw/402claw/web/browsertest"
 	"github.com/chromedp/chromedp"
-	"gorm.io/gorm"
 )
 
 // TestBrowserDemoUpgrade: a free tenant with a deployed app clicks Upgrade,
@@ -26,11 +25,13 @@ func TestBrowserDemoUpgrade(t *testing.T) {
 	ep := startEdgePortal(t, func(o *web.Options) {
 		svc, err := billing.New(billing.Options{
 			Store: o.Store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BaseURL: o.BaseURL, Demo: true,
-			OnPlanChange: func(ctx context.Context, tx *gorm.DB, tenantID uint, _, _ string) error {
-				return o.Store.EnqueueTenantApps(ctx, tx, tenantID)
+			OnPlanChange: func(ctx context.Context, tx models.BillingTx, tenantID uint, _, _ string) error {
+				return tx.EnqueueTenantApps(ctx, tenantID)
 			},
-			PauseExcess: models.ApplyPlanCaps,
-			Usage:       o.Store.TenantUsage,
+			PauseExcess: func(ctx context.Context, tx models.BillingTx, tenantID uint, p models.Plan) ([]string, error) {
+				return tx.ApplyPlanCaps(ctx, tenantID, p)
+			},
+			Usage: o.Store.TenantUsage,
 		})
 		if err != nil {
 			t.Fatal(err)

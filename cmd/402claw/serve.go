@@ -134,11 +134,13 @@ func newBilling(cfg *Config, store *models.Store, log *slog.Logger) (*billing.Se
 		StripeKey: stripeKey, WebhookSecret: cfg.StripeWebhookSecret, StripeBaseURL: cfg.StripeBaseURL,
 		Grace: cfg.BillingGrace, BaseURL: cfg.BaseURL, SignupOpen: cfg.Signup == "open",
 		Demo: cfg.Billing == "demo",
-		OnPlanChange: func(ctx context.Context, tx *gorm.DB, tenantID uint, _, _ string) error {
-			return store.EnqueueTenantApps(ctx, tx, tenantID)
+		OnPlanChange: func(ctx context.Context, tx models.BillingTx, tenantID uint, _, _ string) error {
+			return tx.EnqueueTenantApps(ctx, tenantID)
 		},
-		PauseExcess: models.ApplyPlanCaps,
-		Usage:       store.TenantUsage,
+		PauseExcess: func(ctx context.Context, tx models.BillingTx, tenantID uint, p models.Plan) ([]string, error) {
+			return tx.ApplyPlanCaps(ctx, tenantID, p)
+		},
+		Usage: store.TenantUsage,
 	})
 }
 

@@ -143,7 +143,7 @@ func (s *Service) AdminPlanSave(c *fiber.Ctx) error {
 			}
 			for _, id := range ids {
 				if s.opts.OnPlanChange != nil {
-					if err := s.opts.OnPlanChange(ctx, b.DB(), id, p.Key, p.Key); err != nil {
+					if err := s.opts.OnPlanChange(ctx, b, id, p.Key, p.Key); err != nil {
 						return err
 					}
 				}

@@ -17,7 +17,6 @@ import (
 	"github.com/402claw/402claw/models"
 	"github.com/stripe/stripe-go/v81"
 	"github.com/stripe/stripe-go/v81/client"
-	"gorm.io/gorm"
 )
 
 // Options configures the Service. Store is required; everything else has a
@@ -38,10 +37,10 @@ type Options struct {
 	// OnPlanChange runs in the transaction that changes a tenant's plan (or
 	// the limits of its plan, then oldPlan == newPlan); it enqueues the
 	// write-through of the new limits to the tenant's apps.
-	OnPlanChange func(ctx context.Context, tx *gorm.DB, tenantID uint, oldPlan, newPlan string) error
+	OnPlanChange func(ctx context.Context, tx models.BillingTx, tenantID uint, oldPlan, newPlan string) error
 	// PauseExcess runs in the same transaction after a plan change and pauses
 	// (never deletes) the apps beyond the new plan's caps.
-	PauseExcess func(ctx context.Context, tx *gorm.DB, tenantID uint, plan models.Plan) (paused []string, err error)
+	PauseExcess func(ctx context.Context, tx models.BillingTx, tenantID uint, plan models.Plan) (paused []string, err error)
 	// Usage reports what a tenant uses, for the billing page.
 	Usage func(ctx context.Context, tenantID uint) (apps, routes int, scriptBytes int64, err error)
 	// Demo fakes Checkout locally when there is no Stripe key.
@@ -216,13 +215,13 @@ func (s *Service) setPlan(ctx context.Context, b models.BillingTx, t *models.Ten
 	}
 	t.PlanKey = plan
 	if s.opts.OnPlanChange != nil {
-		if err := s.opts.OnPlanChange(ctx, b.DB(), t.ID, old, plan); err != nil {
+		if err := s.opts.OnPlanChange(ctx, b, t.ID, old, plan); err != nil {
 			return false, fmt.Errorf("billing: unable to enqueue the limits of plan %s for tenant %d: %w", plan, t.ID, err)
 		}
 	}
 	detail := fmt.Sprintf("%s → %s (%s)", old, plan, why)
 	if s.opts.PauseExcess != nil {
-		paused, err := s.opts.PauseExcess(ctx, b.DB(), t.ID, *p)
+		paused, err := s.opts.PauseExcess(ctx, b, t.ID, *p)
 		if err != nil {
 			return false, fmt.Errorf("billing: unable to pause apps beyond plan %s for tenant %d: %w", plan, t.ID, err)
 		}

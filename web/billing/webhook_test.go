@@ -26,6 +26,7 @@ const testSecret = "whsec_test_secret"
 // tenant B (no customer), pro priced at price_pro, and a webhook endpoint.
 type fixture struct {
 	store      *models.Store
+	db         *gorm.DB // for reading rows the store has no method for
 	svc        *Service
 	app        *fiber.App
 	a, b       *models.Tenant
@@ -37,7 +38,7 @@ type fixture struct {
 func newFixture(t *testing.T, db modeltest.DB, mod func(*Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{store: models.NewStore(db.Gorm)}
+	f := &fixture{store: models.NewStore(db.Gorm), db: db.Gorm}
 	var err error
 	if _, f.a, err = f.store.SignUp(ctx, "a@example.com", "x", "Tenant A", models.RoleTenant); err != nil {
 		t.Fatal(err)
@@ -55,14 +56,14 @@ func newFixture(t *testing.T, db modeltest.DB, mod func(*Options)) *fixture {
 	}
 	o := Options{
 		Store: f.store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WebhookSecret: testSecret, Grace: 72 * time.Hour,
-		OnPlanChange: func(ctx context.Context, tx *gorm.DB, id uint, old, new string) error {
+		OnPlanChange: func(ctx context.Context, tx models.BillingTx, id uint, old, new string) error {
 			if f.failChange != nil {
 				return f.failChange
 			}
 			f.changes = append(f.changes, fmt.Sprintf("%d:%s>%s", id, old, new))
 			return nil
 		},
-		PauseExcess: func(ctx context.Context, tx *gorm.DB, id uint, p models.Plan) ([]string, error) {
+		PauseExcess: func(ctx context.Context, tx models.BillingTx, id uint, p models.Plan) ([]string, error) {
 			f.paused = append(f.paused, fmt.Sprintf("%d:%s", id, p.Key))
 			return nil, nil
 		},
@@ -106,12 +107,12 @@ func (f *fixture) snapshot(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	var ts []models.Tenant
-	f.store.DB().Order("id").Find(&ts)
+	f.db.Order("id").Find(&ts)
 	for _, x := range ts {
 		fmt.Fprintf(&b, "tenant %d %s %q\n", x.ID, x.PlanKey, x.StripeCustomerID)
 	}
 	var subs []models.Subscription
-	f.store.DB().Order("id").Find(&subs)
+	f.db.Order("id").Find(&subs)
 	for _, s := range subs {
 		fmt.Fprintf(&b, "sub %s t%d %s %s %s %v %v %v %d\n", s.StripeSubscriptionID, s.TenantID, s.StripeCustomerID, s.Status, s.PlanKey, s.CancelAtPeriodEnd, s.PastDueSince != nil, s.CurrentPeriodEnd != nil, s.LastEventAt.Unix())
 	}
@@ -120,7 +121,7 @@ func (f *fixture) snapshot(t *testing.T) string {
 
 func (f *fixture) events(t *testing.T) int64 {
 	var n int64
-	f.store.DB().Model(&models.StripeEvent{}).Count(&n)
+	f.db.Model(&models.StripeEvent{}).Count(&n)
 	return n
 }
 
@@ -134,7 +135,7 @@ func (f *fixture) tenantPlan(t *testing.T, id uint) string {
 
 func (f *fixture) sub(t *testing.T, id string) *models.Subscription {
 	var s models.Subscription
-	if err := f.store.DB().Where("stripe_subscription_id = ?", id).First(&s).Error; err != nil {
+	if err := f.db.Where("stripe_subscription_id = ?", id).First(&s).Error; err != nil {
 		return nil
 	}
 	return &s
