@@ -12,8 +12,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// Bounds of one telemetry post. The dispatcher sends one event per request (a few hundred
-// bytes); a batching forwarder stays well inside these.
+// Bounds of one telemetry post. The dispatcher batches events (a few hundred bytes each) and
+// posts a batch at a time; its batches stay well inside these.
 const (
 	maxIngestBytes  = 1 << 20
 	maxIngestEvents = 1000
