@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"github.com/402claw/402claw/models/scan"
 	"regexp"
 	"strings"
 	"time"
@@ -99,6 +100,13 @@ type Version struct {
 	Size         int64             `gorm:"not null"`
 	AuthorUserID uint              `gorm:"not null"`
 	Message      string            `gorm:"size:500;not null;default:''"`
+	// Moderation (moderation.go): ReviewState is "" (nothing to review), pending, approved or
+	// rejected; ScanMatches are the flag rules that matched when it was saved or re-scanned.
+	ReviewState  string       `gorm:"size:16;not null;default:''"`
+	ReviewReason string       `gorm:"size:1000;not null;default:''"`
+	ReviewedBy   *uint        //
+	ReviewedAt   *time.Time   //
+	ScanMatches  []scan.Match `gorm:"serializer:json;type:text;not null;default:''"`
 	CreatedAt    time.Time
 }
 

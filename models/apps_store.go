@@ -292,7 +292,8 @@ func purgeApp(tx *gorm.DB, appID uint) error {
 // --- versions ---
 
 // versionListColumns leave out the bundle and the sources, which lists never show.
-var versionListColumns = []string{"id", "app_id", "number", "main_module", "bundle_name", "sha256", "size", "author_user_id", "message", "created_at"}
+var versionListColumns = []string{"id", "app_id", "number", "main_module", "bundle_name", "sha256", "size", "author_user_id", "message",
+	"review_state", "review_reason", "reviewed_by", "reviewed_at", "scan_matches", "created_at"}
 
 // CreateVersion stores an immutable snapshot. The plan's script size cap is checked here too,
 // so no caller can store what the plan does not allow.
@@ -308,8 +309,17 @@ func (s *Store) CreateVersion(ctx context.Context, app *App, authorID uint, nv N
 	if nv.BundleName == "" {
 		nv.BundleName = "worker.js"
 	}
+	// Moderation: the scan runs before the transaction (tens of milliseconds per MiB); a block
+	// rule refuses the save, a flag rule makes the version wait for review (moderation.go).
+	matches, block, err := s.ScanCode(ctx, nv.Sources, nv.BundleName, nv.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if block != nil {
+		return nil, &BlockedError{Rule: block.Name, Message: block.Message, Matches: matches}
+	}
 	var v Version
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var cur App
 		if err := lockForUpdate(tx).First(&cur, app.ID).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -328,6 +338,14 @@ func (s *Store) CreateVersion(ctx context.Context, app *App, authorID uint, nv N
 			return &PlanLimitError{What: "script bytes", Limit: p.MaxScriptBytes, Plan: p.Name,
 				BetterPlan: betterPlan(tx, p.MaxScriptBytes, func(q Plan) int64 { return q.MaxScriptBytes })}
 		}
+		var tenantPolicy string
+		if err := tx.Raw(`SELECT review_policy FROM tenants WHERE id = ?`, cur.TenantID).Scan(&tenantPolicy).Error; err != nil {
+			return fmt.Errorf("store: unable to read review policy of tenant %d: %w", cur.TenantID, err)
+		}
+		wait, err := needsApproval(tx, cur.TenantID, reviewPolicy(tenantPolicy, p.ReviewPolicy))
+		if err != nil {
+			return err
+		}
 		var max *int
 		if err := tx.Raw(`SELECT MAX(number) FROM versions WHERE app_id = ?`, cur.ID).Scan(&max).Error; err != nil {
 			return fmt.Errorf("store: unable to number version: %w", err)
@@ -340,6 +358,10 @@ func (s *Store) CreateVersion(ctx context.Context, app *App, authorID uint, nv N
 			BundleName: nv.BundleName, SHA256: digest, Size: int64(len(nv.Bundle)), AuthorUserID: authorID, Message: nv.Message}
 		if v.Sources == nil {
 			v.Sources = map[string]string{}
+		}
+		v.ScanMatches = matches
+		if wait || len(matches) > 0 {
+			v.ReviewState = ReviewPending
 		}
 		if err := tx.Create(&v).Error; err != nil {
 			return fmt.Errorf("store: unable to create version: %w", err)
@@ -409,7 +431,7 @@ func (s *Store) Deploy(ctx context.Context, app *App, versionID uint) (*Deployme
 	var d Deployment
 	err := s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
 		var v Version
-		q := tx.Select("id").Where("app_id = ?", cur.ID)
+		q := tx.Select("id", "number", "review_state", "review_reason").Where("app_id = ?", cur.ID)
 		if versionID != 0 {
 			q = q.Where("id = ?", versionID)
 		}
@@ -418,6 +440,10 @@ func (s *Store) Deploy(ctx context.Context, app *App, versionID uint) (*Deployme
 				return ErrNotFound
 			}
 			return fmt.Errorf("store: unable to read version %d: %w", versionID, err)
+		}
+		// Moderation is enforced here, where every deploy passes (portal, API, rollback).
+		if v.ReviewState == ReviewPending || v.ReviewState == ReviewRejected {
+			return &ReviewError{Number: v.Number, State: v.ReviewState, Reason: v.ReviewReason}
 		}
 		if err := tx.Model(&App{}).Where("id = ?", cur.ID).Update("desired_version_id", v.ID).Error; err != nil {
 			return fmt.Errorf("store: unable to deploy version %d: %w", v.ID, err)

@@ -39,8 +39,10 @@ type Tenant struct {
 	Status           string `gorm:"not null;default:active"`
 	StatusReason     string `gorm:"not null;default:''"`
 	StripeCustomerID string `gorm:"index;not null;default:''"`
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// ReviewPolicy overrides the plan's (moderation.go); "" follows the plan.
+	ReviewPolicy string `gorm:"size:16;not null;default:''"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Session is a logged-in browser. ID is the sha256 of the cookie value, so a
@@ -93,7 +95,10 @@ type Plan struct {
 	LogMaxBytes        int64 `gorm:"not null;default:10485760"`
 	Active             bool  `gorm:"not null;default:true"`
 	Sort               int   `gorm:"not null;default:0"`
-	UpdatedAt          time.Time
+	// ReviewPolicy: "" or off (no approval needed), first (a tenant's versions wait for an
+	// admin until one of them is approved), always (every version waits). moderation.go.
+	ReviewPolicy string `gorm:"size:16;not null;default:''"`
+	UpdatedAt    time.Time
 }
 
 // AuditEvent records an admin or security action.

@@ -41,10 +41,14 @@ type versionJSON struct {
 	MainModule string    `json:"main_module"`
 	Message    string    `json:"message"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Code moderation: "" (nothing to review), pending, approved or rejected.
+	ReviewState  string `json:"review_state"`
+	ReviewReason string `json:"review_reason,omitempty"`
 }
 
 func versionToJSON(v *models.Version) versionJSON {
-	return versionJSON{ID: v.ID, Number: v.Number, SHA256: v.SHA256, Size: v.Size, MainModule: v.MainModule, Message: v.Message, CreatedAt: v.CreatedAt}
+	return versionJSON{ID: v.ID, Number: v.Number, SHA256: v.SHA256, Size: v.Size, MainModule: v.MainModule, Message: v.Message, CreatedAt: v.CreatedAt,
+		ReviewState: v.ReviewState, ReviewReason: v.ReviewReason}
 }
 
 type deploymentJSON struct {
@@ -227,6 +231,7 @@ func (s *Server) apiVersionCreate(c *fiber.Ctx) error {
 func buildAPIError(err error) error {
 	var be *bundle.Error
 	var pl *models.PlanLimitError
+	var blocked *models.BlockedError
 	switch {
 	case errors.As(err, &be):
 		status, code := fiber.StatusUnprocessableEntity, "build_failed"
@@ -247,6 +252,8 @@ func buildAPIError(err error) error {
 		return &problemsError{status: status, code: code, message: be.Error(), problems: ps}
 	case errors.As(err, &pl):
 		return newAPIError(fiber.StatusRequestEntityTooLarge, "plan_limit", pl.Error())
+	case errors.As(err, &blocked):
+		return newAPIError(fiber.StatusUnprocessableEntity, "blocked", blocked.Message+" (moderation rule "+blocked.Rule+")")
 	case errors.Is(err, models.ErrAppBusy):
 		return newAPIError(fiber.StatusConflict, "app_busy", "The app is being deleted.")
 	}
@@ -300,7 +307,14 @@ func (s *Server) apiDeploy(c *fiber.Ctx) error {
 		id = *in.VersionID
 	}
 	d, err := s.store.Deploy(c.UserContext(), a, id)
+	var re *models.ReviewError
 	switch {
+	case errors.As(err, &re):
+		code := "review_pending"
+		if re.State == models.ReviewRejected {
+			code = "version_rejected"
+		}
+		return &apiError{Status: fiber.StatusConflict, Code: code, Message: re.Error(), Field: "version_id"}
 	case errors.Is(err, models.ErrNotFound):
 		if id == 0 {
 			return newAPIError(fiber.StatusUnprocessableEntity, "no_version", "The app has no version yet; POST /versions first.")

@@ -283,6 +283,7 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 	}
 	var be *bundle.Error
 	var pl *models.PlanLimitError
+	var blocked *models.BlockedError
 	switch {
 	case errors.As(err, &be):
 		t.Problems = be.Problems
@@ -307,13 +308,17 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 	case errors.As(err, &pl):
 		t.Problems = []bundle.Problem{{Kind: "too_large", Message: pl.Error()}}
 		c.Status(fiber.StatusRequestEntityTooLarge)
+	case errors.As(err, &blocked):
+		t.Problems = []bundle.Problem{{Kind: "moderation", Message: blocked.Message + " (moderation rule " + blocked.Rule + ")"}}
+		c.Status(fiber.StatusUnprocessableEntity)
 	case errors.Is(err, models.ErrAppBusy):
 		return fiber.NewError(fiber.StatusConflict, "The app is being deleted.")
 	case err != nil:
 		return err
 	default:
 		t.Saved, t.Latest = v, v
-		if c.FormValue("deploy") != "" {
+		// A version waiting for review is saved but not deployed; the page says so.
+		if v.ReviewState != models.ReviewPending && c.FormValue("deploy") != "" {
 			d, err := s.store.Deploy(c.UserContext(), a, v.ID)
 			if err != nil {
 				return err
@@ -340,7 +345,10 @@ func (s *Server) appDeploy(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusBadRequest, "Choose a version to deploy.")
 	}
 	d, err := s.store.Deploy(c.UserContext(), a, uint(id))
+	var re *models.ReviewError
 	switch {
+	case errors.As(err, &re):
+		return fiber.NewError(fiber.StatusConflict, strings.ToUpper(re.Error()[:1])+re.Error()[1:]+".")
 	case errors.Is(err, models.ErrNotFound):
 		return fiber.NewError(fiber.StatusNotFound, "That version does not exist in this app.")
 	case errors.Is(err, models.ErrAppBusy):

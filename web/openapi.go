@@ -20,7 +20,9 @@ var openAPI = map[string]any{
 			"App": obj(map[string]any{"slug": strT, "name": strT, "url": strT, "status": enumT("active", "paused"), "status_reason": strT, "kv": boolT,
 				"desired_version_id": nullIntT, "deployed_version_id": nullIntT, "sync_state": enumT("in_sync", "pending", "failed", "deleting"), "sync_error": strT, "created_at": strT},
 				"slug", "name", "url", "status", "kv", "sync_state"),
-			"Version":    obj(map[string]any{"id": intT, "number": intT, "sha256": strT, "size": intT, "main_module": strT, "message": strT, "created_at": strT}, "id", "sha256", "size"),
+			"Version": obj(map[string]any{"id": intT, "number": intT, "sha256": strT, "size": intT, "main_module": strT, "message": strT, "created_at": strT,
+				"review_state":  map[string]any{"type": "string", "enum": []string{"", "pending", "approved", "rejected"}, "description": "Code moderation: pending and rejected versions cannot be deployed (409)."},
+				"review_reason": strT}, "id", "sha256", "size", "review_state"),
 			"Deployment": obj(map[string]any{"id": intT, "version_id": intT, "status": enumT("pending", "succeeded", "failed"), "error": strT}, "id", "version_id", "status", "error"),
 			"BuildError": obj(map[string]any{"error": obj(map[string]any{"code": strT, "message": strT, "problems": arrT(obj(map[string]any{
 				"file": strT, "line": intT, "column": intT, "kind": strT, "message": strT}, "kind", "message"))}, "code", "message", "problems")}, "error"),
@@ -57,12 +59,12 @@ var openAPI = map[string]any{
 		},
 		"/apps/{slug}/versions": map[string]any{
 			"get": op("Versions, newest first.", bearer, nil, errs(map[string]any{"200": refArr("Version")}, 401, 404)),
-			"post": alsoMultipart(op("Save code as a new immutable version: JSON {main_module, modules:{name:source}, message} or multipart files (field files, plus main_module and message).", bearer,
+			"post": alsoMultipart(op("Save code as a new immutable version: JSON {main_module, modules:{name:source}, message} or multipart files (field files, plus main_module and message). Code that a moderation rule blocks is refused (422, code blocked); code a rule flags is saved with review_state pending.", bearer,
 				obj(map[string]any{"main_module": strT, "modules": map[string]any{"type": "object", "additionalProperties": strT}, "message": strT}, "modules"),
 				errs(map[string]any{"201": ref("Version"), "413": ref("BuildError"), "422": ref("BuildError")}, 400, 401, 404, 409, 415)),
 				obj(map[string]any{"files": arrT(map[string]any{"type": "string", "contentMediaType": "application/octet-stream"}), "main_module": strT, "message": strT}, "files")),
 		},
-		"/apps/{slug}/deployments": map[string]any{"post": optionalBody(op("Deploy a version (omitted: the newest); rollback is deploying an older one.", bearer,
+		"/apps/{slug}/deployments": map[string]any{"post": optionalBody(op("Deploy a version (omitted: the newest); rollback is deploying an older one. A version waiting for review or rejected by a moderator answers 409 (review_pending, version_rejected).", bearer,
 			obj(map[string]any{"version_id": intT}), errs(map[string]any{"202": ref("Deployment")}, 400, 401, 404, 409, 415, 422)))},
 		"/apps/{slug}/deployments/{id}": map[string]any{"get": op("A deployment's status.", bearer, nil, errs(map[string]any{"200": ref("Deployment")}, 401, 404))},
 		"/apps/{slug}/vars/{name}": map[string]any{

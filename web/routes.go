@@ -145,6 +145,9 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/admin/tenants/:slug", admin(s.adminTenant)...)
 	app.Post("/admin/tenants/:slug/suspend", admin(s.adminTenantStatus(models.TenantSuspended))...)
 	app.Post("/admin/tenants/:slug/reinstate", admin(s.adminTenantStatus(models.TenantActive))...)
+	app.Get("/admin/review", admin(s.adminReview)...)
+	app.Get("/admin/review/:id", admin(s.adminReviewItem)...)
+	app.Post("/admin/review/:id/decision", admin(s.adminReviewDecision)...)
 
 	// Unknown paths still get the session, so the 404 page shows the right navigation.
 	app.Use(s.loadSession, s.csrf, s.notFound)
