@@ -64,6 +64,10 @@ func (e *TelemetryEvent) failureReason() string {
 	switch {
 	case e.PaymentSuccess:
 		return ""
+	case e.SettlementResult == "optimistic" || e.SettlementResult == "settlement_pending":
+		// Not failed: settled after the answer, or broadcast and being confirmed. The
+		// ledger row (the lock's outbox) carries the outcome.
+		return ""
 	case e.VerifyResult != "" && e.VerifyResult != "valid":
 		return e.VerifyResult
 	case e.SettlementResult != "" && e.SettlementResult != "success":
@@ -79,8 +83,12 @@ func (e *TelemetryEvent) challenge() bool {
 	return e.PaymentRequired && !e.PaymentSuccess && e.VerifyResult == "" && e.SettlementResult == ""
 }
 
-// Settlement is a settled payment as the PaymentLock Durable Object's outbox reports it
-// (workers/dispatcher/outbox.js): at least once, until the portal acknowledges it.
+// Settlement is a settlement as the PaymentLock Durable Object's outbox reports it
+// (workers/dispatcher/outbox.js): at least once, until the portal acknowledges it. Unpaid marks
+// one that is not (or not yet) paid, with Result saying why: settlement_pending (a later report
+// of the same payment finishes the row), a facilitator's refusal after the tenant ran, or an
+// optimistic route's loss ("optimistic_loss:…"). The zero value is a successful settlement, as
+// the outbox of earlier dispatchers reports it.
 type Settlement struct {
 	AppSlug     string
 	Route       string
@@ -90,6 +98,8 @@ type Settlement struct {
 	Network     string
 	Transaction string
 	Simulated   bool
+	Unpaid      bool
+	Result      string
 	At          time.Time
 }
 
@@ -293,10 +303,17 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 				res.Dropped++
 				continue
 			}
+			result := "success"
+			if st.Unpaid {
+				result = cut(st.Result, 100)
+				if result == "" || result == "success" {
+					result = "settlement_failed"
+				}
+			}
 			payments = append(payments, Payment{
 				AppID: a.ID, TenantID: a.TenantID, Route: st.Route, Payer: st.Payer, Nonce: strings.ToLower(st.Nonce), Amount: st.Amount,
-				Network: st.Network, Transaction: st.Transaction, VerifyResult: "valid", SettlementResult: "success",
-				Success: true, Simulated: st.Simulated, At: at,
+				Network: st.Network, Transaction: st.Transaction, VerifyResult: "valid", SettlementResult: result,
+				Success: !st.Unpaid, Simulated: st.Simulated, At: at,
 			})
 		}
 		// One order for every batch: two transactions inserting the same two nonces in
@@ -314,7 +331,17 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 				return fmt.Errorf("store: unable to store payment %s %s of app %d: %w", p.Network, p.Nonce, p.AppID, q.Error)
 			}
 			if q.RowsAffected == 0 {
-				res.Duplicates++
+				// The row exists. A final report finishes a pending row (settled, or failed
+				// for good); anything else is a duplicate.
+				finished, err := finishPending(tx, p)
+				if err != nil {
+					return err
+				}
+				if !finished || !p.Success {
+					res.Duplicates++
+					continue
+				}
+			} else if !p.Success {
 				continue
 			}
 			res.Payments++

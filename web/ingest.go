@@ -59,6 +59,10 @@ type ingestSettlement struct {
 	Network     string   `json:"network"`
 	Transaction string   `json:"transaction"`
 	Simulated   bool     `json:"simulated"`
+	// Success is false for a pending or failed settlement (settlement_result says which);
+	// absent (older dispatchers) means settled.
+	Success          *bool  `json:"success"`
+	SettlementResult string `json:"settlement_result"`
 }
 
 // cut bounds a string to its column size: the sender is trusted, but a bug there must not
@@ -112,7 +116,7 @@ func (st ingestSettlement) model(now time.Time) (models.Settlement, bool) {
 	return models.Settlement{
 		AppSlug: cut(st.App, 64), Route: cut(st.Route, 520), Payer: cut(st.Payer, 64), Nonce: cut(st.Nonce, 80),
 		Amount: cut(st.Amount, 80), Network: cut(st.Network, 64), Transaction: cut(st.Transaction, 100),
-		Simulated: st.Simulated, At: stamp(st.TS, now),
+		Simulated: st.Simulated, Unpaid: st.Success != nil && !*st.Success, Result: cut(st.SettlementResult, 100), At: stamp(st.TS, now),
 	}, true
 }
 

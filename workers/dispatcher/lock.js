@@ -20,6 +20,16 @@
 // delivery and the next pruning.
 import { DurableObject } from "cloudflare:workers";
 import { OUTBOX_PREFIX, DELIVER_AFTER_MS, RETRY_MAX_MS, deliver, retryDelay } from "./outbox.js";
+import { callFacilitator, isPending } from "./settle.js";
+
+// Pending settlements (settlement_pending after the paywall's retry) are
+// kept under this prefix, {record, body, attempts, next}, and settled again
+// by the alarm with the identical body until the facilitator answers
+// something final; after PENDING_MAX_ATTEMPTS the ledger row says
+// settlement_unconfirmed.
+export const PENDING_PREFIX = "pending:";
+export const PENDING_MAX_ATTEMPTS = 40;
+const PENDING_FIRST_MS = 2000;
 
 const PRUNE_EVERY_MS = 3600 * 1000;
 const PRUNE_BATCH = 1000;
@@ -43,17 +53,20 @@ export class PaymentLock extends DurableObject {
     this.pending = false; // the outbox holds records
     ctx.blockConcurrencyWhile(async () => {
       const used = new Map();
+      const settling = new Map();
       for (const [k, v] of await ctx.storage.list()) {
         if (k.startsWith(OUTBOX_PREFIX)) this.pending = true;
+        else if (k.startsWith(PENDING_PREFIX)) settling.set(k, v);
         else used.set(k, v);
       }
       this.used = used;
+      this.settling = settling;
       this.alarmAt = await ctx.storage.getAlarm();
       // Records a crash left behind go out soon after the object is back.
       // The stored alarm survives a restart (workerd and Cloudflare fire it
       // late); one that is overdue is set again in case it never fires.
       const now = Date.now();
-      if (this.pending && (this.alarmAt === null || this.alarmAt < now)) {
+      if ((this.pending || this.settling.size > 0) && (this.alarmAt === null || this.alarmAt < now)) {
         this.alarmAt = null;
         this.schedule(now + DELIVER_AFTER_MS);
       } else if (this.alarmAt === null) {
@@ -114,6 +127,82 @@ export class PaymentLock extends DurableObject {
     return true;
   }
 
+  // pendingSettlement keeps a settlement the facilitator answered settlement_pending:
+  // its record goes to the ledger now (unpaid, pending) and the alarm
+  // settles body again until the answer is final.
+  async pendingSettlement(key, record, body) {
+    const entry = { record, body, attempts: 0, next: Date.now() + PENDING_FIRST_MS };
+    this.settling.set(PENDING_PREFIX + key, entry);
+    const entries = { [OUTBOX_PREFIX + key]: record, [PENDING_PREFIX + key]: entry };
+    if (this.used.has(key)) {
+      entries[key] = this.used.get(key);
+      this.dirty.delete(key);
+    }
+    const done = this.ctx.storage.put(entries);
+    this.pending = true;
+    this.schedule(Math.min(Date.now() + DELIVER_AFTER_MS, entry.next));
+    await done;
+    return true;
+  }
+
+  // refused tells whether key (refuse|app|payer) is refused now.
+  async refused(key) {
+    const until = this.used.get(key);
+    return typeof until === "number" && until > Date.now() / 1000;
+  }
+
+  // refuse refuses key until the unix time until (a later one wins).
+  async refuse(key, until) {
+    const had = this.used.get(key);
+    if (typeof had === "number" && had >= until) return true;
+    this.used.set(key, until);
+    if (this.alarmAt === null) this.schedule(Date.now() + PRUNE_EVERY_MS);
+    await this.persist(key, until);
+    return true;
+  }
+
+  // settlePending settles the due pending settlements once more each and
+  // returns when the next one is due (Infinity: none left).
+  async settlePending(now) {
+    let next = Infinity;
+    for (const [k, e] of [...this.settling]) {
+      if (e.next > now) {
+        next = Math.min(next, e.next);
+        continue;
+      }
+      const s = await callFacilitator(this.env, e.record.network, "/settle", e.body);
+      const rec = { ...e.record, ts: Date.now() };
+      let final = true;
+      if (!s.down && s.json.success === true) {
+        rec.success = true;
+        rec.settlement_result = "success";
+        rec.transaction = String(s.json.transaction || rec.transaction || "");
+      } else if (!s.down && !isPending(s)) {
+        rec.success = false;
+        rec.settlement_result = String(s.json.errorReason || "settlement_failed");
+      } else if (e.attempts + 1 >= PENDING_MAX_ATTEMPTS) {
+        rec.success = false;
+        rec.settlement_result = "settlement_unconfirmed";
+      } else {
+        final = false;
+      }
+      const outboxKey = OUTBOX_PREFIX + k.slice(PENDING_PREFIX.length);
+      if (final) {
+        this.settling.delete(k);
+        this.ctx.storage.delete(k);
+        await this.ctx.storage.put(outboxKey, rec);
+        this.pending = true;
+        next = Math.min(next, Date.now() + DELIVER_AFTER_MS);
+      } else {
+        e.attempts++;
+        e.next = Date.now() + Math.min(RETRY_MAX_MS, PENDING_FIRST_MS * 2 ** Math.min(e.attempts, 16));
+        await this.ctx.storage.put(k, e);
+        next = Math.min(next, e.next);
+      }
+    }
+    return next;
+  }
+
   async persist(key, value) {
     if (this.flushMs <= 0) {
       if (value === null) await this.ctx.storage.delete(key);
@@ -140,6 +229,14 @@ export class PaymentLock extends DurableObject {
   async alarm() {
     this.alarmAt = null;
     let next = Infinity;
+    if (this.settling.size > 0) {
+      try {
+        next = await this.settlePending(Date.now());
+      } catch (err) {
+        console.error("pending settlements: " + ((err && err.message) || err));
+        next = Date.now() + RETRY_MAX_MS;
+      }
+    }
     if (this.pending) {
       let res;
       try {
@@ -154,7 +251,7 @@ export class PaymentLock extends DurableObject {
         if (this.failures === 1 || this.failures % 10 === 0) {
           console.error("payment ledger: " + res.reason + "; settlements stay in the outbox, retrying in " + Math.round(wait / 1000) + " s");
         }
-        next = Date.now() + wait;
+        next = Math.min(next, Date.now() + wait);
       } else {
         this.failures = 0;
         this.pending = res.more;
@@ -181,7 +278,7 @@ export class PaymentLock extends DurableObject {
       let last;
       for (const [k, exp] of page) {
         last = k;
-        if (k.startsWith(OUTBOX_PREFIX)) continue;
+        if (k.startsWith(OUTBOX_PREFIX) || k.startsWith(PENDING_PREFIX)) continue;
         if (typeof exp !== "number" || exp < now - 60) dead.push(k);
       }
       for (const k of dead) this.used.delete(k);

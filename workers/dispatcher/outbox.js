@@ -28,8 +28,12 @@ const RETRY_MIN_MS = 2000;
 export const RETRY_MAX_MS = 5 * 60 * 1000;
 const DELIVER_TIMEOUT_MS = 10000;
 
-// settlementRecord is what the ledger needs of a settled payment, taken from
-// the request's telemetry event once the paywall has filled it in.
+// settlementRecord is what the ledger needs of a settlement, taken from the
+// request's telemetry event once the paywall has filled it in. success is
+// false for a settlement that is pending (settlement_result
+// "settlement_pending": a later record of the same payment finishes it) or
+// failed after the tenant ran (the reason, "optimistic_loss:…" for an
+// optimistic route's loss): the ledger keeps those rows too, unpaid.
 export function settlementRecord(ev, asset) {
   return {
     ts: Date.now(),
@@ -40,8 +44,10 @@ export function settlementRecord(ev, asset) {
     amount: ev.amount,
     asset: asset ?? null,
     network: ev.network,
-    transaction: ev.transaction,
+    transaction: ev.transaction ?? "",
     simulated: ev.simulated === true,
+    success: ev.payment_success === true,
+    settlement_result: ev.settlement_result || (ev.payment_success === true ? "success" : "settlement_failed"),
   };
 }
 

@@ -94,9 +94,17 @@ test("outbox: retries back off to a ceiling", () => {
 
 test("outbox: a settlement record carries what the ledger needs", () => {
   const ev = newEvent("GET", "shop");
-  Object.assign(ev, { route: "GET /paid", payer: "0xabc", nonce: "0x01", amount: "10000", network: "eip155:84532", transaction: "0xfeed", simulated: true });
+  Object.assign(ev, { route: "GET /paid", payer: "0xabc", nonce: "0x01", amount: "10000", network: "eip155:84532", transaction: "0xfeed", simulated: true, payment_success: true, settlement_result: "success" });
   const r = settlementRecord(ev, "0xusdc");
   assert.equal(typeof r.ts, "number");
   delete r.ts;
-  assert.deepEqual(r, { app: "shop", route: "GET /paid", payer: "0xabc", nonce: "0x01", amount: "10000", asset: "0xusdc", network: "eip155:84532", transaction: "0xfeed", simulated: true });
+  const want = { app: "shop", route: "GET /paid", payer: "0xabc", nonce: "0x01", amount: "10000", asset: "0xusdc", network: "eip155:84532", transaction: "0xfeed", simulated: true };
+  assert.deepEqual(r, { ...want, success: true, settlement_result: "success" });
+  // Pending and failed settlements are ledger rows too, unpaid, with the reason.
+  for (const [result, success] of [["settlement_pending", false], ["optimistic_loss:insufficient_funds", false], [undefined, false]]) {
+    Object.assign(ev, { payment_success: success, settlement_result: result });
+    const x = settlementRecord(ev, "0xusdc");
+    delete x.ts;
+    assert.deepEqual(x, { ...want, success, settlement_result: result || "settlement_failed" });
+  }
 });

@@ -7,10 +7,14 @@
 import { jsonError, tagErrorCode } from "./errors.js";
 import { EXPOSE_HEADERS } from "./cors.js";
 import { settlementRecord } from "./outbox.js";
+import { callFacilitator, settleOnce, isPending, probeFacilitators, PENDING } from "./settle.js";
 
-export const DEFAULT_FACILITATOR_URL = "https://x402.org/facilitator";
+export { DEFAULT_FACILITATOR_URL } from "./settle.js";
 export const NO_MATCH = "No matching payment requirements";
-const FACILITATOR_TIMEOUT_MS = 15000;
+const RETRY_AFTER_S = "5";
+// A payer whose optimistic settlement failed is refused on the app's
+// optimistic routes this long (route.refuse_s overrides).
+export const DEFAULT_REFUSE_S = 3600;
 const REQ_FIELDS = ["scheme", "network", "amount", "asset", "payTo", "maxTimeoutSeconds"];
 const NETWORK_NAMES = { "eip155:84532": "Base Sepolia", "eip155:8453": "Base" };
 const HEX_ADDR = /^0x[0-9a-fA-F]{40}$/;
@@ -57,6 +61,13 @@ export function formatAmount(atomic, decimals = 6) {
   return frac ? whole + "." + frac : whole;
 }
 
+// What each settlement mode means for the payer (the 402 page says it).
+export const MODE_NOTES = {
+  before: "The payment is settled before the request runs: you are charged even if the app then fails to answer.",
+  after: "The payment is settled only after the app has answered successfully (status below 400): if it fails, you are not charged and get no answer body.",
+  optimistic: "The payment is checked, the app answers at once, and the payment is settled right after: if it then fails to settle (say the funds moved), your address is refused on this app's instant routes for a while.",
+};
+
 // ---- per-route preparation -------------------------------------------------
 
 class Prepared {
@@ -67,7 +78,9 @@ class Prepared {
     this.req = req;
     this.extra = req.extra && typeof req.extra === "object" ? req.extra : {};
     this.reqJSON = JSON.stringify(req);
-    this.settleBefore = route.settle === "before";
+    this.mode = route.settle === "before" || route.settle === "optimistic" ? route.settle : "after";
+    const refuse = Number(route.refuse_s);
+    this.refuseS = Number.isFinite(refuse) && refuse >= 0 ? Math.min(refuse, 30 * 86400) : DEFAULT_REFUSE_S;
     const res = route.resource || {};
     this.description = String(res.description || "");
     this.mimeType = String(res.mimeType || "");
@@ -123,7 +136,7 @@ dt{font-weight:600;margin-top:.6rem}dd{margin:0;font-family:ui-monospace,monospa
 <dt>Token contract</dt><dd>${escapeHTML(r.asset)}</dd>
 <dt>Scheme</dt><dd>${escapeHTML(r.scheme)} (EIP-3009 transferWithAuthorization)</dd></dl>
 <p>Call this URL with an x402 client, for example <code>@x402/fetch</code> with a wallet holding USDC on ${escapeHTML(net)}. The client reads the <code>PAYMENT-REQUIRED</code> header of this response, signs the payment and retries with a <code>PAYMENT-SIGNATURE</code> header; the receipt comes back in <code>PAYMENT-RESPONSE</code>.</p>
-<p class="note">${this.settleBefore ? "The payment is settled before the request runs: you are charged even if the app then fails to answer." : "The payment is settled only after the app has answered successfully (status below 400): if it fails, you are not charged."}</p>
+<p class="note">${MODE_NOTES[this.mode]}</p>
 </body></html>`;
     return this.html;
   }
@@ -207,74 +220,24 @@ function challengeResponse(request, p, code, error, receipt) {
 
 // ---- facilitator -----------------------------------------------------------
 
-let baseFor = { raw: null, base: "" };
-function facilitatorBase(env) {
-  const raw = env.FACILITATOR_URL || DEFAULT_FACILITATOR_URL;
-  if (baseFor.raw !== raw) baseFor = { raw, base: raw.replace(/\/+$/, "") };
-  return baseFor.base;
-}
-
-// env.FACILITATOR, when bound, is a service (binding) standing for the
-// facilitator at FACILITATOR_URL; otherwise the URL is fetched.
-function facilitatorFetch(env, url, init) {
-  return env.FACILITATOR ? env.FACILITATOR.fetch(url, init) : fetch(url, init);
-}
-
-// Returns {json, text} or {down: reason}. Any 5xx, an unreadable answer or
-// no answer at all means the facilitator could not decide; a 4xx with JSON
-// is a decision (some facilitators answer an invalid payment with 400).
-async function callFacilitator(env, path, body) {
-  let r;
-  try {
-    const url = facilitatorBase(env) + path;
-    const init = {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body,
-      signal: AbortSignal.timeout(FACILITATOR_TIMEOUT_MS),
-    };
-    r = await facilitatorFetch(env, url, init);
-  } catch {
-    return { down: "facilitator_unreachable" };
-  }
-  if (r.status >= 500) {
-    await r.body?.cancel();
-    return { down: "facilitator_error" };
-  }
-  try {
-    const text = await r.text();
-    const json = JSON.parse(text);
-    if (!json || typeof json !== "object") return { down: "facilitator_bad_response" };
-    return { json, text };
-  } catch {
-    return { down: "facilitator_bad_response" };
-  }
-}
-
-// probeFacilitator asks the facilitator for /supported: the local runtime
+// probeFacilitator asks the facilitators for /supported: the local runtime
 // does it once after a start, so that an unreachable facilitator shows in
 // the log at once (not on the first paid request) and the first payment finds
-// the connection and the code paths of a real facilitator call warm.
+// the connection and the code paths of a real facilitator call warm. The
+// answer is the first failing facilitator's, or the default one's.
 export async function probeFacilitator(env, timeoutMs = 3000) {
-  const url = facilitatorBase(env) + "/supported";
-  try {
-    const init = { signal: AbortSignal.timeout(timeoutMs) };
-    const r = await facilitatorFetch(env, url, init);
-    const text = await r.text();
-    if (!r.ok) return { url, ok: false, error: "HTTP " + r.status };
-    JSON.parse(text);
-    return { url, ok: true };
-  } catch (err) {
-    return { url, ok: false, error: String((err && err.message) || err) };
-  }
+  const all = await probeFacilitators(env, timeoutMs);
+  const bad = all.find((r) => !r.ok);
+  const r = bad || all[0];
+  return { url: r.url, ok: r.ok, error: r.error, facilitators: all };
 }
 
+// A facilitator that cannot decide a verify leaves nothing done: 503 with
+// Retry-After, the tenant not run, nothing charged.
 function facilitatorDown(reason, ev, stage) {
   ev[stage] = reason;
-  if (reason === "facilitator_unreachable") {
-    return jsonError(502, reason, "The payment facilitator could not be reached; the request was not run and nothing was charged. Try again.");
-  }
-  return jsonError(503, reason, "The payment facilitator failed to answer; the request was not run and nothing was charged. Try again.");
+  const what = reason === "facilitator_unreachable" ? "could not be reached" : reason === "facilitator_timeout" ? "did not answer in time" : "failed to answer";
+  return jsonError(503, reason, "The payment facilitator " + what + "; the request was not run and nothing was charged. Try again.", { "retry-after": RETRY_AFTER_S });
 }
 
 // ---- the lock --------------------------------------------------------------
@@ -366,13 +329,19 @@ export function paywall(request, route, cfg, env, ctx, ev, run) {
 }
 
 // paid runs a well-formed payment: verify, lock, then the tenant and settle
-// in the route's order.
+// in the route's mode.
 async function paid(request, p, text, auth, env, ctx, ev, run) {
   const r = p.req;
+  const net = r.network;
   // The decoded text is spliced in as it came: it parsed, and re-encoding
   // the payload would cost as much as parsing it did.
   const body = '{"x402Version":2,"paymentPayload":' + text + ',"paymentRequirements":' + p.reqJSON + "}";
-  const v = await callFacilitator(env, "/verify", body);
+  const optimistic = p.mode === "optimistic";
+  // On optimistic routes the payer's standing is asked while the
+  // facilitator verifies: it costs no time.
+  const refuseKey = optimistic ? "refuse|" + ev.app + "|" + auth.from.toLowerCase() : "";
+  const refusal = optimistic && env.LOCK ? lockStub(env, refuseKey).refused(refuseKey).catch(() => false) : null;
+  const v = await callFacilitator(env, net, "/verify", body);
   if (v.down) return facilitatorDown(v.down, ev, "verify_result");
   if (v.json.isValid !== true) {
     ev.payment_required = true;
@@ -381,36 +350,51 @@ async function paid(request, p, text, auth, env, ctx, ev, run) {
   }
   ev.verify_result = "valid";
   if (typeof v.json.payer === "string" && v.json.payer) ev.payer = v.json.payer;
+  if (refusal && (await refusal)) {
+    ev.payment_required = true;
+    ev.verify_result = "payer_refused";
+    return challengeResponse(request, p, "payer_refused", "payer_refused");
+  }
 
   // Between verify and settle the same payment verifies again: only the
   // request that takes the lock may run the tenant. The lock is kept once the
   // tenant ran (even unpaid, after a failure), so a payment runs code at most
   // once; it is released only when nothing ran.
   if (!env.LOCK) return jsonError(503, "payment_lock_unavailable", "Payments are not available on this edge (no payment lock).");
-  const lockKey = r.network + "|" + String(r.asset).toLowerCase() + "|" + auth.from.toLowerCase() + "|" + auth.nonce.toLowerCase();
+  const lockKey = net + "|" + String(r.asset).toLowerCase() + "|" + auth.from.toLowerCase() + "|" + auth.nonce.toLowerCase();
   const exp = lockExpiry(auth.validBefore);
   const stub = lockStub(env, lockKey);
   let won;
   try {
     won = await stub.acquire(lockKey, exp);
   } catch {
-    return jsonError(503, "payment_lock_unavailable", "The payment could not be locked against replays; the request was not run and nothing was charged. Try again.");
+    return jsonError(503, "payment_lock_unavailable", "The payment could not be locked against replays; the request was not run and nothing was charged. Try again.", { "retry-after": RETRY_AFTER_S });
   }
   if (!won) {
     ev.payment_required = true;
     ev.verify_result = "payment_already_used";
     return challengeResponse(request, p, "payment_already_used", "invalid_exact_evm_nonce_already_used");
   }
-  const release = () => {
-    const done = stub.release(lockKey).catch(() => {});
+  const later = (promise) => {
+    const done = promise.catch((err) => console.error("payment " + net + " " + auth.nonce + ": " + ((err && err.message) || err)));
     if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(done);
+    return done;
   };
+  const release = () => later(stub.release(lockKey));
 
-  if (p.settleBefore) {
-    const s = await callFacilitator(env, "/settle", body);
+  if (p.mode === "before") {
+    const s = await settleOnce(env, net, body);
     if (s.down) {
       release();
       return facilitatorDown(s.down, ev, "settlement_result");
+    }
+    if (isPending(s)) {
+      // Broadcast, not confirmed: the payer has paid unless the chain
+      // refuses it; the lock finishes it in the background.
+      const recorded = keepPending(stub, lockKey, ev, s, r.asset, body);
+      const response = await run(request, true);
+      await recorded;
+      return withReceipt(response, s.text);
     }
     if (s.json.success !== true) {
       release();
@@ -431,19 +415,76 @@ async function paid(request, p, text, auth, env, ctx, ev, run) {
     ev.settlement_result = "not_settled_status_" + response.status;
     return response;
   }
-  const s = await callFacilitator(env, "/settle", body);
+
+  if (optimistic) {
+    // Answer now, settle after: the event leaves with "optimistic"; the
+    // ledger gets the outcome from the lock's outbox.
+    ev.settlement_result = "optimistic";
+    const rec = { ...ev };
+    later(settleOptimistic(env, stub, lockKey, rec, r.asset, body, refuseKey, p.refuseS));
+    const h = response.headers;
+    h.set("cache-control", "private");
+    return response;
+  }
+
+  const s = await settleOnce(env, net, body);
+  if (isPending(s)) {
+    await keepPending(stub, lockKey, ev, s, r.asset, body);
+    return withReceipt(response, s.text);
+  }
   if (s.down) {
+    // As the official middleware: the payer is not charged, the answer is
+    // withheld, and the ledger says why.
     await response.body?.cancel();
     ev.settlement_result = s.down;
-    return jsonError(502, "settlement_failed", "The request ran but the payment could not be settled, so its answer is withheld and nothing was charged. Pay again to retry.");
+    ev.payment_required = true;
+    await record(stub, lockKey, ev, r.asset);
+    return challengeResponse(request, p, "settlement_failed", s.down);
   }
   if (s.json.success !== true) {
     await response.body?.cancel();
-    return settleFailed(request, p, s, ev);
+    const answer = settleFailed(request, p, s, ev);
+    await record(stub, lockKey, ev, r.asset);
+    return answer;
   }
   settled(s, ev);
   await record(stub, lockKey, ev, r.asset);
   return withReceipt(response, s.text);
+}
+
+// keepPending records a settlement the facilitator answered
+// settlement_pending (twice): the ledger shows it pending, and the lock's
+// alarm settles the same payload again until it is final.
+async function keepPending(stub, lockKey, ev, s, asset, body) {
+  ev.payment_success = false;
+  ev.settlement_result = PENDING;
+  ev.transaction = String(s.json.transaction || "");
+  ev.simulated = s.json.simulated === true;
+  if (typeof stub.pendingSettlement !== "function") return;
+  try {
+    await stub.pendingSettlement(lockKey, settlementRecord(ev, asset), body);
+  } catch (err) {
+    console.error("payment ledger: pending settlement " + ev.network + " " + ev.nonce + " not kept: " + ((err && err.message) || err));
+  }
+}
+
+// settleOptimistic settles after the answer has left. A refusal is a loss:
+// recorded in the ledger, and the payer is refused on the app's optimistic
+// routes for refuseS seconds.
+async function settleOptimistic(env, stub, lockKey, ev, asset, body, refuseKey, refuseS) {
+  const s = await settleOnce(env, ev.network, body);
+  if (isPending(s)) return keepPending(stub, lockKey, ev, s, asset, body);
+  if (!s.down && s.json.success === true) {
+    settled(s, ev);
+    return record(stub, lockKey, ev, asset);
+  }
+  ev.payment_success = false;
+  ev.settlement_result = "optimistic_loss:" + (s.down || String(s.json.errorReason || "settlement_failed"));
+  await record(stub, lockKey, ev, asset);
+  if (refuseS > 0) {
+    const until = Math.floor(Date.now() / 1000) + refuseS;
+    await lockStub(env, refuseKey).refuse(refuseKey, until);
+  }
 }
 
 // record keeps the settlement in the lock's outbox until the portal has it

@@ -48,6 +48,9 @@ type facilitatorProxy struct {
 	mode    atomic.Int32 // one of the fac* constants
 	settles atomic.Int64 // settle calls that reached the facilitator
 	shift   atomic.Int64 // added to the facilitator's clock, in ns
+	// pendingLeft settles are answered settlement_pending (with a transaction) before
+	// the facilitator sees one: the broadcast of a real chain, not yet confirmed.
+	pendingLeft atomic.Int32
 }
 
 const (
@@ -79,6 +82,12 @@ func (p *facilitatorProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.URL.Path == "/settle" {
+		if p.pendingLeft.Add(-1) >= 0 {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"success":false,"errorReason":"settlement_pending","transaction":"0x`+strings.Repeat("ab", 32)+`","network":"eip155:84532","payer":"`+viemPayer+`"}`)
+			return
+		}
+		p.pendingLeft.Store(0)
 		p.settles.Add(1)
 	}
 	p.f.ServeHTTP(w, r)
@@ -156,6 +165,7 @@ func newConformance(t *testing.T) *conformance {
 			map[string]any{"method": "GET", "path": "/free", "access": "public"},
 			paid("/paid", "after"), paid("/replay/*", "after"), paid("/fail/*", "after"), paid("/before", "before"),
 			paid("/before-fail", "before"), paid("/down", "after"), paid("/settle-fails/*", "after"),
+			paid("/pending/*", "after"), paid("/pending-before/*", "before"), paid("/optimistic/*", "optimistic"),
 		}})
 	c.api("PUT", "storage/kv/namespaces/"+c.cfgNS+"/values/app:shop", "application/octet-stream", doc, nil)
 
@@ -621,11 +631,11 @@ func TestX402Conformance(t *testing.T) {
 			mode   int32
 			status int
 			code   string
-		}{{facUnreachable, 502, "facilitator_unreachable"}, {facError, 503, "facilitator_error"}} {
+		}{{facUnreachable, 503, "facilitator_unreachable"}, {facError, 503, "facilitator_error"}} {
 			c.fac.mode.Store(m.mode)
 			r := c.send("/down", sig)
 			c.fac.mode.Store(facOK)
-			if r.status != m.status || r.errorCode() != m.code || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+			if r.status != m.status || r.errorCode() != m.code || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || r.header.Get("Retry-After") == "" {
 				t.Errorf("mode %d: %d %s, want %d %s", m.mode, r.status, r.body, m.status, m.code)
 			}
 		}

@@ -51,10 +51,11 @@ func TestMain(m *testing.M) {
 
 type ingestServer struct {
 	*httptest.Server
-	mu     sync.Mutex
-	events []map[string]any
-	logs   []map[string]any
-	bad    int
+	mu          sync.Mutex
+	events      []map[string]any
+	logs        []map[string]any
+	bad         int
+	settlements []map[string]any // the payment lock's outbox records
 }
 
 func newIngest() *ingestServer {
@@ -68,8 +69,9 @@ func newIngest() *ingestServer {
 			return
 		}
 		var body struct {
-			Events []map[string]any `json:"events"`
-			Logs   []map[string]any `json:"logs"`
+			Events      []map[string]any `json:"events"`
+			Logs        []map[string]any `json:"logs"`
+			Settlements []map[string]any `json:"settlements"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			s.bad++
@@ -78,6 +80,7 @@ func newIngest() *ingestServer {
 		}
 		s.events = append(s.events, body.Events...)
 		s.logs = append(s.logs, body.Logs...)
+		s.settlements = append(s.settlements, body.Settlements...)
 		w.WriteHeader(204)
 	}))
 	return s

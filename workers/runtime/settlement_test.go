@@ -1,0 +1,155 @@
+package runtime
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/402claw/402claw/models/x402"
+)
+
+// waitSettlement polls the ingest for an outbox record of the payment lock matching pred.
+func (s *ingestServer) waitSettlement(t *testing.T, d time.Duration, pred func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		for _, r := range s.settlements {
+			if pred(r) {
+				s.mu.Unlock()
+				return r
+			}
+		}
+		s.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Fatalf("no matching settlement record arrived; have %v", s.settlements)
+	return nil
+}
+
+// nonceOf reads the authorization nonce of a PAYMENT-SIGNATURE value.
+func nonceOf(t *testing.T, sig string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Payload struct {
+			Authorization struct{ Nonce string } `json:"authorization"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	return strings.ToLower(p.Payload.Authorization.Nonce)
+}
+
+// Settlement modes and pending settlements through the dispatcher in workerd, paid by the
+// official client: the tenant runs once and the payer is charged at most once whatever the
+// facilitator answers.
+func TestSettlementModes(t *testing.T) {
+	c := newConformance(t)
+	if r := c.pay("/paid"); r.Status != 200 {
+		t.Fatalf("warm-up payment: %+v", r)
+	}
+	forNonce := func(nonce string, success bool, result string) func(map[string]any) bool {
+		return func(r map[string]any) bool {
+			return strings.EqualFold(r["nonce"].(string), nonce) && r["success"] == success && r["settlement_result"] == result
+		}
+	}
+
+	t.Run("settlement_pending is retried once with the same payment", func(t *testing.T) {
+		for _, path := range []string{"/pending/once", "/pending-before/once"} {
+			before := c.fac.settles.Load()
+			c.fac.pendingLeft.Store(1)
+			sig := c.sign(c.challengeFor(path, nil))[0]
+			r := c.send(path, sig)
+			var s x402.SettlementResponse
+			if r.status != 200 || x402.DecodeHeader(r.header.Get("PAYMENT-RESPONSE"), &s) != nil || !s.Success {
+				t.Errorf("%s: %d %s receipt %+v", path, r.status, r.body, s)
+			}
+			if n := c.fac.settles.Load() - before; n != 1 {
+				t.Errorf("%s: %d settlements reached the chain, want 1", path, n)
+			}
+			if n := c.runs(path); n != 1 {
+				t.Errorf("%s: tenant ran %d times, want 1", path, n)
+			}
+			c.ingest.waitSettlement(t, 10*time.Second, forNonce(nonceOf(t, sig), true, "success"))
+		}
+	})
+
+	t.Run("still pending: served once, pending in the ledger, settled in the background", func(t *testing.T) {
+		for _, path := range []string{"/pending/twice", "/pending-before/twice"} {
+			before := c.fac.settles.Load()
+			c.fac.pendingLeft.Store(2)
+			sig := c.sign(c.challengeFor(path, nil))[0]
+			r := c.send(path, sig)
+			var s x402.SettlementResponse
+			if r.status != 200 || !strings.Contains(r.body, `"ok":true`) || x402.DecodeHeader(r.header.Get("PAYMENT-RESPONSE"), &s) != nil || s.ErrorReason != "settlement_pending" || s.Transaction == "" {
+				t.Errorf("%s: %d %s receipt %+v", path, r.status, r.body, s)
+			}
+			nonce := nonceOf(t, sig)
+			c.ingest.waitSettlement(t, 10*time.Second, forNonce(nonce, false, "settlement_pending"))
+			c.ingest.waitSettlement(t, 15*time.Second, forNonce(nonce, true, "success"))
+			if n := c.fac.settles.Load() - before; n != 1 {
+				t.Errorf("%s: %d settlements reached the chain, want 1", path, n)
+			}
+			if n := c.runs(path); n != 1 {
+				t.Errorf("%s: tenant ran %d times, want 1", path, n)
+			}
+			// The same payment again: used (the lock or, once settled, the facilitator says so).
+			if r := c.send(path, sig); r.status != 402 || !strings.Contains(r.body, "already_used") {
+				t.Errorf("%s replayed: %d %s", path, r.status, r.body)
+			}
+		}
+	})
+
+	t.Run("optimistic: answered at once, settled after", func(t *testing.T) {
+		before := c.fac.settles.Load()
+		r := c.pay("/optimistic/a")
+		if r.Error != "" || r.Status != 200 || !strings.Contains(r.Body, `"ok":true`) || r.Cache != "private" {
+			t.Fatalf("optimistic with the official client: %+v", r)
+		}
+		c.ingest.waitSettlement(t, 10*time.Second, func(m map[string]any) bool {
+			return m["route"] == "GET /optimistic/*" && m["success"] == true && m["settlement_result"] == "success"
+		})
+		if n := c.fac.settles.Load() - before; n != 1 {
+			t.Errorf("%d settlements, want 1", n)
+		}
+	})
+
+	t.Run("optimistic loss refuses the payer on optimistic routes only", func(t *testing.T) {
+		c.fac.mode.Store(facSettleFails)
+		sig := c.sign(c.challengeFor("/optimistic/b", nil))[0]
+		r := c.send("/optimistic/b", sig)
+		if r.status != 200 || !strings.Contains(r.body, `"ok":true`) {
+			t.Fatalf("optimistic answer: %d %s", r.status, r.body)
+		}
+		c.ingest.waitSettlement(t, 10*time.Second, forNonce(nonceOf(t, sig), false, "optimistic_loss:invalid_exact_evm_insufficient_balance"))
+		c.fac.mode.Store(facOK)
+		sig = c.sign(c.challengeFor("/optimistic/c", nil))[0]
+		if r := c.send("/optimistic/c", sig); r.status != 402 || r.errorCode() != "payer_refused" {
+			t.Errorf("refused payer: %d %s", r.status, r.body)
+		}
+		if n := c.runs("/optimistic/c"); n != 0 {
+			t.Errorf("tenant ran %d times for a refused payer", n)
+		}
+		if r := c.pay("/paid"); r.Status != 200 {
+			t.Errorf("the payer on an after-mode route: %+v", r)
+		}
+	})
+
+	t.Run("the 402 page says what the mode means", func(t *testing.T) {
+		for path, want := range map[string]string{"/optimistic/x": "answers at once", "/pending-before/x": "settled before", "/paid": "only after"} {
+			r := c.e.do(t, "GET", "", "/shop"+path, map[string]string{"Accept": "text/html"})
+			if r.status != 402 || !strings.Contains(r.body, want) {
+				t.Errorf("%s page lacks %q: %d", path, want, r.status)
+			}
+		}
+	})
+}
