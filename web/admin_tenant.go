@@ -65,3 +65,23 @@ func (s *Server) adminTenantStatus(status string) fiber.Handler {
 		return c.Redirect("/admin/tenants/"+t.Slug, fiber.StatusSeeOther)
 	}
 }
+
+// adminTenantPolicy sets the tenant's own review policy ("" follows its plan).
+func (s *Server) adminTenantPolicy(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	t, err := s.store.TenantBySlug(ctx, c.Params("slug"))
+	if errors.Is(err, models.ErrNotFound) {
+		return fiber.NewError(fiber.StatusNotFound, "No tenant with that slug.")
+	} else if err != nil {
+		return err
+	}
+	policy := c.FormValue("review_policy")
+	if err := s.store.SetTenantReviewPolicy(ctx, t.ID, policy); err != nil {
+		if fe, ok := models.AsFieldError(err); ok {
+			return s.renderAdminTenant(c, views.Form{Message: fe.Message}, fiber.StatusUnprocessableEntity)
+		}
+		return err
+	}
+	s.audit(c, &currentUser(c).ID, "review_policy_changed", "tenant:"+t.Slug, "before: "+t.ReviewPolicy+"; after: "+policy)
+	return c.Redirect("/admin/tenants/"+t.Slug+"#review-policy", fiber.StatusSeeOther)
+}

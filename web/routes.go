@@ -148,6 +148,17 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/admin/review", admin(s.adminReview)...)
 	app.Get("/admin/review/:id", admin(s.adminReviewItem)...)
 	app.Post("/admin/review/:id/decision", admin(s.adminReviewDecision)...)
+	app.Get("/admin/rules", admin(s.adminRules)...)
+	app.Post("/admin/rules", admin(s.adminRuleCreate)...)
+	app.Get("/admin/rules/:id", admin(s.adminRule)...)
+	app.Post("/admin/rules/:id", admin(s.adminRuleUpdate)...)
+	app.Post("/admin/rules/:id/toggle", admin(s.adminRuleToggle)...)
+	app.Get("/admin/rules/:id/delete", admin(s.adminRuleDeleteConfirm)...)
+	app.Post("/admin/rules/:id/delete", admin(s.adminRuleDelete)...)
+	app.Post("/admin/rescan", admin(s.adminRescanStart)...)
+	app.Get("/admin/rescan", admin(s.adminRescanStatus)...)
+	app.Post("/admin/plans/:key/review-policy", admin(s.adminPlanPolicy)...)
+	app.Post("/admin/tenants/:slug/review-policy", admin(s.adminTenantPolicy)...)
 
 	// Unknown paths still get the session, so the 404 page shows the right navigation.
 	app.Use(s.loadSession, s.csrf, s.notFound)
