@@ -1,8 +1,8 @@
 package web_test
 
 import (
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/url"
 	"strings"
