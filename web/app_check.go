@@ -22,7 +22,8 @@ type checkProblem struct {
 // build's problems back as JSON, without anything being stored, so they show on their lines
 // while the tenant types.
 func (s *Server) appCheck(c *fiber.Ctx) error {
-	if _, err := s.loadApp(c); err != nil {
+	a, err := s.loadApp(c)
+	if err != nil {
 		return err
 	}
 	up, err := readUpload(c)
@@ -31,13 +32,18 @@ func (s *Server) appCheck(c *fiber.Ctx) error {
 		if perr != nil {
 			return perr
 		}
-		_, err = bundle.Build(up.Files, up.Main, bundle.Limits{MaxBundleBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes)})
+		_, err = bundle.Build(up.Files, up.Main, planLimits(plan))
 	}
 	problems := []checkProblem{}
 	var be *bundle.Error
 	switch {
 	case err == nil:
 	case errors.As(err, &be):
+		if be.Has(bundle.KindNoMain) {
+			if vs, err := s.store.Versions(c.UserContext(), a.ID); err == nil && len(vs) > 0 {
+				explainNoMain(be, up, vs[0].MainModule)
+			}
+		}
 		for i, msg := range up.Unnamed {
 			problems = append(problems, checkProblem{Slot: i, Kind: "bad_name", Message: msg})
 		}
@@ -45,14 +51,7 @@ func (s *Server) appCheck(c *fiber.Ctx) error {
 			if pr.Kind == "bad_name" && pr.File == "" && len(up.Unnamed) > 0 {
 				continue // said on the nameless files themselves
 			}
-			slot := -1
-			for i, f := range up.Editor {
-				if f.Name == pr.File && pr.File != "" {
-					slot = i
-					break
-				}
-			}
-			problems = append(problems, checkProblem{Slot: slot, File: pr.File, Line: pr.Line, Column: pr.Column, Kind: pr.Kind, Message: pr.Message})
+			problems = append(problems, checkProblem{Slot: up.slotOf(pr), File: pr.File, Line: pr.Line, Column: pr.Column, Kind: pr.Kind, Message: pr.Message})
 		}
 	default:
 		return err

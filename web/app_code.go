@@ -117,6 +117,66 @@ type upload struct {
 	// Unnamed are the problems of editor files sent without a name, by
 	// their index in Editor.
 	Unnamed map[int]string
+	// Slots gives, for each of Files, its index in Editor (editor saves only).
+	Slots []int
+}
+
+// slotOf is the editor slot (or, for uploads, the file's position) a problem
+// is about, or -1: by the file's position in the upload when the problem has
+// one (two files may share a name), else by name.
+func (up upload) slotOf(pr bundle.Problem) int {
+	if pr.Upload > 0 && pr.Upload <= len(up.Files) {
+		if up.Slots != nil {
+			return up.Slots[pr.Upload-1]
+		}
+		return pr.Upload - 1
+	}
+	if pr.File == "" {
+		return -1
+	}
+	if up.Editor != nil {
+		for i, f := range up.Editor {
+			if f.Name == pr.File {
+				return i
+			}
+		}
+		return -1
+	}
+	for i, f := range up.Files {
+		if f.Name == pr.File {
+			return i
+		}
+	}
+	return -1
+}
+
+// explainNoMain names the main module the tenant deleted: when the files sent
+// have no main module and the newest version's is not among them, the
+// problem says which file it was instead of only "choose one".
+func explainNoMain(be *bundle.Error, up upload, latestMain string) {
+	if latestMain == "" || up.Main != "" {
+		return
+	}
+	for _, f := range up.Files {
+		if f.Name == latestMain {
+			return
+		}
+	}
+	for i, pr := range be.Problems {
+		if pr.Kind == bundle.KindNoMain && pr.File == "" {
+			be.Problems[i].Message = fmt.Sprintf("%s was the main module and is no longer among the files; choose which file is the main module now (or add %s back)", latestMain, latestMain)
+		}
+	}
+}
+
+// editorFilesOfUpload shows uploaded files in the editor (a refused upload
+// then shows its problems on its files).
+func editorFilesOfUpload(up upload) []views.EditorFile {
+	out := make([]views.EditorFile, len(up.Files))
+	for i, f := range up.Files {
+		out[i] = views.EditorFile{Name: f.Name, Code: string(f.Content), Main: f.Name == up.Main || len(up.Files) == 1}
+	}
+	return out
 }
 
 // readUpload reads the multipart files, the editor's files (file_name,
@@ -128,12 +188,22 @@ func readUpload(c *fiber.Ctx) (upload, error) {
 		if len(fhs) > bundle.HardMaxFiles {
 			return up, &bundle.Error{Problems: []bundle.Problem{{Kind: "too_many_files", Message: fmt.Sprintf("%d files uploaded; at most %d are allowed.", len(fhs), bundle.HardMaxFiles)}}}
 		}
-		for _, fh := range fhs {
+		var big []bundle.Problem
+		for i, fh := range fhs {
+			if fh.Size > bundle.HardMaxBundleBytes {
+				big = append(big, bundle.Problem{File: rawFilename(fh), Upload: i + 1, Kind: bundle.KindTooLarge,
+					Message: fmt.Sprintf("this file is %d bytes; a file may be at most 10 MiB", fh.Size)})
+				up.Files = append(up.Files, bundle.File{Name: rawFilename(fh)})
+				continue
+			}
 			b, err := readPart(fh)
 			if err != nil {
 				return up, err
 			}
 			up.Files = append(up.Files, bundle.File{Name: rawFilename(fh), Content: b})
+		}
+		if len(big) > 0 {
+			return up, &bundle.Error{Problems: big}
 		}
 		return up, nil
 	}
@@ -176,6 +246,7 @@ func readEditor(up upload, names, codes [][]byte, mainIndex string) (upload, err
 			continue
 		}
 		up.Files = append(up.Files, bundle.File{Name: name, Content: []byte(code)})
+		up.Slots = append(up.Slots, len(up.Editor)-1)
 		if f.Main {
 			up.Main = name
 		}
@@ -201,9 +272,6 @@ func rawFilename(fh *multipart.FileHeader) string {
 }
 
 func readPart(fh *multipart.FileHeader) ([]byte, error) {
-	if fh.Size > bundle.HardMaxBundleBytes {
-		return nil, fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("%s is %d bytes; files may be at most 10 MiB.", fh.Filename, fh.Size))
-	}
 	f, err := fh.Open()
 	if err != nil {
 		return nil, err
@@ -223,7 +291,7 @@ func (s *Server) saveVersion(c *fiber.Ctx, a *models.App, up upload) (*models.Ve
 	if len(up.Message) > 200 {
 		up.Message = up.Message[:200]
 	}
-	res, err := bundle.Build(up.Files, up.Main, bundle.Limits{MaxBundleBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes)})
+	res, err := bundle.Build(up.Files, up.Main, planLimits(plan))
 	if err != nil {
 		var be *bundle.Error
 		if errors.As(err, &be) && be.Has("too_large") {
@@ -244,6 +312,12 @@ func (s *Server) saveVersion(c *fiber.Ctx, a *models.App, up upload) (*models.Ve
 	return s.store.CreateVersion(c.UserContext(), a, currentUser(c).ID, models.NewVersion{
 		MainModule: res.Entry, Sources: sources, Bundle: mod, BundleName: bundle.OutputModule, SHA256: res.SHA256, Message: up.Message,
 	})
+}
+
+// planLimits are a build's limits under a plan: one file, like the bundle, at
+// most the plan's script size.
+func planLimits(plan *models.Plan) bundle.Limits {
+	return bundle.Limits{MaxBundleBytes: min(plan.MaxScriptBytes, bundle.HardMaxBundleBytes)}
 }
 
 // betterPlanFor names the cheapest active plan satisfying ok, if any.
@@ -274,18 +348,21 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 	if terr != nil {
 		return terr
 	}
-	// What was sent stays in the editor, saved or not.
+	// What was sent stays in the editor, saved or not; a refused upload shows its files.
+	var be *bundle.Error
 	switch {
 	case up.Editor != nil:
 		t.Files = up.Editor
-	case len(up.Files) == 1:
-		t.Files = []views.EditorFile{{Name: up.Files[0].Name, Code: string(up.Files[0].Content), Main: true}}
+	case len(up.Files) == 1 || errors.As(err, &be) && len(up.Files) > 0:
+		t.Files = editorFilesOfUpload(up)
 	}
-	var be *bundle.Error
 	var pl *models.PlanLimitError
 	var blocked *models.BlockedError
 	switch {
 	case errors.As(err, &be):
+		if t.Latest != nil {
+			explainNoMain(be, up, t.Latest.MainModule)
+		}
 		t.Problems = be.Problems
 		c.Status(fiber.StatusUnprocessableEntity)
 		if be.Has("too_large") {
@@ -299,10 +376,10 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 			if msg, ok := up.Unnamed[i]; ok {
 				f.Problems = append(f.Problems, bundle.Problem{Kind: "bad_name", Message: msg})
 			}
-			for _, pr := range be.Problems {
-				if pr.File != "" && pr.File == f.Name {
-					f.Problems = append(f.Problems, pr)
-				}
+		}
+		for _, pr := range be.Problems {
+			if i := up.slotOf(pr); i >= 0 && i < len(t.Files) {
+				t.Files[i].Problems = append(t.Files[i].Problems, pr)
 			}
 		}
 	case errors.As(err, &pl):

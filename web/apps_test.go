@@ -63,36 +63,42 @@ func TestVersionValidationAPI(t *testing.T) {
 	}
 	many["index.js"] = []byte("export default {}")
 	huge := "export default { fetch() { return new Response(" + fmt.Sprintf("%q", strings.Repeat("x", 1200_000)) + ") } }"
+	// multipart with the same name twice (a map cannot say it).
+	var dupBuf bytes.Buffer
+	dupW := multipart.NewWriter(&dupBuf)
+	for _, code := range []string{goodWorker, "export const x = 1;"} {
+		w, _ := dupW.CreateFormFile("files", "index.js")
+		w.Write([]byte(code))
+	}
+	dupW.WriteField("main_module", "index.js")
+	dupW.Close()
+	ctypeMany, bodyMany := multipartBody(t, many, map[string]string{"main_module": "index.js"})
+	ctypeBad, bodyBad := multipartBody(t, map[string][]byte{"index.js": []byte("export default { fetch() { return new Response('\xff\xfe') } }")}, nil)
+	ctypeBig, bodyBig := multipartBody(t, map[string][]byte{"index.js": []byte(goodWorker), "data.js": []byte("export const d = " + fmt.Sprintf("%q", strings.Repeat("d", 1200_000)) + ";")}, map[string]string{"main_module": "index.js"})
 	cases := []struct {
 		name        string
 		ctype, body string
 		status      int
 		kind, want  string
+		file        string // the file the problem of that kind must name ("": not checked)
 	}{
-		{"syntax error", "application/json", jsonVersion("index.js", map[string]string{"index.js": "export default {\n  fetch() { return new Response(1) \n}}}"}), 422, "syntax", "index.js:3:"},
-		{"no default export", "application/json", jsonVersion("index.js", map[string]string{"index.js": "export const handler = 1;"}), 422, "no_default_export", "default export"},
-		{"too large for free", "application/json", jsonVersion("index.js", map[string]string{"index.js": huge}), 413, "too_large", "Pro plan"},
-		{"path-like name", "application/json", jsonVersion("../x.js", map[string]string{"../x.js": goodWorker}), 422, "bad_name", "../x.js"},
-		{"nested escape", "application/json", jsonVersion("a/../../b.js", map[string]string{"a/../../b.js": goodWorker}), 422, "bad_name", ""},
-		{"duplicate names", "application/json", jsonVersion("index.js", map[string]string{"index.js": goodWorker, "INDEX.js": goodWorker}), 422, "duplicate", ""},
-		{"not utf-8", "application/json; charset=utf-8", "", 400, "", "UTF-8"},
-		{"empty upload", "application/json", jsonVersion("index.js", map[string]string{}), 422, "", ""},
-		{"unknown field", "application/json", `{"main_module":"index.js","modules":{},"author":"x"}`, 400, "", "Unknown field"},
+		{"syntax error", "application/json", jsonVersion("index.js", map[string]string{"index.js": "export default {\n  fetch() { return new Response(1) \n}}}"}), 422, "syntax", "index.js:3:", "index.js"},
+		{"no default export", "application/json", jsonVersion("index.js", map[string]string{"index.js": "export const handler = 1;"}), 422, "no_default_export", "default export", "index.js"},
+		{"too large for free", "application/json", jsonVersion("index.js", map[string]string{"index.js": huge}), 413, "too_large", "Pro plan", "index.js"},
+		{"one file over the plan's size", ctypeBig, bodyBig, 413, "too_large", "for one script", "data.js"},
+		{"path-like name", "application/json", jsonVersion("../x.js", map[string]string{"../x.js": goodWorker}), 422, "bad_name", "../x.js", "../x.js"},
+		{"nested escape", "application/json", jsonVersion("a/../../b.js", map[string]string{"a/../../b.js": goodWorker}), 422, "bad_name", "", ""},
+		{"empty file name", "application/json", jsonVersion("index.js", map[string]string{"index.js": goodWorker, "": "export const x = 1;"}), 422, "bad_name", "file name is empty", ""},
+		{"names differing in case", "application/json", jsonVersion("index.js", map[string]string{"index.js": goodWorker, "INDEX.js": goodWorker}), 422, "duplicate", "only in case", ""},
+		{"the same name twice", dupW.FormDataContentType(), dupBuf.String(), 422, "duplicate", "already named", "index.js"},
+		{"main module not among the files", "application/json", jsonVersion("index.js", map[string]string{"lib.js": goodWorker, "other.js": goodWorker}), 422, "no_main", "main module index.js is not among the files", "index.js"},
+		{"main module not chosen", "application/json", jsonVersion("", map[string]string{"lib.js": goodWorker, "other.js": goodWorker}), 422, "no_main", "choose which file", ""},
+		{"not utf-8", "application/json; charset=utf-8", "", 400, "", "UTF-8", ""},
+		{"empty upload", "application/json", jsonVersion("index.js", map[string]string{}), 422, "", "", ""},
+		{"unknown field", "application/json", `{"main_module":"index.js","modules":{},"author":"x"}`, 400, "", "Unknown field", ""},
+		{"51 files", ctypeMany, bodyMany, 422, "too_many_files", "at most 50", ""},
+		{"non-utf8 file", ctypeBad, bodyBad, 422, "not_utf8", "index.js", "index.js"},
 	}
-	ctypeMany, bodyMany := multipartBody(t, many, map[string]string{"main_module": "index.js"})
-	cases = append(cases, struct {
-		name        string
-		ctype, body string
-		status      int
-		kind, want  string
-	}{"51 files", ctypeMany, bodyMany, 422, "too_many_files", "at most 50"})
-	ctypeBad, bodyBad := multipartBody(t, map[string][]byte{"index.js": []byte("export default { fetch() { return new Response('\xff\xfe') } }")}, nil)
-	cases = append(cases, struct {
-		name        string
-		ctype, body string
-		status      int
-		kind, want  string
-	}{"non-utf8 file", ctypeBad, bodyBad, 422, "not_utf8", "index.js"})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			body := c.body
@@ -105,6 +111,19 @@ func TestVersionValidationAPI(t *testing.T) {
 			}
 			if c.kind != "" && !strings.Contains(r.Body, `"kind":"`+c.kind+`"`) {
 				t.Fatalf("no problem of kind %s: %.300s", c.kind, r.Body)
+			}
+			if c.file != "" {
+				var out struct {
+					Error struct{ Problems []struct{ File, Kind string } }
+				}
+				json.Unmarshal([]byte(r.Body), &out)
+				named := false
+				for _, p := range out.Error.Problems {
+					named = named || p.Kind == c.kind && p.File == c.file
+				}
+				if !named {
+					t.Fatalf("no %s problem names %s: %.300s", c.kind, c.file, r.Body)
+				}
 			}
 			if c.want != "" && !strings.Contains(r.Body, c.want) {
 				t.Fatalf("answer lacks %q: %.300s", c.want, r.Body)
@@ -467,13 +486,13 @@ func TestEditorFiles(t *testing.T) {
 		want   string
 	}{
 		{"a file without a name", url.Values{"file_name": {"index.ts", ""}, "file_code": {main, "export const x = 1;"}, "main_index": {"0"}}, 422, 1, "has no name"},
-		{"two files with one name", url.Values{"file_name": {"index.ts", "index.ts"}, "file_code": {main, lib}, "main_index": {"0"}}, 422, 1, "twice"},
+		{"two files with one name", url.Values{"file_name": {"index.ts", "index.ts"}, "file_code": {main, lib}, "main_index": {"0"}}, 422, 1, "already named"},
 		{"a rename onto an existing file", url.Values{"file_name": {"index.ts", "lib/greet.ts", "LIB/greet.ts"}, "file_code": {main, lib, "x"}, "main_index": {"0"}}, 422, 2, "only in case"},
-		{"the main module removed", url.Values{"file_name": {"lib/greet.ts", "other.ts"}, "file_code": {lib, "export const y = 2;"}, "main_index": {"5"}}, 422, -1, "main module"},
+		{"the main module removed", url.Values{"file_name": {"lib/greet.ts", "other.ts"}, "file_code": {lib, "export const y = 2;"}, "main_index": {"5"}}, 422, -1, "index.ts was the main module"},
 		{"51 files", many, 422, -1, "at most 50"},
 		{"not UTF-8", url.Values{"file_name": {"index.js"}, "file_code": {"export default {}; // \xff"}, "main_index": {"0"}}, 422, 0, "UTF-8"},
 		{"a bad path", url.Values{"file_name": {"index.ts", "../evil.ts"}, "file_code": {main, lib}, "main_index": {"0"}}, 422, 1, ""},
-		{"over the plan's size", url.Values{"file_name": {"index.js"}, "file_code": {"export default { fetch() { return new Response(\"" + strings.Repeat("x", 1200_000) + "\") } };"}, "main_index": {"0"}}, 413, -1, "limit"},
+		{"over the plan's size", url.Values{"file_name": {"index.js", "data.js"}, "file_code": {main, "export const d = \"" + strings.Repeat("x", 1200_000) + "\";"}, "main_index": {"0"}}, 413, 1, "over the limit of 1.0 MiB for one script"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -490,6 +509,12 @@ func TestEditorFiles(t *testing.T) {
 				if msg == "" || !strings.Contains(msg, c.want) {
 					t.Errorf("slot %d says %q, want %q", c.slot, msg, c.want)
 				}
+				// Only that file carries it.
+				doc.Find("fieldset.file-slot").Each(func(i int, f *goquery.Selection) {
+					if i != c.slot && f.Find(".file-problems").Length() > 0 {
+						t.Errorf("slot %d also carries a problem: %q", i, f.Find(".file-problems").Text())
+					}
+				})
 			} else if !strings.Contains(doc.Find("#build-problems").Text(), c.want) {
 				t.Errorf("problems %q lack %q", doc.Find("#build-problems").Text(), c.want)
 			}

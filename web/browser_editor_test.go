@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/web/browsertest"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
@@ -169,5 +172,123 @@ func TestBrowserEditorRoundTrip(t *testing.T) {
 	must(err)
 	if len(csp) > 0 {
 		t.Errorf("the editor broke the page's CSP: %q", csp)
+	}
+}
+
+// TestBrowserEditorBadInput: two of the workbench's bad inputs in a real browser. A rename onto
+// another file's name is refused on the renamed file before anything is sent (Ctrl-S stays on the
+// page, focus on the name); deleting the main module of three files and saving is refused by the
+// server with the deleted file's name, and the page comes back with the two files as they were.
+// Nothing is stored either time.
+func TestBrowserEditorBadInput(t *testing.T) {
+	ctx := browsertest.New(t)
+	ep := startEdgePortal(t)
+	b := ep.browser(t)
+	b.signup("bad@example.com", "BadInput")
+	if r := b.post("/apps", url.Values{"slug": {"bad-app"}, "name": {"Bad"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d", r.Status)
+	}
+	main := "import { x } from \"./lib.js\";\nexport default { fetch() { return new Response(x); } };\n"
+	lib := "export const x = \"lib\";\n"
+	if r := b.post("/apps/bad-app/versions", url.Values{"file_name": {"index.js", "lib.js"}, "file_code": {main, lib}, "main_index": {"0"}}); r.Status != 200 {
+		t.Fatalf("first version: %d", r.Status)
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			browsertest.Screenshot(t, ctx, "editor-bad-input-failure")
+			t.Fatal(err)
+		}
+	}
+	files := func() []editedFile {
+		t.Helper()
+		raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.getElementById("editor-form").clawEditor.files())`))
+		must(err)
+		var out []editedFile
+		must(json.Unmarshal([]byte(raw), &out))
+		return out
+	}
+	eval := func(js string) string {
+		t.Helper()
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		must(err)
+		return out
+	}
+	tab := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll(".file-tab[role=tab]")].find((t) => t.textContent.startsWith(` + fmt.Sprintf("%q", name) + `)).click()`)
+	}
+	rename := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Click(css(`.file-slot.active input[name=file_name]`)),
+			chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+			chromedp.KeyEvent("\b"),
+			chromedp.SendKeys(css(`.file-slot.active input[name=file_name]`), name),
+		)
+	}
+	must(chromedp.Do(ctx,
+		chromedp.Navigate(ep.URL+"/login"),
+		chromedp.SendKeys(css(`input[name=email]`), "bad@example.com"),
+		chromedp.SendKeys(css(`input[name=password]`), "a good long password"),
+		chromedp.Submit(css(`form[action="/login"]`)),
+		chromedp.WaitVisible(css(`.page-head h1`)),
+		chromedp.Navigate(ep.URL+"/apps/bad-app"),
+		chromedp.WaitVisible(css(`.cm-content`)),
+	))
+
+	// A rename onto an existing name: said on the renamed file at once, and Ctrl-S sends nothing.
+	must(chromedp.Do(ctx, tab("lib.js"), rename("INDEX.js")))
+	must(chromedp.Do(ctx, chromedp.WaitVisible(css(`.file-slot.active .slot-problems li`))))
+	if msg := eval(`document.querySelector(".file-slot.active .slot-problems").textContent`); !strings.Contains(msg, "differs from index.js only in case") {
+		t.Fatalf("the renamed file says %q", msg)
+	}
+	must(chromedp.Do(ctx, rename("index.js")))
+	if msg := eval(`document.querySelector(".file-slot.active .slot-problems").textContent`); !strings.Contains(msg, "already named index.js") {
+		t.Fatalf("the renamed file says %q", msg)
+	}
+	if other := eval(`[...document.querySelectorAll(".file-slot:not(.active) .slot-problems li")].map((l) => l.textContent).join("|")`); other != "" {
+		t.Fatalf("the other file carries %q", other)
+	}
+	must(chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`window.__samePage = true; undefined`),
+		chromedp.Click(css(`.cm-content`)),
+		chromedp.KeyEvent("s", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+	))
+	if eval(`String(window.__samePage) + " " + document.activeElement.name`) != "true file_name" {
+		t.Fatal("Ctrl-S with a name clash left the page or did not point at the name")
+	}
+	if got := files(); len(got) != 2 || got[0] != (editedFile{"index.js", main, true}) || got[1] != (editedFile{"index.js", lib, false}) {
+		t.Fatalf("the editor holds %+v", got)
+	}
+	browsertest.Screenshot(t, ctx, "editor-name-clash")
+	must(chromedp.Do(ctx, rename("lib.js")))
+	if msg := eval(`document.querySelector(".file-slot.active .slot-problems").textContent`); msg != "" {
+		t.Fatalf("the message stays after the rename is undone: %q", msg)
+	}
+
+	// Delete the main module of three files, save: refused, the two files kept.
+	util := "export const y = 2;\n"
+	must(chromedp.Do(ctx,
+		chromedp.Click(css(`.file-tab.add`)),
+		rename("util.js"),
+		chromedp.Evaluate[chromedp.Void](`(() => { const v = document.getElementById("editor-form").clawEditor.view;
+			v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: `+fmt.Sprintf("%q", util)+` } }); })()`),
+		tab("index.js"),
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; undefined`),
+		chromedp.Click(css(`.file-tab.remove`)),
+		chromedp.Click(css(`.cm-content`)),
+		chromedp.KeyEvent("s", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		chromedp.WaitVisible(css(`#build-problems`)),
+		chromedp.WaitVisible(css(`.cm-content`)),
+	))
+	if msg := eval(`document.getElementById("build-problems").textContent`); !strings.Contains(msg, "index.js was the main module") {
+		t.Fatalf("the refusal says %q", msg)
+	}
+	if got := files(); len(got) != 2 || got[0] != (editedFile{"lib.js", lib, false}) || got[1] != (editedFile{"util.js", util, false}) {
+		t.Fatalf("after the refused save the editor holds %+v", got)
+	}
+	browsertest.Screenshot(t, ctx, "editor-main-deleted")
+	if n := count(t, ep.portal, &models.Version{}); n != 1 {
+		t.Fatalf("refused saves stored versions: %d", n)
 	}
 }

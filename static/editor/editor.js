@@ -39,6 +39,9 @@ function init(form) {
   const states = new WeakMap(); // slot → EditorState
   const language = new Compartment();
   let current = null;
+  let lastRenamed = null; // the slot whose name was edited last: a name clash is its doing
+  const serverProblems = new WeakMap(); // slot → the last check's problems of that file
+  const nameProblems = new Map(); // slot → what is wrong with its name, checked here as you type
   let checkTimer = null;
   let checkSeq = 0;
 
@@ -116,7 +119,7 @@ function init(form) {
       tab.setAttribute("role", "tab");
       tab.setAttribute("aria-selected", String(slot === current));
       const main = slot.querySelector("input[name=main_index]").checked;
-      const bad = slot.dataset.problems ? Number(slot.dataset.problems) : 0;
+      const bad = (serverProblems.get(slot) || []).length + (nameProblems.has(slot) ? 1 : 0);
       tab.textContent = (nameOf(slot) || "untitled") + (main ? " (main)" : "") + (bad ? " ⚠ " + bad : "");
       tab.addEventListener("click", () => show(slot));
       list.append(tab);
@@ -174,11 +177,70 @@ function init(form) {
     }
     if (wasMain && rest.length === 1) rest[0].querySelector("input[name=main_index]").checked = true;
     show(rest[0]);
+    checkNames();
     scheduleCheck();
+  }
+
+  // checkNames finds what is wrong with the names before any request: a file
+  // with code but no name, and two files with one name (in any case). The
+  // clash is put on the file renamed last (else on the later one), where the
+  // tenant's attention is.
+  function checkNames() {
+    nameProblems.clear();
+    const groups = new Map();
+    for (const slot of slots()) {
+      const name = nameOf(slot);
+      if (name === "") {
+        if (textarea(slot).value.trim() !== "" || (states.get(slot) && states.get(slot).doc.length > 0)) {
+          nameProblems.set(slot, "This file has no name: name it (like lib.js) or delete it.");
+        }
+        continue;
+      }
+      const key = name.toLowerCase();
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(slot);
+    }
+    for (const group of groups.values()) {
+      if (group.length < 2) continue;
+      const clashing = group.includes(lastRenamed) ? [lastRenamed] : group.slice(1);
+      for (const slot of clashing) {
+        const other = group.find((s) => s !== slot);
+        nameProblems.set(slot, nameOf(other) === nameOf(slot)
+          ? "Another file is already named " + nameOf(slot) + "; choose another name."
+          : "This name differs from " + nameOf(other) + " only in case; choose another name.");
+      }
+    }
+    showProblems();
+    return nameProblems.size === 0;
+  }
+
+  // showProblems lists, above each file's code, its name problem and the
+  // problems that have no line (those with one are marked on it).
+  function showProblems() {
+    for (const slot of slots()) {
+      let ul = slot.querySelector("ul.slot-problems");
+      if (!ul) {
+        ul = document.createElement("ul");
+        ul.className = "problems slot-problems";
+        ul.setAttribute("aria-live", "polite");
+        slot.querySelector(".file-head").after(ul);
+      }
+      const msgs = [];
+      if (nameProblems.has(slot)) msgs.push(nameProblems.get(slot));
+      for (const p of serverProblems.get(slot) || []) if (!(p.line > 0)) msgs.push(p.message);
+      ul.replaceChildren(...msgs.map((m) => Object.assign(document.createElement("li"), { textContent: m })));
+      ul.hidden = msgs.length === 0;
+      const input = slot.querySelector("input[name=file_name]");
+      if (nameProblems.has(slot)) input.setAttribute("aria-invalid", "true");
+      else if (!(serverProblems.get(slot) || []).length) input.removeAttribute("aria-invalid");
+    }
+    render();
   }
 
   function wire(slot) {
     slot.querySelector("input[name=file_name]").addEventListener("input", () => {
+      lastRenamed = slot;
+      checkNames();
       // The language follows the name (.ts is TypeScript).
       const effects = language.reconfigure(langFor(nameOf(slot)));
       if (slot === current) view.dispatch({ effects });
@@ -230,6 +292,9 @@ function init(form) {
     const bySlot = new Map();
     const general = [];
     for (const p of problems) {
+      // Name clashes and nameless files are checked here, on the file the tenant renamed.
+      const sl = p.slot >= 0 ? slots()[p.slot] : null;
+      if (p.kind === "duplicate" || (p.kind === "bad_name" && sl && nameOf(sl) === "")) continue;
       if (p.slot >= 0) {
         if (!bySlot.has(p.slot)) bySlot.set(p.slot, []);
         bySlot.get(p.slot).push(p);
@@ -237,10 +302,10 @@ function init(form) {
     }
     slots().forEach((slot, i) => {
       const list = bySlot.get(i) || [];
-      slot.dataset.problems = String(list.length);
+      serverProblems.set(slot, list);
       const st = slot === current ? view.state : stateFor(slot);
       const doc = st.doc;
-      const diags = list.map((p) => {
+      const diags = list.filter((p) => p.line > 0).map((p) => {
         const line = doc.line(Math.min(Math.max(p.line || 1, 1), doc.lines));
         const from = Math.min(line.from + Math.max((p.column || 1) - 1, 0), line.to);
         return { from, to: Math.max(from, Math.min(from + 1, line.to)), severity: "error", message: p.message };
@@ -254,10 +319,19 @@ function init(form) {
       area.replaceChildren(...general.map((p) => Object.assign(document.createElement("li"), { textContent: p.message })));
       area.hidden = general.length === 0;
     }
-    render();
+    checkNames();
   }
 
-  form.addEventListener("submit", sync);
+  // A save with a nameless file or a name clash is stopped here, on that
+  // file; nothing leaves the page and nothing typed is lost.
+  form.addEventListener("submit", (e) => {
+    sync();
+    if (checkNames()) return;
+    e.preventDefault();
+    const bad = slots().find((s) => nameProblems.has(s));
+    show(bad);
+    bad.querySelector("input[name=file_name]").focus();
+  });
   // For scripts and tests: the files as the editor holds them.
   form.clawEditor = {
     view,
@@ -271,12 +345,13 @@ function init(form) {
   const initial = [];
   slots().forEach((slot, i) => {
     for (const li of slot.querySelectorAll(".file-problems li")) {
-      initial.push({ slot: i, line: Number(li.dataset.line) || 1, column: Number(li.dataset.column) || 1, message: li.textContent.trim() });
+      initial.push({ slot: i, kind: li.dataset.kind, line: Number(li.dataset.line) || 0, column: Number(li.dataset.column) || 1, message: li.textContent.replace(/^\s*line \d+:\d+\s*/, "").trim() });
     }
   });
   const first = slots().find((s) => s.querySelector(".file-problems")) || slots()[0];
   if (first) show(first);
   if (initial.length) mark(initial);
+  else checkNames();
 }
 
 const form = document.getElementById("editor-form");

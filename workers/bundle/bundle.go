@@ -69,6 +69,9 @@ type Limits struct {
 	MaxFiles       int
 	MaxBundleBytes int64
 	MaxSourceBytes int64 // all uploaded files together
+	// MaxFileBytes caps one file: a single file larger than the whole
+	// bundle may be is refused on that file. Zero means MaxBundleBytes.
+	MaxFileBytes int64
 }
 
 func (l Limits) normalized() Limits {
@@ -83,6 +86,9 @@ func (l Limits) normalized() Limits {
 	// almost always bundles smaller.
 	if l.MaxSourceBytes <= 0 || l.MaxSourceBytes > HardMaxBundleBytes {
 		l.MaxSourceBytes = HardMaxBundleBytes
+	}
+	if l.MaxFileBytes <= 0 || l.MaxFileBytes > l.MaxSourceBytes {
+		l.MaxFileBytes = min(l.MaxBundleBytes, l.MaxSourceBytes)
 	}
 	return l
 }
@@ -118,6 +124,10 @@ type Problem struct {
 	// Message says what is wrong in words a tenant can act on.
 	Message string
 	Kind    string
+	// Upload is the 1-based position, in the files given to Build, of the
+	// file the problem is about (0 when it is about no one file, or only
+	// known by name). Two files may share a name; the position tells which.
+	Upload int
 }
 
 func (p Problem) String() string {
@@ -218,11 +228,12 @@ func Build(files []File, mainModule string, lim Limits) (Result, error) {
 
 	size := int64(len(out))
 	if size > lim.MaxBundleBytes {
-		return Result{}, &Error{Problems: []Problem{{
-			Kind: KindTooLarge,
-			Message: fmt.Sprintf("the bundled worker is %s, %s over the limit of %s",
-				humanBytes(size), humanBytes(size-lim.MaxBundleBytes), humanBytes(lim.MaxBundleBytes)),
-		}}}
+		msg := fmt.Sprintf("the bundled worker is %s, %s over the limit of %s",
+			humanBytes(size), humanBytes(size-lim.MaxBundleBytes), humanBytes(lim.MaxBundleBytes))
+		if name, n := largestInput(meta); name != "" {
+			msg += fmt.Sprintf("; the largest part is %s (%s)", name, humanBytes(n))
+		}
+		return Result{}, &Error{Problems: []Problem{{Kind: KindTooLarge, Message: msg}}}
 	}
 
 	sum := sha256.Sum256(out)
@@ -254,24 +265,30 @@ func check(files []File, mainModule string, lim Limits) (map[string]string, stri
 	folded := make(map[string]string, len(files))
 	var total int64
 	allEmpty := true
-	for _, f := range files {
+	for i, f := range files {
 		if why := checkName(f.Name); why != "" {
-			problems = append(problems, Problem{File: f.Name, Kind: KindBadName, Message: why})
+			problems = append(problems, Problem{File: f.Name, Upload: i + 1, Kind: KindBadName, Message: why})
 			continue
 		}
 		if other, dup := folded[strings.ToLower(f.Name)]; dup {
-			msg := "this file was uploaded twice"
+			msg := fmt.Sprintf("another file is already named %q; rename this one", f.Name)
 			if other != f.Name {
 				msg = fmt.Sprintf("this name differs from %q only in case; rename one of them", other)
 			}
-			problems = append(problems, Problem{File: f.Name, Kind: KindDuplicate, Message: msg})
+			problems = append(problems, Problem{File: f.Name, Upload: i + 1, Kind: KindDuplicate, Message: msg})
 			continue
 		}
 		folded[strings.ToLower(f.Name)] = f.Name
 		total += int64(len(f.Content))
+		if n := int64(len(f.Content)); n > lim.MaxFileBytes {
+			problems = append(problems, Problem{File: f.Name, Upload: i + 1, Kind: KindTooLarge,
+				Message: fmt.Sprintf("this file is %s, %s over the limit of %s for one script",
+					humanBytes(n), humanBytes(n-lim.MaxFileBytes), humanBytes(lim.MaxFileBytes))})
+			continue
+		}
 		if !utf8.Valid(f.Content) {
 			line, col := invalidUTF8At(f.Content)
-			problems = append(problems, Problem{File: f.Name, Line: line, Column: col, Kind: KindNotUTF8,
+			problems = append(problems, Problem{File: f.Name, Upload: i + 1, Line: line, Column: col, Kind: KindNotUTF8,
 				Message: "this file is not valid UTF-8; save it as UTF-8 and upload it again"})
 			continue
 		}
@@ -297,7 +314,7 @@ func check(files []File, mainModule string, lim Limits) (map[string]string, stri
 		problems = append(problems, Problem{Kind: KindNoMain, Message: "choose which file is the main module"})
 	case !slices.ContainsFunc(files, func(f File) bool { return f.Name == mainModule }):
 		problems = append(problems, Problem{File: mainModule, Kind: KindNoMain,
-			Message: "the main module is not among the uploaded files"})
+			Message: fmt.Sprintf("the main module %s is not among the files; add it back or choose another main module", mainModule)})
 	}
 	return sources, mainModule, problems
 }
@@ -428,6 +445,9 @@ type metafile struct {
 		// Exports names "default" exactly when the entry point has a
 		// default export.
 		Exports []string `json:"exports"`
+		Inputs  map[string]struct {
+			BytesInOutput int64 `json:"bytesInOutput"`
+		} `json:"inputs"`
 	} `json:"outputs"`
 }
 
@@ -440,6 +460,18 @@ func readMetafile(text string) (metafile, error) {
 		return meta, fmt.Errorf("bundle: esbuild's metafile has no output %q", OutputModule)
 	}
 	return meta, nil
+}
+
+// largestInput names the uploaded file that takes the most bytes of the bundle.
+func largestInput(meta metafile) (string, int64) {
+	var name string
+	var most int64
+	for in, b := range meta.Outputs[OutputModule].Inputs {
+		if b.BytesInOutput > most || b.BytesInOutput == most && in < name {
+			name, most = strings.TrimPrefix(in, namespace+":"), b.BytesInOutput
+		}
+	}
+	return name, most
 }
 
 // checkUnbundled parses, without bundling, every uploaded file that the build

@@ -31,6 +31,8 @@ func TestBuildTable(t *testing.T) {
 		// wantKind is empty for an upload that must build.
 		wantKind string
 		wantFile string
+		// wantUpload is the 1-based position of the file the problem must be about (0: not checked).
+		wantUpload int
 		// wantMsg must appear in the problem's message (bad) or, for a good
 		// upload, in the bundled module.
 		wantMsg string
@@ -104,13 +106,13 @@ func TestBuildTable(t *testing.T) {
 		{name: "space in name", files: []File{js("my worker.js", okWorker)}, wantKind: KindBadName},
 
 		// Duplicates.
-		{name: "same name twice", files: []File{js("index.js", okWorker), js("index.js", okWorker)}, main: "index.js", wantKind: KindDuplicate, wantFile: "index.js"},
-		{name: "same name twice, first not UTF-8", files: []File{js("index.js", "\xff"), js("index.js", okWorker)}, main: "index.js", wantKind: KindDuplicate, wantMsg: "uploaded twice"},
-		{name: "same name in another case", files: []File{js("index.js", okWorker), js("lib/A.js", ""), js("LIB/a.js", "")}, main: "index.js", wantKind: KindDuplicate, wantFile: "LIB/a.js", wantMsg: `"lib/A.js"`},
+		{name: "same name twice", files: []File{js("index.js", okWorker), js("index.js", okWorker)}, main: "index.js", wantKind: KindDuplicate, wantFile: "index.js", wantUpload: 2},
+		{name: "same name twice, first not UTF-8", files: []File{js("index.js", "\xff"), js("index.js", okWorker)}, main: "index.js", wantKind: KindDuplicate, wantMsg: "already named", wantUpload: 2},
+		{name: "same name in another case", files: []File{js("index.js", okWorker), js("lib/A.js", ""), js("LIB/a.js", "")}, main: "index.js", wantKind: KindDuplicate, wantFile: "LIB/a.js", wantMsg: `"lib/A.js"`, wantUpload: 3},
 
 		// Encoding.
 		{name: "latin-1 source", files: []File{js("index.js", "// caf\xe9\nexport default {}\n")}, wantKind: KindNotUTF8, wantFile: "index.js"},
-		{name: "invalid byte in second file", files: []File{js("index.js", okWorker), js("lib/b.js", "export const s = '\xff'\n")}, main: "index.js", wantKind: KindNotUTF8, wantFile: "lib/b.js"},
+		{name: "invalid byte in second file", files: []File{js("index.js", okWorker), js("lib/b.js", "export const s = '\xff'\n")}, main: "index.js", wantKind: KindNotUTF8, wantFile: "lib/b.js", wantUpload: 2},
 
 		// Main module.
 		{name: "main module missing", files: []File{js("index.js", okWorker)}, main: "worker.js", wantKind: KindNoMain, wantFile: "worker.js"},
@@ -136,7 +138,8 @@ func TestBuildTable(t *testing.T) {
 
 		// Size.
 		{name: "sources over the plan", files: []File{js("index.js", okWorker+"// "+strings.Repeat("x", 300)+"\n")}, main: "index.js", lim: Limits{MaxSourceBytes: 200}, wantKind: KindTooLarge, wantMsg: "over the limit of 200 bytes"},
-		{name: "bundle over the plan", files: []File{js("index.js", "export const s = '"+strings.Repeat("y", 5000)+"'\n"+okWorker)}, main: "index.js", lim: Limits{MaxBundleBytes: 4 << 10}, wantKind: KindTooLarge, wantMsg: "over the limit of 4.0 KiB"},
+		{name: "one file over the plan", files: []File{js("index.js", okWorker), js("data.js", "export const s = '"+strings.Repeat("y", 5000)+"'\n")}, main: "index.js", lim: Limits{MaxBundleBytes: 4 << 10}, wantKind: KindTooLarge, wantFile: "data.js", wantUpload: 2, wantMsg: "over the limit of 4.0 KiB for one script"},
+		{name: "bundle over the plan", files: []File{js("index.js", "import { s } from './a.js'\nimport { t } from './b.js'\nexport default { fetch() { return new Response(s + t) } }\n"), js("a.js", "export const s = '"+strings.Repeat("y", 2500)+"'\n"), js("b.js", "export const t = '"+strings.Repeat("z", 3000)+"'\n")}, main: "index.js", lim: Limits{MaxBundleBytes: 4 << 10}, wantKind: KindTooLarge, wantMsg: "over the limit of 4.0 KiB; the largest part is b.js (2.9 KiB)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,6 +187,9 @@ func TestBuildTable(t *testing.T) {
 			}
 			if found.Message == "" {
 				t.Error("problem has no message")
+			}
+			if tt.wantUpload != 0 && found.Upload != tt.wantUpload {
+				t.Errorf("problem is about upload %d, want %d", found.Upload, tt.wantUpload)
 			}
 		})
 	}
