@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,10 @@ type RouteInput struct {
 	Settle      string
 	Description string
 	MimeType    string
+	// Discovery and Limits are optional: left empty, the route advertises no examples and has
+	// no per-caller limits.
+	Discovery DiscoveryInput
+	Limits    LimitsInput
 }
 
 // RouteError is a validation failure of one route of a list; Index counts from 0.
@@ -42,9 +47,25 @@ func (e *RouteError) Error() string {
 const MaxEgressRules = 50
 
 // ValidateRoute checks one route and returns it normalized: method upper-case or "" for any,
-// the path in canonical form, the price in atomic units, pay_to in EIP-55. Public and api_key
-// routes carry no price fields. The error is a *FieldError naming the field.
+// the path in canonical form, the price in atomic units, pay_to in EIP-55, the discovery data
+// as compact JSON and the limits within DefaultLimitCaps (the plan's caps are checked when the
+// routes are stored). Public and api_key routes carry no price fields. The error is a
+// *FieldError naming the field.
 func ValidateRoute(in RouteInput) (Route, error) {
+	r, err := validateRouteCore(in)
+	if err != nil {
+		return Route{}, err
+	}
+	if r.RouteDiscovery, err = ValidateDiscovery(r.Method, in.Discovery); err != nil {
+		return Route{}, err
+	}
+	if r.RouteLimits, err = ValidateLimits(r, in.Limits, DefaultLimitCaps); err != nil {
+		return Route{}, err
+	}
+	return r, nil
+}
+
+func validateRouteCore(in RouteInput) (Route, error) {
 	p, err := x402.ParsePattern(in.Method, in.Path)
 	if err != nil {
 		field := "path"
@@ -240,14 +261,13 @@ func (s *Store) AddRoute(ctx context.Context, app *App, r Route) ([]Route, error
 	return s.EditRoutes(ctx, app, func(cur []Route) ([]Route, error) { return append(cur, r), nil })
 }
 
-// UpdateRoute replaces the fields of route id, keeping its place.
+// UpdateRoute replaces the fields of route id (discovery data and limits included: the form
+// shows them all), keeping its place.
 func (s *Store) UpdateRoute(ctx context.Context, app *App, id uint, r Route) ([]Route, error) {
 	return s.EditRoutes(ctx, app, func(cur []Route) ([]Route, error) {
 		for i := range cur {
 			if cur[i].ID == id {
 				r.ID = id
-				// The route form edits neither discovery data nor limits: they have their own.
-				r.RouteDiscovery, r.RouteLimits = cur[i].RouteDiscovery, cur[i].RouteLimits
 				cur[i] = r
 				return cur, nil
 			}
@@ -580,4 +600,29 @@ func clipText(s string) string {
 		return string([]rune(s)[:60]) + "…"
 	}
 	return s
+}
+
+// InputOf turns a stored route back into the input that stores it again: the route forms show
+// it, and an edit that changes nothing keeps everything (discovery data and limits included).
+func InputOf(r Route) RouteInput {
+	in := RouteInput{Method: r.Method, Path: r.Path, Access: r.Access, Price: r.Price, Network: r.Network,
+		PayTo: r.PayTo, Settle: r.Settle, Description: r.Description, MimeType: r.MimeType,
+		Discovery: DiscoveryInput{BodyType: r.BodyType, InputExample: r.InputExample, InputSchema: r.InputSchema, OutputExample: r.OutputExample}}
+	n := func(v int) string {
+		if v == 0 {
+			return ""
+		}
+		return strconv.Itoa(v)
+	}
+	l := r.RouteLimits
+	in.Limits = LimitsInput{RatePerSecond: n(l.RatePerSecond), RatePerMinute: n(l.RatePerMinute), Burst: n(l.Burst),
+		DailyQuota: n(l.DailyQuota), MonthlyQuota: n(l.MonthlyQuota), ChallengesPerMinute: n(l.ChallengesPerMinute)}
+	if l.DailySpendCap != "" {
+		dec := 6
+		if nw, ok := x402.NetworkByCAIP2(r.Network); ok {
+			dec = nw.Decimals
+		}
+		in.Limits.DailySpendCap = x402.FormatAmount(l.DailySpendCap, dec)
+	}
+	return in
 }

@@ -1,8 +1,11 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/402claw/402claw/models"
@@ -21,27 +24,92 @@ type routeIn struct {
 	Settle      string `json:"settle"`
 	Description string `json:"description"`
 	MimeType    string `json:"mime_type"`
+	// Discovery data: JSON values (the input example is an object of query parameters for
+	// GET-like routes, the body otherwise; the schema is JSON Schema 2020-12).
+	BodyType      string          `json:"body_type"`
+	InputExample  json.RawMessage `json:"input_example"`
+	InputSchema   json.RawMessage `json:"input_schema"`
+	OutputExample json.RawMessage `json:"output_example"`
+	Limits        *limitsIn       `json:"limits"`
+}
+
+// limitsIn are a route's per-caller limits; an absent field is no limit, a zero or negative
+// one is refused (422 naming it).
+type limitsIn struct {
+	RatePerSecond       *int   `json:"rate_per_second"`
+	RatePerMinute       *int   `json:"rate_per_minute"`
+	Burst               *int   `json:"burst"`
+	DailyQuota          *int   `json:"daily_quota"`
+	MonthlyQuota        *int   `json:"monthly_quota"`
+	DailySpendCap       string `json:"daily_spend_cap"`
+	ChallengesPerMinute *int   `json:"challenges_per_minute"`
+}
+
+func (l *limitsIn) input() models.LimitsInput {
+	if l == nil {
+		return models.LimitsInput{}
+	}
+	n := func(p *int) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.Itoa(*p)
+	}
+	return models.LimitsInput{RatePerSecond: n(l.RatePerSecond), RatePerMinute: n(l.RatePerMinute), Burst: n(l.Burst),
+		DailyQuota: n(l.DailyQuota), MonthlyQuota: n(l.MonthlyQuota), DailySpendCap: l.DailySpendCap, ChallengesPerMinute: n(l.ChallengesPerMinute)}
+}
+
+// limitsOut is what GET answers: the same fields, the spend cap in USDC (it reads back as the
+// same amount).
+type limitsOut struct {
+	RatePerSecond       int    `json:"rate_per_second,omitempty"`
+	RatePerMinute       int    `json:"rate_per_minute,omitempty"`
+	Burst               int    `json:"burst,omitempty"`
+	DailyQuota          int    `json:"daily_quota,omitempty"`
+	MonthlyQuota        int    `json:"monthly_quota,omitempty"`
+	DailySpendCap       string `json:"daily_spend_cap,omitempty"`
+	ChallengesPerMinute int    `json:"challenges_per_minute,omitempty"`
+}
+
+// rawText is a JSON value of the request as text for validation ("" when absent or null).
+func rawText(m json.RawMessage) string {
+	if s := strings.TrimSpace(string(m)); s != "null" {
+		return s
+	}
+	return ""
+}
+
+func rawOrNil(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
 }
 
 // routeOut is a stored route: the input fields normalized, plus what the portal resolved
 // (atomic amount, asset, EIP-712 domain) and whether the route can ever match.
 type routeOut struct {
-	ID            uint   `json:"id"`
-	Method        string `json:"method"`
-	Path          string `json:"path"`
-	Access        string `json:"access"`
-	Price         string `json:"price,omitempty"`
-	Amount        string `json:"amount,omitempty"`
-	Network       string `json:"network,omitempty"`
-	NetworkName   string `json:"network_name,omitempty"`
-	Asset         string `json:"asset,omitempty"`
-	EIP712Name    string `json:"eip712_name,omitempty"`
-	EIP712Version string `json:"eip712_version,omitempty"`
-	PayTo         string `json:"pay_to,omitempty"`
-	Settle        string `json:"settle"`
-	Description   string `json:"description"`
-	MimeType      string `json:"mime_type"`
-	Warning       string `json:"warning,omitempty"`
+	ID            uint            `json:"id"`
+	Method        string          `json:"method"`
+	Path          string          `json:"path"`
+	Access        string          `json:"access"`
+	Price         string          `json:"price,omitempty"`
+	Amount        string          `json:"amount,omitempty"`
+	Network       string          `json:"network,omitempty"`
+	NetworkName   string          `json:"network_name,omitempty"`
+	Asset         string          `json:"asset,omitempty"`
+	EIP712Name    string          `json:"eip712_name,omitempty"`
+	EIP712Version string          `json:"eip712_version,omitempty"`
+	PayTo         string          `json:"pay_to,omitempty"`
+	Settle        string          `json:"settle"`
+	Description   string          `json:"description"`
+	MimeType      string          `json:"mime_type"`
+	BodyType      string          `json:"body_type,omitempty"`
+	InputExample  json.RawMessage `json:"input_example,omitempty"`
+	InputSchema   json.RawMessage `json:"input_schema,omitempty"`
+	OutputExample json.RawMessage `json:"output_example,omitempty"`
+	Limits        *limitsOut      `json:"limits,omitempty"`
+	Warning       string          `json:"warning,omitempty"`
 }
 
 func routesToJSON(rs []models.Route) []routeOut {
@@ -52,7 +120,15 @@ func routesToJSON(rs []models.Route) []routeOut {
 	out := make([]routeOut, len(rs))
 	for i, r := range rs {
 		o := routeOut{ID: r.ID, Method: r.Method, Path: r.Path, Access: r.Access, Settle: r.Settle,
-			Description: r.Description, MimeType: r.MimeType, Warning: warn[i]}
+			Description: r.Description, MimeType: r.MimeType, Warning: warn[i], BodyType: r.BodyType,
+			InputExample: rawOrNil(r.InputExample), InputSchema: rawOrNil(r.InputSchema), OutputExample: rawOrNil(r.OutputExample)}
+		if l := r.RouteLimits; l.Any() {
+			o.Limits = &limitsOut{RatePerSecond: l.RatePerSecond, RatePerMinute: l.RatePerMinute, Burst: l.Burst,
+				DailyQuota: l.DailyQuota, MonthlyQuota: l.MonthlyQuota, ChallengesPerMinute: l.ChallengesPerMinute}
+			if l.DailySpendCap != "" {
+				o.Limits.DailySpendCap = x402.FormatAmount(l.DailySpendCap, decimalsOf(r.Network))
+			}
+		}
 		if o.Method == "" {
 			o.Method = "*"
 		}
@@ -99,7 +175,10 @@ func (s *Server) apiRoutesPut(c *fiber.Ctx) error {
 	inputs := make([]models.RouteInput, len(in))
 	for i, r := range in {
 		inputs[i] = models.RouteInput{Method: r.Method, Path: r.Path, Access: r.Access, Price: r.Price, Network: r.Network,
-			PayTo: r.PayTo, Settle: r.Settle, Description: r.Description, MimeType: r.MimeType}
+			PayTo: r.PayTo, Settle: r.Settle, Description: r.Description, MimeType: r.MimeType,
+			Discovery: models.DiscoveryInput{BodyType: r.BodyType, InputExample: rawText(r.InputExample),
+				InputSchema: rawText(r.InputSchema), OutputExample: rawText(r.OutputExample)},
+			Limits: r.Limits.input()}
 	}
 	routes, err := models.ValidateRoutes(inputs)
 	var re *models.RouteError

@@ -130,3 +130,77 @@ func TestAPIEgressPut(t *testing.T) {
 		t.Errorf("deny all: %d %s", r.Status, r.Body)
 	}
 }
+
+// The discovery data and per-caller limits of a route travel through the API both ways: what
+// GET answers can be PUT back unchanged, and a PUT that leaves them out clears them.
+func TestAPIRoutesDiscoveryAndLimitsRoundTrip(t *testing.T) {
+	p := startPortal(t)
+	_, a := tenantApp(t, p, "rt@example.com", "Rt", "rtapp")
+	tok := apiToken(t, p, "rt@example.com")
+	body := `[{"method":"GET","path":"/weather","access":"x402","price":"$0.01","pay_to":"` + payTo + `",
+		"input_example":{"city":"Paris"},"input_schema":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]},
+		"output_example":{"temp":21},"limits":{"rate_per_second":5,"burst":10,"rate_per_minute":100,"daily_spend_cap":"$2","challenges_per_minute":30}},
+		{"method":"POST","path":"/keyed","access":"api_key","body_type":"json","input_example":{"q":"x"},"limits":{"daily_quota":100,"monthly_quota":1000}}]`
+	r := p.api(t, "PUT", "/api/v1/apps/rtapp/routes", tok, "application/json", body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("PUT: %d %s", r.Status, r.Body)
+	}
+	check := func(when string) {
+		t.Helper()
+		rs, err := p.Store.Routes(context.Background(), a.ID)
+		if err != nil || len(rs) != 2 {
+			t.Fatalf("%s: routes %v %v", when, rs, err)
+		}
+		w, k := rs[0], rs[1]
+		if w.InputExample != `{"city":"Paris"}` || w.OutputExample != `{"temp":21}` || !strings.Contains(w.InputSchema, `"required":["city"]`) {
+			t.Errorf("%s: discovery %+v", when, w.RouteDiscovery)
+		}
+		if w.RatePerSecond != 5 || w.Burst != 10 || w.RatePerMinute != 100 || w.DailySpendCap != "2000000" || w.ChallengesPerMinute != 30 {
+			t.Errorf("%s: limits %+v", when, w.RouteLimits)
+		}
+		if k.BodyType != "json" || k.InputExample != `{"q":"x"}` || k.DailyQuota != 100 || k.MonthlyQuota != 1000 {
+			t.Errorf("%s: keyed route %+v %+v", when, k.RouteDiscovery, k.RouteLimits)
+		}
+	}
+	check("after PUT")
+	got := p.api(t, "GET", "/api/v1/apps/rtapp/routes", tok, "", "")
+	// The answer carries computed fields (id, amount, asset…) that a PUT does not take: strip
+	// them the way a client editing the list would keep only the input fields.
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(got.Body), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		for _, k := range []string{"id", "amount", "network_name", "asset", "eip712_name", "eip712_version", "warning"} {
+			delete(m, k)
+		}
+	}
+	back, _ := json.Marshal(list)
+	if r := p.api(t, "PUT", "/api/v1/apps/rtapp/routes", tok, "application/json", string(back)); r.Status != http.StatusOK {
+		t.Fatalf("PUT of the GET answer: %d %s", r.Status, r.Body)
+	}
+	check("after PUT of GET")
+
+	bad := []struct{ name, body, field string }{
+		{"zero limit", `[{"path":"/a","limits":{"rate_per_second":0}}]`, "[0].rate_per_second"},
+		{"negative", `[{"path":"/a","limits":{"rate_per_minute":-1}}]`, "[0].rate_per_minute"},
+		{"over cap", `[{"path":"/a","limits":{"rate_per_second":1000000}}]`, "[0].rate_per_second"},
+		{"quota on public", `[{"path":"/a","limits":{"daily_quota":5}}]`, "[0].daily_quota"},
+		{"remote ref", `[{"path":"/a","input_schema":{"$ref":"https://evil.example/s.json"}}]`, "[0].input_schema"},
+		{"schema not an object", `[{"path":"/a","input_schema":{"type":"nope"}}]`, "[0].input_schema"},
+		{"huge example", `[{"path":"/a","output_example":{"x":"` + strings.Repeat("a", 17<<10) + `"}}]`, "[0].output_example"},
+	}
+	for _, tt := range bad {
+		if r := p.api(t, "PUT", "/api/v1/apps/rtapp/routes", tok, "application/json", tt.body); r.Status != 422 || !strings.Contains(r.Body, `"field":"`+tt.field+`"`) {
+			t.Errorf("%s: %d %s", tt.name, r.Status, r.Body)
+		}
+	}
+	check("after refused PUTs")
+	// Leaving the fields out clears them (PUT replaces the whole list).
+	if r := p.api(t, "PUT", "/api/v1/apps/rtapp/routes", tok, "application/json", `[{"method":"GET","path":"/weather"}]`); r.Status != 200 {
+		t.Fatalf("plain PUT: %d %s", r.Status, r.Body)
+	}
+	if rs, _ := p.Store.Routes(context.Background(), a.ID); len(rs) != 1 || !rs[0].RouteDiscovery.Empty() || rs[0].RouteLimits.Any() {
+		t.Errorf("plain PUT kept %+v", rs)
+	}
+}

@@ -25,6 +25,11 @@ func routeInputFromForm(c *fiber.Ctx) models.RouteInput {
 		Method: c.FormValue("method"), Path: c.FormValue("path"), Access: c.FormValue("access"),
 		Price: c.FormValue("price"), Network: c.FormValue("network"), PayTo: c.FormValue("pay_to"),
 		Settle: c.FormValue("settle"), Description: c.FormValue("description"), MimeType: c.FormValue("mime_type"),
+		Discovery: models.DiscoveryInput{BodyType: c.FormValue("body_type"), InputExample: c.FormValue("input_example"),
+			InputSchema: c.FormValue("input_schema"), OutputExample: c.FormValue("output_example")},
+		Limits: models.LimitsInput{RatePerSecond: c.FormValue("rate_per_second"), RatePerMinute: c.FormValue("rate_per_minute"),
+			Burst: c.FormValue("burst"), DailyQuota: c.FormValue("daily_quota"), MonthlyQuota: c.FormValue("monthly_quota"),
+			DailySpendCap: c.FormValue("daily_spend_cap"), ChallengesPerMinute: c.FormValue("challenges_per_minute")},
 	}
 }
 
@@ -80,16 +85,11 @@ func (s *Server) appRoutes(c *fiber.Ctx) error {
 		for _, r := range t.Routes {
 			if r.ID == uint(id) {
 				t.EditID = r.ID
-				t.Edit = views.RouteForm{Values: routeInputOf(r)}
+				t.Edit = views.RouteForm{Values: models.InputOf(r)}
 			}
 		}
 	}
 	return s.renderRoutes(c, a, t, fiber.StatusOK)
-}
-
-func routeInputOf(r models.Route) models.RouteInput {
-	return models.RouteInput{Method: r.Method, Path: r.Path, Access: r.Access, Price: r.Price, Network: r.Network,
-		PayTo: r.PayTo, Settle: r.Settle, Description: r.Description, MimeType: r.MimeType}
 }
 
 // routeChangeMessage says what a saved change means, including the edge's delay and, for a

@@ -342,3 +342,63 @@ func TestTryIt(t *testing.T) {
 		})
 	}
 }
+
+// The route form edits the discovery data and limits with the rest of the route: an edit keeps
+// what the form shows, and a bad schema or limit is refused under its field with nothing stored.
+func TestRouteFormDiscoveryAndLimits(t *testing.T) {
+	p := startPortal(t)
+	b, a := tenantApp(t, p, "disc@example.com", "Disc", "discapp")
+	path := "/apps/" + a.Slug + "/routes"
+	r := b.htmxForm(path, routeForm("input_example", `{"city":"Paris"}`, "input_schema", `{"type":"object","properties":{"city":{"type":"string"}}}`,
+		"output_example", `{"temp": 21}`, "rate_per_second", "3", "burst", "6", "daily_spend_cap", "$1", "challenges_per_minute", "20")...)
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, "Route added") {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+	rs, _ := p.Store.Routes(context.Background(), a.ID)
+	if len(rs) != 1 || rs[0].InputExample != `{"city":"Paris"}` || rs[0].OutputExample != `{"temp":21}` || rs[0].RatePerSecond != 3 ||
+		rs[0].Burst != 6 || rs[0].DailySpendCap != "1000000" || rs[0].ChallengesPerMinute != 20 {
+		t.Fatalf("stored %+v", rs)
+	}
+	id := rs[0].ID
+	// The edit form shows them again, so saving it unchanged keeps them.
+	d := b.get(fmt.Sprintf("%s?edit=%d", path, id)).doc(t)
+	form := []string{}
+	d.Find("tr.editing form input, tr.editing form textarea, tr.editing form select").Each(func(_ int, s *goquery.Selection) {
+		name, _ := s.Attr("name")
+		if name == "_csrf" || name == "" {
+			return
+		}
+		v, _ := s.Attr("value")
+		switch goquery.NodeName(s) {
+		case "textarea":
+			v = s.Text()
+		case "select":
+			v, _ = s.Find("option[selected]").Attr("value")
+		}
+		form = append(form, name, v)
+	})
+	if r := b.htmxForm(fmt.Sprintf("%s/%d", path, id), form...); r.Status != http.StatusOK || !strings.Contains(r.Body, "Route saved") {
+		t.Fatalf("save unchanged: %d %s", r.Status, r.Body)
+	}
+	if got, _ := p.Store.Routes(context.Background(), a.ID); got[0].RouteDiscovery != rs[0].RouteDiscovery || got[0].RouteLimits != rs[0].RouteLimits {
+		t.Fatalf("an unchanged edit lost data: %+v %+v", got[0].RouteDiscovery, got[0].RouteLimits)
+	}
+	bad := []struct{ field, value, message string }{
+		{"input_schema", "{\n  \"type\": \"object\",\n  \"properties\": {\"a\": {\"type\": 5}}\n}", "/properties/a/type"},
+		{"input_schema", "{\n  \"type\": \"object\",,\n}", "line 2, column"},
+		{"input_schema", `{"$ref":"https://evil.example/s.json"}`, "remote"},
+		{"rate_per_second", "0", "above zero"},
+		{"rate_per_minute", "99999999", "at most"},
+		{"daily_quota", "5", "api_key routes only"},
+	}
+	for _, tt := range bad {
+		r := b.htmxForm(fmt.Sprintf("%s/%d", path, id), routeForm(tt.field, tt.value)...)
+		errText := r.doc(t).Find(fmt.Sprintf(`[name=%q]`, tt.field)).Parent().Find("small.err").Text()
+		if !strings.Contains(errText, tt.message) {
+			t.Errorf("%s=%q: error %q, want %q", tt.field, tt.value, errText, tt.message)
+		}
+	}
+	if got, _ := p.Store.Routes(context.Background(), a.ID); got[0].RouteDiscovery != rs[0].RouteDiscovery || got[0].RouteLimits != rs[0].RouteLimits {
+		t.Fatalf("a refused edit changed the route: %+v %+v", got[0].RouteDiscovery, got[0].RouteLimits)
+	}
+}

@@ -7,6 +7,16 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
+var anyT = map[string]any{"description": "Any JSON value, at most 16 KiB."}
+
+// routeLimitsT are a route's per-caller limits: each field absent means no limit.
+var routeLimitsT = map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{
+	"rate_per_second": posIntT, "rate_per_minute": posIntT, "burst": posIntT, "daily_quota": posIntT, "monthly_quota": posIntT,
+	"daily_spend_cap":       map[string]any{"type": "string", "description": "USDC per payer per UTC day (x402 routes), like $5."},
+	"challenges_per_minute": posIntT}}
+
+var posIntT = map[string]any{"type": "integer", "minimum": 1}
+
 // openAPI describes exactly what /api/v1 serves today; grow it with the API.
 var openAPI = map[string]any{
 	"openapi": "3.1.0",
@@ -27,10 +37,12 @@ var openAPI = map[string]any{
 			"BuildError": obj(map[string]any{"error": obj(map[string]any{"code": strT, "message": strT, "problems": arrT(obj(map[string]any{
 				"file": strT, "line": intT, "column": intT, "kind": strT, "message": strT}, "kind", "message"))}, "code", "message", "problems")}, "error"),
 			"RouteIn": obj(map[string]any{"method": strT, "path": strT, "access": enumT("public", "x402", "api_key"), "price": strT,
-				"network": enumT("eip155:84532", "eip155:8453"), "pay_to": strT, "settle": enumT("after", "before"), "description": strT, "mime_type": strT}, "path", "access"),
+				"network": enumT("eip155:84532", "eip155:8453"), "pay_to": strT, "settle": enumT("after", "before"), "description": strT, "mime_type": strT,
+				"body_type": enumT("json", "form-data", "text"), "input_example": anyT, "input_schema": map[string]any{"type": "object", "description": "JSON Schema 2020-12 of the input, local $ref only."},
+				"output_example": anyT, "limits": routeLimitsT}, "path", "access"),
 			"Route": obj(map[string]any{"id": intT, "method": strT, "path": strT, "access": strT, "price": strT, "amount": strT, "network": strT,
 				"network_name": strT, "asset": strT, "eip712_name": strT, "eip712_version": strT, "pay_to": strT, "settle": strT, "description": strT,
-				"mime_type": strT, "warning": strT}, "id", "path", "access"),
+				"mime_type": strT, "body_type": strT, "input_example": anyT, "input_schema": anyT, "output_example": anyT, "limits": routeLimitsT, "warning": strT}, "id", "path", "access"),
 			"Egress": obj(map[string]any{"allow": arrT(strT)}, "allow"),
 			"Usage": obj(map[string]any{"hour": strT, "route": strT, "requests": intT, "paid": intT, "revenue_atomic": strT, "errors": intT,
 				"cpu_ms": map[string]any{"type": "number"}, "subrequests": intT, "limit_hits": intT}),
