@@ -73,6 +73,10 @@ type App struct {
 	// (nil: a repeat, which waits for a deploy).
 	CPUStoppedAt *time.Time
 	CPUResumeAt  *time.Time
+	// ModerationState is an admin's takedown (moderation_takedown.go): "" (none), suspended
+	// (the edge answers 403 with ModerationReason) or taken_down (nothing at the edge: 404).
+	ModerationState  string `gorm:"size:16;not null;default:''"`
+	ModerationReason string `gorm:"size:500;not null;default:''"`
 	AppListing
 	CreatedAt time.Time
 	UpdatedAt time.Time

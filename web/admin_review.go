@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
@@ -83,6 +84,13 @@ func (s *Server) adminReviewDecision(c *fiber.Ctx) error {
 		return s.renderReviewItem(c, views.Form{Message: "Choose approve or reject."}, fiber.StatusUnprocessableEntity)
 	}
 	reason := toValidUTF8(c.FormValue("reason"))
+	if !approve && strings.TrimSpace(reason) != "" && c.FormValue("confirm") != "yes" {
+		// A rejection is final: say so and ask once more (works without JavaScript).
+		return s.showConfirm(c, views.ConfirmAction{Heading: "Reject this version?",
+			What:   "A rejected version can never be deployed; the tenant reads your reason on its Versions tab. Approving it later is still possible.",
+			Action: fmt.Sprintf("/admin/review/%d/decision", id), Button: "Reject version", Back: fmt.Sprintf("/admin/review/%d", id), Reason: true,
+			Hidden: [][2]string{{"decision", "reject"}, {"from", c.FormValue("from")}}}, fiber.StatusOK)
+	}
 	actor := currentUser(c).ID
 	v, err := s.store.DecideReview(c.UserContext(), id, c.FormValue("from"), approve, reason, actor)
 	switch {

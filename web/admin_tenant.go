@@ -48,9 +48,21 @@ func (s *Server) adminTenantStatus(status string) fiber.Handler {
 		} else if err != nil {
 			return err
 		}
-		reason := c.FormValue("reason")
+		reason := toValidUTF8(c.FormValue("reason"))
+		confirm := views.ConfirmAction{Heading: "Suspend " + t.Name + "?",
+			What:   "Every request to this tenant's apps is answered 403 with the reason below, at the edge, and the tenant sees it on its dashboard. Nothing is deleted; reinstating undoes it.",
+			Action: "/admin/tenants/" + t.Slug + "/suspend", Button: "Suspend tenant", Back: "/admin/tenants/" + t.Slug, Reason: true}
+		if status == models.TenantSuspended {
+			if ok, err := s.confirmed(c, confirm); !ok {
+				return err
+			}
+		}
 		if err := s.store.SetTenantStatus(ctx, t.ID, status, reason); err != nil {
 			if fe, ok := models.AsFieldError(err); ok {
+				if status == models.TenantSuspended {
+					confirm.Form = views.Form{Message: fe.Message, Values: map[string]string{"reason": sanitizeEcho(reason)}}
+					return s.showConfirm(c, confirm, fiber.StatusUnprocessableEntity)
+				}
 				return s.renderAdminTenant(c, views.Form{Message: fe.Message, Values: map[string]string{"reason": sanitizeEcho(reason)}}, fiber.StatusUnprocessableEntity)
 			}
 			return err

@@ -42,10 +42,17 @@ func TestSuspendReachesTheEdge(t *testing.T) {
 	if st, _ := doc(); st != "active" {
 		t.Fatalf("before: %s", st)
 	}
-	if r := admin.post("/admin/tenants/"+tenant.Slug+"/suspend", url.Values{"reason": {"  "}}); r.Status != 422 || !strings.Contains(r.Body, "Say why") {
+	if r := admin.post("/admin/tenants/"+tenant.Slug+"/suspend", url.Values{"reason": {"  "}, "confirm": {"yes"}}); r.Status != 422 || !strings.Contains(r.Body, "Say why") {
 		t.Fatalf("empty reason: %d", r.Status)
 	}
-	if r := admin.post("/admin/tenants/"+tenant.Slug+"/suspend", url.Values{"reason": {"abuse report #7"}}); r.Status != http.StatusSeeOther {
+	// Without the confirmation the answer is the question, and nothing changes.
+	if r := admin.post("/admin/tenants/"+tenant.Slug+"/suspend", url.Values{"reason": {"abuse report #7"}}); r.Status != 200 || r.doc(t).Find("#confirm input[name=reason]").AttrOr("value", "") != "abuse report #7" {
+		t.Fatalf("unconfirmed suspend: %d", r.Status)
+	}
+	if st, _ := doc(); st != "active" {
+		t.Fatalf("suspended without confirmation: %s", st)
+	}
+	if r := admin.post("/admin/tenants/"+tenant.Slug+"/suspend", url.Values{"reason": {"abuse report #7"}, "confirm": {"yes"}}); r.Status != http.StatusSeeOther {
 		t.Fatalf("suspend: %d %s", r.Status, r.Body)
 	}
 	if st, reason := doc(); st != "suspended" || reason != "abuse report #7" {

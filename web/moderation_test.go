@@ -66,7 +66,11 @@ func TestModerationAPI(t *testing.T) {
 	if r := w.admin.post(item+"/decision", url.Values{"decision": {"approve"}, "from": {"approved"}}); r.Status != 409 {
 		t.Fatalf("stale decision: %d %.300s", r.Status, r.Body)
 	}
-	if r := w.admin.post(item+"/decision", url.Values{"decision": {"reject"}, "from": {"pending"}, "reason": {"Runs code it downloads."}}); r.Status != 303 {
+	r = w.admin.post(item+"/decision", url.Values{"decision": {"reject"}, "from": {"pending"}, "reason": {"Runs code it downloads."}})
+	if cf := r.doc(t).Find("#confirm"); r.Status != 200 || cf.Find("input[name=decision][value=reject]").Length() != 1 || cf.Find("input[name=reason]").AttrOr("value", "") != "Runs code it downloads." {
+		t.Fatalf("reject asks for a confirmation: %d %.300s", r.Status, r.Body)
+	}
+	if r := w.admin.post(item+"/decision", url.Values{"decision": {"reject"}, "from": {"pending"}, "reason": {"Runs code it downloads."}, "confirm": {"yes"}}); r.Status != 303 {
 		t.Fatalf("reject: %d %.300s", r.Status, r.Body)
 	}
 	if r := p.api(t, "POST", "/api/v1/apps/modapi/deployments", w.tokA, "application/json", deploy); r.Status != 409 || !strings.Contains(r.Body, "version_rejected") || !strings.Contains(r.Body, "Runs code it downloads.") {

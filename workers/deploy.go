@@ -221,7 +221,8 @@ const (
 
 // BuildConfig is the config document of st at generation gen. etag is the sha256 of st.Version,
 // which is the version the edge holds once the job that writes this document has uploaded it.
-// A suspended tenant wins over a paused app: its reason is the one the consumer must see.
+// A suspended tenant wins over an app an admin suspended, which wins over a paused app: that
+// reason is the one the consumer must see.
 func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 	doc := ConfigDoc{
 		V: 1, ConfigVersion: gen, Slug: st.App.Slug, Script: st.App.ScriptName, TenantID: st.App.TenantID,
@@ -235,6 +236,8 @@ func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 	switch {
 	case st.Tenant.Status == models.TenantSuspended:
 		doc.Status, doc.Reason = StatusSuspended, st.Tenant.StatusReason
+	case st.App.ModerationState == models.ModerationSuspended:
+		doc.Status, doc.Reason = StatusSuspended, st.App.ModerationReason
 	case st.App.Status == models.AppPaused:
 		doc.Status, doc.Reason = StatusPaused, st.App.StatusReason
 	}

@@ -21,6 +21,7 @@ import (
 // dispatcher), for tests that go through every layer a tenant's request does.
 type served struct {
 	Portal, Edge string
+	cfg          *Config
 }
 
 func freeAddr(t *testing.T) string {
@@ -61,7 +62,7 @@ func startServe(t *testing.T, env map[string]string) *served {
 			t.Error("serve did not stop")
 		}
 	})
-	s := &served{Portal: "http://" + portal, Edge: "http://" + edge}
+	s := &served{Portal: "http://" + portal, Edge: "http://" + edge, cfg: cfg}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if r, err := http.Get(s.Portal + "/readyz"); err == nil {

@@ -151,6 +151,9 @@ func (s *Syncer) ReconcileWith(ctx context.Context, o ReconcileOptions) (rep Rep
 			continue
 		}
 		rep.Checked++
+		if st.App.TakenDown() {
+			continue // nothing of it belongs at the edge; its job deleted what was there
+		}
 		if st.Version != nil && !holdScripts {
 			sc, ok := scriptByName[st.App.ScriptName]
 			wantSHA, wantFP := workers.ExpectedDigests(st.Version.SHA256, st.App.ScriptFingerprint)
@@ -200,7 +203,7 @@ func (s *Syncer) readGaps(ctx context.Context, states []models.EdgeState, script
 	var names []string
 	for i := range states {
 		st := &states[i]
-		if st.Version == nil || pending[st.App.JobTarget()] || st.App.SyncedGeneration < st.App.Generation {
+		if st.Version == nil || st.App.TakenDown() || pending[st.App.JobTarget()] || st.App.SyncedGeneration < st.App.Generation {
 			continue
 		}
 		if sc, ok := scriptByName[st.App.ScriptName]; !ok || !sc.TagsKnown {

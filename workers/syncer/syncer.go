@@ -279,6 +279,9 @@ func (s *Syncer) syncApp(ctx context.Context, j *models.SyncJob) error {
 	if st.App.SyncState == models.SyncDeleting {
 		return s.removeApp(ctx, j, st)
 	}
+	if st.App.TakenDown() {
+		return s.takeDown(ctx, j, st)
+	}
 	gen := st.App.Generation
 	if err := s.ensureKV(ctx, &st.App); err != nil {
 		return err
@@ -372,6 +375,20 @@ func (s *Syncer) removeApp(ctx context.Context, j *models.SyncJob, st *models.Ed
 		}
 	}
 	return s.o.Store.FinishAppRemoval(ctx, j.ID, st.App.ID, s.o.WorkerID, s.now())
+}
+
+// takeDown removes an app an admin took down from the edge, keeping its rows: the script is
+// deleted by its tags (ours and the app's), then the config document, so the dispatcher
+// answers 404. The job then records no deployed version and no fingerprint, so a restore
+// uploads the script again.
+func (s *Syncer) takeDown(ctx context.Context, j *models.SyncJob, st *models.EdgeState) error {
+	if _, err := s.o.CF.DeleteUserScriptsByTag(ctx, s.o.Namespace, workers.OwnerTag+":yes", "app:"+st.App.Slug+":yes"); err != nil && !errors.Is(err, workers.ErrNotFound) {
+		return err
+	}
+	if err := s.o.CF.DeleteKV(ctx, s.o.ConfigKV, workers.ConfigKey(st.App.Slug)); err != nil && !errors.Is(err, workers.ErrNotFound) {
+		return err
+	}
+	return s.o.Store.FinishSyncJob(ctx, j.ID, s.o.WorkerID, models.SyncedApp{AppID: st.App.ID, Generation: st.App.Generation}, s.now())
 }
 
 // shortErr trims an error for logs and reports.
