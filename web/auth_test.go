@@ -94,6 +94,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/apps/b-app/access", expect{login, none, see, forbidden}},
 		{"GET", "/apps/b-app/payments", expect{login, none, see, forbidden}},
 		{"GET", "/apps/b-app/logs", expect{login, none, see, forbidden}},
+		{"GET", "/apps/b-app/usage", expect{login, none, see, forbidden}},
+		{"GET", "/usage?app=b-app", expect{login, none, see, forbidden}},
 		{"GET", "/apps/b-app/logs?level=bogus&cursor=1", expect{login, none, see, forbidden}},
 		{"GET", "/apps/b-app/logs/live", expect{login, none, see, forbidden}},
 		{"POST", "/apps/b-app/rename", expect{login, none, login, forbidden}},

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"time"
-
 	"github.com/402claw/402claw/views"
 	"github.com/gofiber/fiber/v2"
 )
@@ -40,41 +38,4 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 func (s *Server) billingShow(c *fiber.Ctx) error {
 	return render(c, views.Placeholder(s.navPage(c, "Billing", "billing"), "Billing",
 		"Billing is not built yet: every account is on the Free plan, and an admin can change plans. Stripe subscriptions come in a later release."))
-}
-
-func (s *Server) usageShow(c *fiber.Ctx) error {
-	t, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	ctx := c.UserContext()
-	apps, err := s.store.Apps(ctx, t.ID)
-	if err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	end := now.Truncate(time.Hour).Add(time.Hour)
-	var u views.Usage
-	for _, a := range apps {
-		rows, err := s.store.UsageRollups(ctx, a.ID, end.Add(-7*24*time.Hour), end)
-		if err != nil {
-			return err
-		}
-		day, week := views.UsageRow{Slug: a.Slug, Name: a.Name}, views.UsageRow{Slug: a.Slug, Name: a.Name}
-		for _, r := range rows {
-			add := func(x *views.UsageRow) {
-				x.Requests += r.Requests
-				x.Paid += r.Paid
-				x.Errors += r.Errors
-				x.LimitHits += r.LimitHits
-				x.Subrequests += r.Subrequests
-			}
-			add(&week)
-			if !r.Hour.Before(end.Add(-24 * time.Hour)) {
-				add(&day)
-			}
-		}
-		u.Day, u.Week = append(u.Day, day), append(u.Week, week)
-	}
-	return render(c, views.UsagePage(s.navPage(c, "Usage", "usage"), u))
 }

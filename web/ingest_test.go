@@ -154,12 +154,12 @@ func TestUsagePageSumsTelemetry(t *testing.T) {
 	}
 	d := b.get("/usage").doc(t)
 	var cells []string
-	d.Find("#usage-day tbody tr").First().Find("td").Each(func(i int, c *goquery.Selection) {
-		if i > 0 {
+	d.Find("#usage-breakdown tbody tr").First().Find("td").Each(func(i int, c *goquery.Selection) {
+		if i < 6 {
 			cells = append(cells, strings.TrimSpace(c.Text()))
 		}
 	})
-	if row := strings.Join(cells, " "); row != "4 1 2 1 3" {
-		t.Fatalf("usage row %q, want requests 4, paid 1, errors 2, limit hits 1, subrequests 3", row)
+	if row := strings.Join(cells, " "); row != "4 1 0.01 USDC 2 1 3" {
+		t.Fatalf("usage row %q, want requests 4, paid 1, revenue 0.01 USDC, errors 2, limit hits 1, subrequests 3", row)
 	}
 }

@@ -114,6 +114,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/apps/:slug/egress", user(s.egressAdd)...)
 	app.Post("/apps/:slug/egress/:id/delete", user(s.egressRemove)...)
 	app.Get("/apps/:slug/payments", user(s.appPayments)...)
+	app.Get("/apps/:slug/usage", user(s.appUsage)...)
 	app.Get("/apps/:slug/logs", user(s.appLogs)...)
 	app.Get("/apps/:slug/logs/live", user(s.appLogsLive)...)
 	if b := s.opts.Billing; b != nil {
