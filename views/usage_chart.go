@@ -13,22 +13,22 @@ import (
 
 // Chart geometry, in the SVG's own units (it scales to its box).
 const (
-	chartW, chartH          = 640, 220
-	chartLeft, chartRight   = 60, 12
-	chartTop, chartBottom   = 14, 40
-	chartPlotW, chartPlotH  = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
-	chartBarFill            = 0.7 // share of a bucket's band its bar takes
-	chartMaxXLabels         = 8
-	usageRevenueDecimals    = 6 // every supported network's USDC
-	chartPatternDots        = "dots"
-	chartPatternHatch       = "hatch"
-	chartPatternCrossHatch  = "cross"
-	chartPatternSolid       = ""
-	chartSeriesRequests     = "requests"
-	chartSeriesPaid         = "paid"
-	chartSeriesRevenue      = "revenue"
-	chartSeriesErrors       = "errors"
-	chartSeriesLimitHits    = "limit-hits"
+	chartW, chartH         = 640, 220
+	chartLeft, chartRight  = 60, 12
+	chartTop, chartBottom  = 14, 40
+	chartPlotW, chartPlotH = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
+	chartBarFill           = 0.7 // share of a bucket's band its bar takes
+	chartMaxXLabels        = 8
+	usageRevenueDecimals   = 6 // every supported network's USDC
+	chartPatternDots       = "dots"
+	chartPatternHatch      = "hatch"
+	chartPatternCrossHatch = "cross"
+	chartPatternSolid      = ""
+	chartSeriesRequests    = "requests"
+	chartSeriesPaid        = "paid"
+	chartSeriesRevenue     = "revenue"
+	chartSeriesErrors      = "errors"
+	chartSeriesLimitHits   = "limit-hits"
 )
 
 // Chart is one series of a usage report drawn as bars over its buckets.
