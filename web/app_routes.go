@@ -284,29 +284,12 @@ func (s *Server) routeTry(c *fiber.Ctx) error {
 	return render(c, views.TryPartial(res))
 }
 
-// examplePath turns a pattern into a path that matches it: a parameter becomes "1", a trailing
-// wildcard nothing.
-func examplePath(pattern string) string {
-	var out []string
-	for _, seg := range strings.Split(pattern, "/") {
-		switch {
-		case seg == "" || seg == "*":
-			continue
-		case strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "[") && strings.HasSuffix(seg, "]"):
-			out = append(out, "1")
-		default:
-			out = append(out, seg)
-		}
-	}
-	return "/" + strings.Join(out, "/")
-}
-
 func (s *Server) tryRoute(ctx context.Context, a *models.App, r models.Route) views.TryResult {
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	target := strings.TrimRight(s.edgeURL(a), "/") + examplePath(r.Path)
+	target := strings.TrimRight(s.edgeURL(a), "/") + views.ExamplePath(r.Path)
 	res := views.TryResult{Route: strings.TrimSpace(r.Method + " " + r.Path), URL: method + " " + target}
 	client := &http.Client{Timeout: tryTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 

@@ -77,6 +77,11 @@ func (s *Server) routes(app *fiber.App) {
 
 	app.Get("/", page(s.landing)...)
 	app.Get("/docs", page(s.docs)...)
+	// What consumers and agents read of listed apps: no account needed.
+	app.Get("/catalog", page(s.catalog)...)
+	app.Get("/a/:slug", page(s.appDocs)...)
+	app.Get("/a/:slug/llms.txt", s.appLLMs)
+	app.Get("/llms.txt", s.platformLLMs)
 	app.Get("/signup", page(s.signupShow)...)
 	app.Post("/signup", page(s.rateLimited, s.signupSave)...)
 	app.Get("/login", page(s.loginShow)...)
