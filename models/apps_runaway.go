@@ -48,16 +48,13 @@ func (s *Store) StopRunaway(ctx context.Context, script string, ran time.Duratio
 	var id uint
 	changed := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var cur App
-		err := lockForUpdate(tx).Where("script_name = ? AND sync_state <> ?", script, SyncDeleting).First(&cur).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return ErrNotFound
-		}
+		cur, err := first[App](lockForUpdate(tx).Where("script_name = ? AND sync_state <> ?", script, SyncDeleting),
+			fmt.Sprintf("read the app of script %s", script))
 		if err != nil {
-			return fmt.Errorf("store: unable to read the app of script %s: %w", script, err)
+			return err
 		}
 		id = cur.ID
-		if IsCPUStop(&cur) {
+		if IsCPUStop(cur) {
 			return nil
 		}
 		var p Plan
@@ -152,20 +149,17 @@ func (s *Store) ResumeCPUStops(ctx context.Context, now time.Time) ([]App, error
 // resumeCPUStop resumes a first CPU stop; with a non-zero due, only once its cooldown ended.
 func (s *Store) resumeCPUStop(ctx context.Context, id uint, due time.Time) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var cur App
-		if err := lockForUpdate(tx).First(&cur, id).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("store: unable to read app %d: %w", id, err)
+		cur, err := lockedApp(tx, id)
+		if err != nil {
+			return err
 		}
-		if !IsCPUStop(&cur) || cur.SyncState == SyncDeleting {
+		if !IsCPUStop(cur) || cur.SyncState == SyncDeleting {
 			return ErrNotCPUStop
 		}
 		if cur.CPUResumeAt == nil || (!due.IsZero() && cur.CPUResumeAt.After(due)) {
 			return ErrCPUStopNeedsDeploy
 		}
-		if err := endCPUStop(tx, &cur); err != nil {
+		if err := endCPUStop(tx, cur); err != nil {
 			return err
 		}
 		if _, err := EnqueueApp(tx, cur.ID); err != nil {
@@ -178,7 +172,7 @@ func (s *Store) resumeCPUStop(ctx context.Context, id uint, due time.Time) error
 		if p.Key == "" {
 			return nil
 		}
-		_, err := applyPlanCaps(ctx, tx, cur.TenantID, p)
+		_, err = applyPlanCaps(ctx, tx, cur.TenantID, p)
 		return err
 	})
 }

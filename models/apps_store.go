@@ -21,6 +21,11 @@ func lockForUpdate(tx *gorm.DB) *gorm.DB {
 	return tx
 }
 
+// lockedApp reads an app row for update inside tx; a missing app is ErrNotFound.
+func lockedApp(tx *gorm.DB, id uint) (*App, error) {
+	return first[App](lockForUpdate(tx), fmt.Sprintf("read app %d", id), id)
+}
+
 // betterPlan names the cheapest active plan whose cap (read by get) is above limit.
 func betterPlan(tx *gorm.DB, limit int64, get func(Plan) int64) string {
 	var ps []Plan
@@ -162,28 +167,12 @@ func (s *Store) apps(ctx context.Context, tenantID uint) ([]App, error) {
 
 // AppBySlug returns a tenant's app; another tenant's app is ErrNotFound.
 func (s *Store) AppBySlug(ctx context.Context, tenantID uint, slug string) (*App, error) {
-	var a App
-	err := s.db.WithContext(ctx).Where("tenant_id = ? AND slug = ?", tenantID, slug).First(&a).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read app %s: %w", slug, err)
-	}
-	return &a, nil
+	return first[App](s.db.WithContext(ctx).Where("tenant_id = ? AND slug = ?", tenantID, slug), fmt.Sprintf("read app %s", slug))
 }
 
 // AppByID returns any app (syncer, admin).
 func (s *Store) AppByID(ctx context.Context, id uint) (*App, error) {
-	var a App
-	err := s.db.WithContext(ctx).First(&a, id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read app %d: %w", id, err)
-	}
-	return &a, nil
+	return first[App](s.db.WithContext(ctx), fmt.Sprintf("read app %d", id), id)
 }
 
 // RenameApp changes the display name only; the edge does not see it.
@@ -207,20 +196,17 @@ func (s *Store) RenameApp(ctx context.Context, app *App, name string) error {
 // transaction; app is refreshed from the database afterwards.
 func (s *Store) changeApp(ctx context.Context, app *App, change func(tx *gorm.DB, cur *App) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var cur App
-		if err := lockForUpdate(tx).First(&cur, app.ID).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("store: unable to read app %d: %w", app.ID, err)
+		cur, err := lockedApp(tx, app.ID)
+		if err != nil {
+			return err
 		}
 		if cur.SyncState == SyncDeleting {
 			return ErrAppBusy
 		}
-		if err := change(tx, &cur); err != nil {
+		if err := change(tx, cur); err != nil {
 			return err
 		}
-		_, err := enqueueApp(tx, cur.ID, JobApp)
+		_, err = enqueueApp(tx, cur.ID, JobApp)
 		return err
 	})
 	if err != nil {
@@ -248,12 +234,9 @@ func (s *Store) SetAppKV(ctx context.Context, app *App, on bool) error {
 // pending deployments end failed ("app deleted").
 func (s *Store) DeleteApp(ctx context.Context, app *App) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var cur App
-		if err := lockForUpdate(tx).First(&cur, app.ID).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("store: unable to read app %d: %w", app.ID, err)
+		cur, err := lockedApp(tx, app.ID)
+		if err != nil {
+			return err
 		}
 		if cur.SyncState == SyncDeleting {
 			return nil // already on its way out
@@ -261,7 +244,7 @@ func (s *Store) DeleteApp(ctx context.Context, app *App) error {
 		if err := tx.Model(&App{}).Where("id = ?", cur.ID).Updates(map[string]any{"sync_state": SyncDeleting, "sync_error": ""}).Error; err != nil {
 			return fmt.Errorf("store: unable to mark app %d deleting: %w", cur.ID, err)
 		}
-		_, err := enqueueApp(tx, cur.ID, JobAppDelete)
+		_, err = enqueueApp(tx, cur.ID, JobAppDelete)
 		return err
 	})
 	if err != nil {
@@ -320,12 +303,9 @@ func (s *Store) CreateVersion(ctx context.Context, app *App, authorID uint, nv N
 	}
 	var v Version
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var cur App
-		if err := lockForUpdate(tx).First(&cur, app.ID).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("store: unable to read app %d: %w", app.ID, err)
+		cur, err := lockedApp(tx, app.ID)
+		if err != nil {
+			return err
 		}
 		if cur.SyncState == SyncDeleting {
 			return ErrAppBusy
@@ -385,29 +365,13 @@ func (s *Store) Versions(ctx context.Context, appID uint) ([]Version, error) {
 
 // VersionByID returns one version with its bundle and sources; another app's is ErrNotFound.
 func (s *Store) VersionByID(ctx context.Context, appID, id uint) (*Version, error) {
-	var v Version
-	err := s.db.WithContext(ctx).Where("app_id = ? AND id = ?", appID, id).First(&v).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read version %d: %w", id, err)
-	}
-	return &v, nil
+	return first[Version](s.db.WithContext(ctx).Where("app_id = ? AND id = ?", appID, id), fmt.Sprintf("read version %d", id))
 }
 
 // VersionSources returns one version with its sources but without the bundle
 // (up to 10 MiB), for the editor and diffs; another app's is ErrNotFound.
 func (s *Store) VersionSources(ctx context.Context, appID, id uint) (*Version, error) {
-	var v Version
-	err := s.db.WithContext(ctx).Omit("bundle").Where("app_id = ? AND id = ?", appID, id).First(&v).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read version %d: %w", id, err)
-	}
-	return &v, nil
+	return first[Version](s.db.WithContext(ctx).Omit("bundle").Where("app_id = ? AND id = ?", appID, id), fmt.Sprintf("read version %d", id))
 }
 
 // VersionNumber returns the per-app number of a version (v1, v2, …) without
@@ -430,16 +394,13 @@ func (s *Store) VersionNumber(ctx context.Context, appID, id uint) (int, error) 
 func (s *Store) Deploy(ctx context.Context, app *App, versionID uint) (*Deployment, error) {
 	var d Deployment
 	err := s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
-		var v Version
 		q := tx.Select("id", "number", "review_state", "review_reason").Where("app_id = ?", cur.ID)
 		if versionID != 0 {
 			q = q.Where("id = ?", versionID)
 		}
-		if err := q.Order("number DESC").First(&v).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("store: unable to read version %d: %w", versionID, err)
+		v, err := first[Version](q.Order("number DESC"), fmt.Sprintf("read version %d", versionID))
+		if err != nil {
+			return err
 		}
 		// Moderation is enforced here, where every deploy passes (portal, API, rollback).
 		if v.ReviewState == ReviewPending || v.ReviewState == ReviewRejected {
@@ -478,15 +439,7 @@ func (s *Store) Deployments(ctx context.Context, appID uint, limit int) ([]Deplo
 
 // DeploymentByID returns one deployment; another app's is ErrNotFound.
 func (s *Store) DeploymentByID(ctx context.Context, appID, id uint) (*Deployment, error) {
-	var d Deployment
-	err := s.db.WithContext(ctx).Where("app_id = ? AND id = ?", appID, id).First(&d).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read deployment %d: %w", id, err)
-	}
-	return &d, nil
+	return first[Deployment](s.db.WithContext(ctx).Where("app_id = ? AND id = ?", appID, id), fmt.Sprintf("read deployment %d", id))
 }
 
 // --- vars ---
@@ -579,12 +532,11 @@ type EdgeState struct {
 func (s *Store) AppEdgeState(ctx context.Context, appID uint) (*EdgeState, error) {
 	db := s.db.WithContext(ctx)
 	var st EdgeState
-	if err := db.First(&st.App, appID).Error; err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, ErrNotFound
-		}
-		return nil, fmt.Errorf("store: unable to read app %d: %w", appID, err)
+	app, err := first[App](db, fmt.Sprintf("read app %d", appID), appID)
+	if err != nil {
+		return nil, err
 	}
+	st.App = *app
 	if err := db.First(&st.Tenant, st.App.TenantID).Error; err != nil {
 		return nil, fmt.Errorf("store: unable to read tenant %d: %w", st.App.TenantID, err)
 	}

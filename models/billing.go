@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -153,15 +152,7 @@ func (s *Store) TenantByStripeCustomer(ctx context.Context, customerID string) (
 	if customerID == "" {
 		return nil, ErrNotFound
 	}
-	var t Tenant
-	err := s.db.WithContext(ctx).Where("stripe_customer_id = ?", customerID).First(&t).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read tenant of customer %s: %w", customerID, err)
-	}
-	return &t, nil
+	return first[Tenant](s.db.WithContext(ctx).Where("stripe_customer_id = ?", customerID), fmt.Sprintf("read tenant of customer %s", customerID))
 }
 
 // LinkStripeCustomer stores the tenant's Stripe customer unless one is
@@ -293,15 +284,7 @@ func (b BillingTx) LockTenant(id uint) (*Tenant, error) {
 	if DialectOf(q) == Postgres {
 		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
 	}
-	var t Tenant
-	err := q.First(&t, id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to lock tenant %d: %w", id, err)
-	}
-	return &t, nil
+	return first[Tenant](q, fmt.Sprintf("lock tenant %d", id), id)
 }
 
 // TenantByStripeCustomer is Store.TenantByStripeCustomer inside the transaction.
@@ -332,15 +315,7 @@ func (b BillingTx) SetTenantPlan(tenantID uint, planKey string) error {
 
 // SubscriptionByStripeID returns the row of a Stripe subscription.
 func (b BillingTx) SubscriptionByStripeID(id string) (*Subscription, error) {
-	var sub Subscription
-	err := b.tx.Where("stripe_subscription_id = ?", id).First(&sub).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read subscription %s: %w", id, err)
-	}
-	return &sub, nil
+	return first[Subscription](b.tx.Where("stripe_subscription_id = ?", id), fmt.Sprintf("read subscription %s", id))
 }
 
 // SaveSubscription inserts or updates a subscription row.

@@ -124,19 +124,16 @@ func (s *Store) Catalog(ctx context.Context, cq CatalogQuery) ([]CatalogEntry, i
 // app that is unlisted, paused, undeployed or of a suspended tenant: the docs page then says
 // nothing about it).
 func (s *Store) PublicApp(ctx context.Context, slug string) (*App, []Route, error) {
-	var a App
-	err := publicApps(s.db.WithContext(ctx).Model(&App{})).Select("apps.*").Where("apps.slug = ?", slug).Take(&a).Error
-	if err == gorm.ErrRecordNotFound {
-		return nil, nil, ErrNotFound
-	}
+	a, err := take[App](publicApps(s.db.WithContext(ctx).Model(&App{})).Select("apps.*").Where("apps.slug = ?", slug),
+		fmt.Sprintf("read public app %q", slug))
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: unable to read public app %q: %w", slug, err)
+		return nil, nil, err
 	}
 	routes, err := s.Routes(ctx, a.ID)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &a, routes, nil
+	return a, routes, nil
 }
 
 // PublicApps lists every listed, public app by name (the platform's catalog page and llms.txt).

@@ -148,15 +148,7 @@ func (s *Store) SaveModerationRule(ctx context.Context, r *ModerationRule) error
 
 // ModerationRuleByID returns one rule.
 func (s *Store) ModerationRuleByID(ctx context.Context, id uint) (*ModerationRule, error) {
-	var r ModerationRule
-	err := s.db.WithContext(ctx).First(&r, id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read moderation rule %d: %w", id, err)
-	}
-	return &r, nil
+	return first[ModerationRule](s.db.WithContext(ctx), fmt.Sprintf("read moderation rule %d", id), id)
 }
 
 // DeleteModerationRule removes a rule; versions it flagged keep their matches.

@@ -109,12 +109,12 @@ func (s *Store) RunRescan(ctx context.Context, id uint) error {
 		if err := ctx.Err(); err != nil {
 			return finish(err)
 		}
-		var v Version
-		if err := db.First(&v, vid).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				done++
-				continue
-			}
+		v, err := first[Version](db, fmt.Sprintf("read version %d", vid), vid)
+		if errors.Is(err, ErrNotFound) {
+			done++
+			continue
+		}
+		if err != nil {
 			return finish(err)
 		}
 		matches, _, err := scanWith(rules, v.Sources, v.BundleName, v.Bundle)

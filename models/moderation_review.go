@@ -2,13 +2,10 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"gorm.io/gorm"
 )
 
 // ReviewItem is a version in the review queue with its app and tenant.
@@ -85,15 +82,11 @@ func (s *Store) reviewItems(ctx context.Context, vs []Version) ([]ReviewItem, er
 
 // ReviewVersion returns one version with its sources (not its bundle), app and tenant.
 func (s *Store) ReviewVersion(ctx context.Context, versionID uint) (*ReviewItem, error) {
-	var v Version
-	err := s.db.WithContext(ctx).Omit("bundle").First(&v, versionID).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
+	v, err := first[Version](s.db.WithContext(ctx).Omit("bundle"), fmt.Sprintf("read version %d", versionID), versionID)
 	if err != nil {
-		return nil, fmt.Errorf("store: unable to read version %d: %w", versionID, err)
+		return nil, err
 	}
-	items, err := s.reviewItems(ctx, []Version{v})
+	items, err := s.reviewItems(ctx, []Version{*v})
 	if err != nil {
 		return nil, err
 	}

@@ -68,13 +68,9 @@ func (s *Store) SaveReconcileReport(ctx context.Context, r *ReconcileReport) err
 
 // LastReconcileReport returns the newest report, nil when no reconcile ran yet.
 func (s *Store) LastReconcileReport(ctx context.Context) (*ReconcileReport, error) {
-	var r ReconcileReport
-	err := s.db.WithContext(ctx).Order("id DESC").Limit(1).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	r, err := take[ReconcileReport](s.db.WithContext(ctx).Order("id DESC").Limit(1), "read the last reconcile report")
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read the last reconcile report: %w", err)
-	}
-	return &r, nil
+	return r, err
 }

@@ -6,11 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // NewSecret returns n random bytes, URL-safe base64 encoded.
@@ -64,16 +61,12 @@ func (s *Store) SessionUser(ctx context.Context, token string, p SessionPolicy) 
 	}
 	id := HashSecret(token)
 	f, err := cached(s.cache, "session:"+id, []string{"sessions", "users", "tenants"}, func() (found, error) {
-		var sess Session
-		err := s.db.WithContext(ctx).Where("id = ?", id).First(&sess).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return found{}, ErrNotFound
-		}
+		sess, err := first[Session](s.db.WithContext(ctx).Where("id = ?", id), "read session")
 		if err != nil {
-			return found{}, fmt.Errorf("store: unable to read session: %w", err)
+			return found{}, err
 		}
 		u, err := s.UserByID(ctx, sess.UserID)
-		return found{&sess, u}, err
+		return found{sess, u}, err
 	})
 	if err != nil {
 		return nil, nil, err
@@ -159,16 +152,12 @@ func (s *Store) UserByAPIToken(ctx context.Context, secret string) (*User, error
 		user *User
 	}
 	f, err := cached(s.cache, "token:"+hash, []string{"api_tokens", "users", "tenants"}, func() (found, error) {
-		var t APIToken
-		err := s.db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", hash).First(&t).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return found{}, ErrNotFound
-		}
+		t, err := first[APIToken](s.db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", hash), "read api token")
 		if err != nil {
-			return found{}, fmt.Errorf("store: unable to read api token: %w", err)
+			return found{}, err
 		}
 		u, err := s.UserByID(ctx, t.UserID)
-		return found{t, u}, err
+		return found{*t, u}, err
 	})
 	if err != nil {
 		return nil, err

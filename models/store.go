@@ -124,28 +124,12 @@ func (s *Store) CreateUser(ctx context.Context, email, passwordHash, role string
 
 // UserByEmail returns the user with that (normalized) address.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
-	var u User
-	err := s.db.WithContext(ctx).Preload("Tenant").Where("email = ?", email).First(&u).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read user: %w", err)
-	}
-	return &u, nil
+	return first[User](s.db.WithContext(ctx).Preload("Tenant").Where("email = ?", email), "read user")
 }
 
 // UserByID returns a user with its tenant.
 func (s *Store) UserByID(ctx context.Context, id uint) (*User, error) {
-	var u User
-	err := s.db.WithContext(ctx).Preload("Tenant").First(&u, id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read user %d: %w", id, err)
-	}
-	return &u, nil
+	return first[User](s.db.WithContext(ctx).Preload("Tenant"), fmt.Sprintf("read user %d", id), id)
 }
 
 // UserEmails returns the e-mail address of each of the given users by id, for showing who
@@ -193,28 +177,12 @@ func (s *Store) SetPassword(ctx context.Context, userID uint, hash, keepSessionI
 
 // TenantBySlug returns a tenant.
 func (s *Store) TenantBySlug(ctx context.Context, slug string) (*Tenant, error) {
-	var t Tenant
-	err := s.db.WithContext(ctx).Where("slug = ?", slug).First(&t).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read tenant %s: %w", slug, err)
-	}
-	return &t, nil
+	return first[Tenant](s.db.WithContext(ctx).Where("slug = ?", slug), fmt.Sprintf("read tenant %s", slug))
 }
 
 // TenantByID returns a tenant.
 func (s *Store) TenantByID(ctx context.Context, id uint) (*Tenant, error) {
-	var t Tenant
-	err := s.db.WithContext(ctx).First(&t, id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read tenant %d: %w", id, err)
-	}
-	return &t, nil
+	return first[Tenant](s.db.WithContext(ctx), fmt.Sprintf("read tenant %d", id), id)
 }
 
 // TenantRow is one line of the admin tenant list.
@@ -285,15 +253,7 @@ func (s *Store) PlanByKey(ctx context.Context, key string) (*Plan, error) {
 }
 
 func (s *Store) planByKey(ctx context.Context, key string) (*Plan, error) {
-	var p Plan
-	err := s.db.WithContext(ctx).Where("key = ?", key).First(&p).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read plan %s: %w", key, err)
-	}
-	return &p, nil
+	return first[Plan](s.db.WithContext(ctx).Where("key = ?", key), fmt.Sprintf("read plan %s", key))
 }
 
 // Audit records an admin or security action. It never fails the caller's
