@@ -16,7 +16,10 @@ type Page struct {
 	CSRF       string
 	Nav        string // which navigation entry is current
 	SignupOpen bool
-	Flash      string
+	Flash      string // a success message from the form that redirected here
+	// ReplaceURL is the GET address of a page rendered as the answer to a plain
+	// form's POST; app.js puts it in the history so a reload does not resubmit.
+	ReplaceURL string
 }
 
 // LoggedIn reports whether a user is on the page.

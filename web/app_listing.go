@@ -37,5 +37,9 @@ func (s *Server) appListing(c *fiber.Ctx) error {
 	}
 	s.audit(c, &currentUser(c).ID, "app_listing", "app:"+a.Slug, map[bool]string{true: "listed", false: "unlisted"}[l.Listed])
 	s.syncNow(a)
-	return c.Redirect("/apps/"+a.Slug+"/settings#listing", fiber.StatusSeeOther)
+	msg := "Listing saved; the app is not in the public catalog."
+	if l.Listed {
+		msg = "Listing saved; the app is in the public catalog."
+	}
+	return s.redirectFlash(c, "/apps/"+a.Slug+"/settings#listing", msg)
 }

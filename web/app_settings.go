@@ -26,6 +26,21 @@ func (s *Server) renderAppSettings(c *fiber.Ctx, a *models.App, t views.Settings
 		return err
 	}
 	t.Header, t.Vars = s.appHeader(a), vars
+	// Plain variables are shown for editing; secrets stay write-only and are never opened here.
+	var plain []models.Var
+	for _, v := range vars {
+		if !v.Secret {
+			plain = append(plain, v)
+		}
+	}
+	open, err := models.DecryptVars(s.opts.SecretKey, plain)
+	if err != nil {
+		return err
+	}
+	t.PlainValues = make(map[string]string, len(open))
+	for _, v := range open {
+		t.PlainValues[v.Name] = v.Value
+	}
 	if isHTMX(c) && c.Method() == fiber.MethodPost {
 		return render(c, views.VarsPartial(s.page(c, ""), t))
 	}
@@ -40,11 +55,11 @@ func (s *Server) appRename(c *fiber.Ctx) error {
 	if err := s.store.RenameApp(c.UserContext(), a, c.FormValue("name")); err != nil {
 		if fe, ok := models.AsFieldError(err); ok {
 			c.Status(fiber.StatusUnprocessableEntity)
-			return s.renderAppSettings(c, a, views.SettingsTab{Rename: views.Form{Message: fe.Message}})
+			return s.renderAppSettings(c, a, views.SettingsTab{Rename: views.Form{Message: fe.Message, Values: map[string]string{"name": sanitizeEcho(c.FormValue("name"))}}})
 		}
 		return err
 	}
-	return c.Redirect("/apps/"+a.Slug+"/settings", fiber.StatusSeeOther)
+	return s.redirectFlash(c, "/apps/"+a.Slug+"/settings", "Renamed to "+a.Name+".")
 }
 
 func (s *Server) appKV(c *fiber.Ctx) error {
@@ -61,7 +76,11 @@ func (s *Server) appKV(c *fiber.Ctx) error {
 	}
 	s.audit(c, &currentUser(c).ID, "app_kv", "app:"+a.Slug, map[bool]string{true: "on", false: "off"}[on])
 	s.syncNow(a)
-	return c.Redirect("/apps/"+a.Slug+"/settings", fiber.StatusSeeOther)
+	msg := "KV store switched off: env.KV is unbound (its data is kept); the app is redeploying."
+	if on {
+		msg = "KV store switched on: your code reads and writes env.KV once the app has redeployed."
+	}
+	return s.redirectFlash(c, "/apps/"+a.Slug+"/settings", msg)
 }
 
 // maxVarValue keeps one var well under Cloudflare's 5 KiB env var limit.
@@ -127,14 +146,14 @@ func (s *Server) appDelete(c *fiber.Ctx) error {
 	}
 	if c.FormValue("confirm") != a.Slug {
 		c.Status(fiber.StatusUnprocessableEntity)
-		return s.renderAppSettings(c, a, views.SettingsTab{Rename: views.Form{Message: "To delete, type the slug " + a.Slug + " exactly."}})
+		return s.renderAppSettings(c, a, views.SettingsTab{Delete: views.Form{Message: "To delete, type the slug " + a.Slug + " exactly."}})
 	}
 	if err := s.store.DeleteApp(c.UserContext(), a); err != nil && !errors.Is(err, models.ErrAppBusy) {
 		return err
 	}
 	s.audit(c, &currentUser(c).ID, "app_deleted", "app:"+a.Slug, "")
 	s.syncNow(a)
-	return c.Redirect("/apps", fiber.StatusSeeOther)
+	return s.redirectFlash(c, "/apps", a.Name+" ("+a.Slug+") is deleted; it is being removed from the edge.")
 }
 
 // appResume resumes apps a downgrade paused once they fit the plan again, and ends a first

@@ -11,7 +11,17 @@ import (
 // page builds the layout model for the current request.
 func (s *Server) page(c *fiber.Ctx, title string) views.Page {
 	csrf, _ := c.Locals(localCSRF).(string)
-	return views.Page{Title: title, User: currentUser(c), CSRF: csrf, SignupOpen: s.opts.SignupOpen}
+	p := views.Page{Title: title, User: currentUser(c), CSRF: csrf, SignupOpen: s.opts.SignupOpen}
+	if !isHTMX(c) {
+		switch c.Method() {
+		case fiber.MethodGet:
+			p.Flash = s.takeFlash(c)
+		case fiber.MethodPost:
+			// A plain form answered in place: the page shows its GET address (flash.go).
+			p.ReplaceURL = getURL(c.Path())
+		}
+	}
+	return p
 }
 
 func (s *Server) navPage(c *fiber.Ctx, title, nav string) views.Page {

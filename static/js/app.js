@@ -2,6 +2,11 @@
 // CSP forbids them, so every hook lives here.
 (function () {
   "use strict";
+  // A page that answers a plain form's POST (a failed form, re-rendered with its
+  // message) names the GET address of its tab: show that address, and make a
+  // reload a GET instead of a resubmission.
+  var replaceURL = document.body && document.body.getAttribute("data-replace-url");
+  if (replaceURL && window.history.replaceState) window.history.replaceState(null, "", replaceURL);
   // htmx 2 does not swap 4xx/5xx answers; show their message in the flash area.
   document.addEventListener("htmx:responseError", function (e) {
     var area = document.getElementById("flash");
