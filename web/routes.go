@@ -81,6 +81,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/catalog", page(s.catalog)...)
 	app.Get("/a/:slug", page(s.appDocs)...)
 	app.Get("/a/:slug/llms.txt", s.appLLMs)
+	app.Get("/a/:slug/openapi.json", s.appOpenAPI)
 	app.Get("/llms.txt", s.platformLLMs)
 	app.Get("/signup", page(s.signupShow)...)
 	app.Post("/signup", page(s.rateLimited, s.signupSave)...)
