@@ -9,13 +9,17 @@ import (
 
 	"github.com/402claw/402claw/workers/dispatcher"
 	"github.com/402claw/402claw/workers/outbound"
+	"github.com/402claw/402claw/workers/tail"
 )
 
 // Names of the platform's own workers and KV namespace on Cloudflare.
 const (
 	DispatcherWorker = "402claw-dispatcher"
 	OutboundWorker   = "402claw-outbound"
-	ConfigKVTitle    = "402claw-config"
+	// TailWorker receives the trace of every user worker (their uploads name it in
+	// tail_consumers) and sends their log lines to the portal.
+	TailWorker    = "402claw-tail"
+	ConfigKVTitle = "402claw-config"
 	// EdgeCompatibilityDate pins the runtime behaviour of our own workers.
 	EdgeCompatibilityDate = "2026-11-01"
 )
@@ -47,6 +51,7 @@ type BootstrapResult struct {
 	KVCreated        bool
 	Dispatcher       ScriptInfo
 	Outbound         ScriptInfo
+	Tail             ScriptInfo
 	// MigrationFrom is the dispatcher's Durable Object migration tag before the upload,
 	// MigrationTag after it; Migrated says the upload declared migrations.
 	MigrationFrom, MigrationTag string
@@ -67,6 +72,9 @@ func (r BootstrapResult) Lines() []string {
 	}
 	if r.Outbound.Name != "" {
 		out = append(out, fmt.Sprintf("outbound worker %q uploaded (etag %s)", r.Outbound.Name, etag12(r.Outbound.ETag)))
+	}
+	if r.Tail.Name != "" {
+		out = append(out, fmt.Sprintf("tail worker %q uploaded (etag %s); user workers name it in tail_consumers", r.Tail.Name, etag12(r.Tail.ETag)))
 	}
 	if r.Dispatcher.Name != "" {
 		out = append(out, fmt.Sprintf("dispatcher worker %q uploaded (etag %s)", r.Dispatcher.Name, etag12(r.Dispatcher.ETag)))
@@ -124,6 +132,9 @@ func Bootstrap(ctx context.Context, cf *Cloudflare, o BootstrapOptions) (Bootstr
 	}
 	if r.Outbound, err = cf.UploadWorker(ctx, OutboundWorker, OutboundUpload(o)); err != nil {
 		return r, fmt.Errorf("bootstrap: unable to upload the outbound worker: %w", err)
+	}
+	if r.Tail, err = cf.UploadWorker(ctx, TailWorker, TailUpload(o)); err != nil {
+		return r, fmt.Errorf("bootstrap: unable to upload the tail worker: %w", err)
 	}
 	up := DispatcherUpload(o, r.KVNamespaceID)
 	if up.Migrations != nil {
@@ -212,6 +223,28 @@ func OutboundUpload(o BootstrapOptions) ScriptUpload {
 		Modules:           []ScriptModule{{Name: outbound.MainModule, Content: []byte(outbound.Script)}},
 		CompatibilityDate: EdgeCompatibilityDate,
 		Tags:              []string{"402claw", "402claw-outbound"},
+	}
+	if o.IngestURL != "" {
+		u.Bindings = []Binding{
+			{"type": "plain_text", "name": "INGEST_URL", "text": o.IngestURL},
+			{"type": "secret_text", "name": "INGEST_TOKEN", "text": o.IngestToken},
+		}
+	}
+	return u
+}
+
+// TailUpload is the tail worker's upload form: its modules and where to send
+// the lines (the same ingest endpoint and token as the dispatcher's telemetry).
+func TailUpload(o BootstrapOptions) ScriptUpload {
+	mods := tail.Modules()
+	names := make([]string, 0, len(mods))
+	for n := range mods {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	u := ScriptUpload{MainModule: tail.MainModule, CompatibilityDate: EdgeCompatibilityDate, Tags: []string{"402claw", "402claw-tail"}}
+	for _, n := range names {
+		u.Modules = append(u.Modules, ScriptModule{Name: n, Content: []byte(mods[n])})
 	}
 	if o.IngestURL != "" {
 		u.Bindings = []Binding{

@@ -203,6 +203,26 @@ func TestOutboundWorkerCarriesItsTelemetryBindings(t *testing.T) {
 	if got["INGEST_URL"] != "plain_text https://portal.example.com/internal/telemetry" || got["INGEST_TOKEN"] != "secret_text s3cret" {
 		t.Fatalf("outbound bindings %v", got)
 	}
+	// The tail worker posts the lines of user workers to the same endpoint with the same token.
+	req, _ = http.NewRequest(http.MethodGet, hs.URL+"/runtime/workers/"+workers.TailWorker, nil)
+	req.Header.Set("Authorization", "Bearer runtime")
+	tres, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tres.Body.Close()
+	var tmeta struct {
+		MainModule string           `json:"main_module"`
+		Bindings   []map[string]any `json:"bindings"`
+	}
+	json.NewDecoder(tres.Body).Decode(&tmeta)
+	tgot := map[string]string{}
+	for _, b := range tmeta.Bindings {
+		tgot[b["name"].(string)] = b["type"].(string) + " " + b["text"].(string)
+	}
+	if tmeta.MainModule != "tail.js" || tgot["INGEST_URL"] != got["INGEST_URL"] || tgot["INGEST_TOKEN"] != got["INGEST_TOKEN"] {
+		t.Fatalf("tail worker: main %q, bindings %v", tmeta.MainModule, tgot)
+	}
 	// outbound.js reads exactly these names.
 	for _, name := range []string{"env.INGEST_URL", "env.INGEST_TOKEN"} {
 		if !strings.Contains(outboundSource(t), name) {

@@ -118,6 +118,14 @@ type ScriptUpload struct {
 	Tags               []string // at most 8, without ',' or '&'; nil leaves the script's tags alone
 	// Migrations declares Durable Object classes (metadata.migrations); nil sends none.
 	Migrations *Migrations
+	// TailConsumers are the Workers that receive the script's trace events
+	// (metadata.tail_consumers); each must exist when the script is uploaded.
+	TailConsumers []TailConsumer
+}
+
+// TailConsumer names a tail worker: a normal worker of the account by its script name.
+type TailConsumer struct {
+	Service string `json:"service"`
 }
 
 // ScriptInfo describes a stored script.

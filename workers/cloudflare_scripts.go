@@ -53,6 +53,9 @@ func scriptMultipart(s ScriptUpload) (contentType string, body []byte, err error
 	if s.Migrations != nil {
 		meta["migrations"] = s.Migrations
 	}
+	if len(s.TailConsumers) > 0 {
+		meta["tail_consumers"] = s.TailConsumers
+	}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
 		return "", nil, fmt.Errorf("cloudflare: unable to encode script metadata: %w", err)

@@ -119,7 +119,9 @@ func Fingerprint(up ScriptUpload, key []byte) string {
 		Flags    []string  `json:"f"`
 		Bindings []Binding `json:"b"`
 		Tags     []string  `json:"t"`
-	}{up.MainModule, up.CompatibilityDate, up.CompatibilityFlags, up.Bindings, withoutFP(up.Tags)})
+		// Left out when empty, so the fingerprints of uploads without one stay as they were.
+		Tail []TailConsumer `json:"tc,omitempty"`
+	}{up.MainModule, up.CompatibilityDate, up.CompatibilityFlags, up.Bindings, withoutFP(up.Tags), up.TailConsumers})
 	m.Write(canon)
 	for _, mod := range up.Modules {
 		sum := sha256.Sum256(mod.Content)

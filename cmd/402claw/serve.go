@@ -109,8 +109,14 @@ func openPlatform(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 		return nil, err
 	}
 	host, _ := os.Hostname()
+	// On Cloudflare every user worker names the tail worker (uploaded by `402claw edge
+	// bootstrap`) as its tail consumer; the local edge captures logs in its runtime.
+	tailWorker := ""
+	if !p.edge.local {
+		tailWorker = workers.TailWorker
+	}
 	p.syncer = syncer.New(syncer.Options{Store: p.store, CF: p.edge.cf, Namespace: p.edge.namespace, ConfigKV: p.edge.kvID,
-		Key: p.key, Logger: log.With("component", "syncer"), ReconcileEvery: 10 * time.Minute,
+		Key: p.key, Logger: log.With("component", "syncer"), ReconcileEvery: 10 * time.Minute, TailWorker: tailWorker,
 		// Stable across restarts: one portal per host and address.
 		WorkerID: host + "/" + cfg.Addr})
 	p.billing, err = newBilling(cfg, p.store, log)

@@ -439,6 +439,11 @@ func (s *Server) uploadScript(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
+	if err := s.checkTailConsumers(up.meta, name, ns); err != nil {
+		s.mu.Unlock()
+		writeRequestError(w, err)
+		return
+	}
 	sc.ETag = computeETag(sc, modulesDigest(up.modules))
 	if err := s.saveScript(sc, up.modules); err != nil {
 		s.mu.Unlock()

@@ -57,7 +57,10 @@ type Options struct {
 	Namespace string // dispatch namespace of the user workers
 	ConfigKV  string // id of the KV namespace the dispatcher reads
 	Key       []byte // secret box key, for vars and the script fingerprint
-	Logger    *slog.Logger
+	// TailWorker, when set, is named in every user worker's tail_consumers (on Cloudflare:
+	// workers.TailWorker, which bootstrap uploads); the local edge captures logs itself.
+	TailWorker string
+	Logger     *slog.Logger
 	// WorkerID names this process in lease columns; default host-pid-random. serve gives a
 	// stable one (host and portal address), so that a restarted portal takes over at once the
 	// jobs its previous life held (ReleaseOwnLeases) instead of waiting for the leases to end.
@@ -293,6 +296,9 @@ func (s *Syncer) syncApp(ctx context.Context, j *models.SyncJob) error {
 			return err
 		}
 		up := workers.BuildScript(st.App, *st.Version, vars, st.Plan)
+		if s.o.TailWorker != "" {
+			up.TailConsumers = []workers.TailConsumer{{Service: s.o.TailWorker}}
+		}
 		fp = workers.Fingerprint(up, s.o.Key)
 		if fp != st.App.ScriptFingerprint {
 			if _, err := s.o.CF.UploadUserScript(ctx, s.o.Namespace, st.App.ScriptName, workers.WithFingerprint(up, fp)); err != nil {
