@@ -1,6 +1,9 @@
 package web
 
 import (
+	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/402claw/402claw/models"
@@ -24,6 +27,9 @@ func usageWindow(rng string, now time.Time) (models.UsageQuery, string, error) {
 	}
 	return models.UsageQuery{}, "", fiber.NewError(fiber.StatusBadRequest, "The range must be 24h, 7d or 30d.")
 }
+
+// requestsPerPage is the recent-requests log's page size.
+const requestsPerPage = 50
 
 // maxRouteParam bounds a route filter (routes are stored in 520 bytes).
 const maxRouteParam = 520
@@ -147,9 +153,27 @@ func (s *Server) appUsage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.usageView(c, "/apps/"+a.Slug+"/usage", []models.App{*a}, true)
+	path := "/apps/" + a.Slug + "/usage"
+	l := views.RequestsLog{Path: path, Range: c.Query("range", "24h"), Filter: models.RequestFilter{
+		Route: c.Query("r_route"), Status: c.Query("r_status"), Error: c.Query("r_error"),
+		Payment: c.Query("r_payment"), Payer: c.Query("r_payer"), Limit: requestsPerPage}}
+	if v, err := strconv.ParseUint(c.Query("r_cursor"), 10, 32); err == nil {
+		l.Filter.Before = uint(v)
+	}
+	l.Rows, l.Next, err = s.store.RecentRequests(c.UserContext(), a.ID, l.Filter)
+	if errors.Is(err, models.ErrRequestFilter) {
+		l.Problem = strings.TrimPrefix(err.Error(), models.ErrRequestFilter.Error()+": ")
+		c.Status(fiber.StatusBadRequest)
+	} else if err != nil {
+		return err
+	}
+	if isHTMX(c) && c.Get("HX-Target") == "requests" {
+		return render(c, views.RequestsSection(l))
+	}
+	u, err := s.usageView(c, path, []models.App{*a}, true)
 	if err != nil {
 		return err
 	}
+	u.Requests = &l
 	return render(c, views.AppUsagePage(s.navPage(c, a.Name+" · Usage", "apps"), s.appHeader(a), u))
 }

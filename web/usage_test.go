@@ -182,3 +182,67 @@ func TestUsageChartsEmptyAndBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestRecentRequestsLog(t *testing.T) {
+	p := startPortal(t)
+	b, _ := tenantApp(t, p, "reqlog@example.com", "Reqlog", "reqlog")
+	now := time.Now().UTC()
+	seedUsage(t, p, "reqlog", now)
+	// 55 more free requests a minute before, for paging.
+	var evs []string
+	for i := 0; i < 55; i++ {
+		evs = append(evs, fmt.Sprintf(`{"ts":%d,"app":"reqlog","route":"GET /c","status_code":200,"cpu_ms":1.5,"duration_ms":%d}`, now.Add(-time.Minute).UnixMilli(), i))
+	}
+	if r := p.api(t, "POST", "/internal/telemetry", "test-ingest-token", "application/json", `{"events":[`+strings.Join(evs, ",")+`]}`); r.Status != 202 {
+		t.Fatalf("ingest %d", r.Status)
+	}
+	for _, tt := range []struct {
+		query  string
+		status int
+		rows   int
+		first  string // text the first row must hold
+	}{
+		{"", 200, 50, "GET /"},
+		{"r_payment=paid", 200, 2, "paid"},
+		{"r_status=5xx", 200, 2, "503"},
+		{"r_error=worker_exception", 200, 1, "worker_exception"},
+		{"r_route=GET+/b", 200, 1, "subrequest_limit_exceeded"},
+		{"r_payer=0x857B06519E91E3A54538791BDBB0E22373E36B66", 200, 2, "0x857b"},
+		{"r_route=GET+/c&r_status=200", 200, 50, "1.5 ms"},
+		{"r_route=nope", 200, 0, ""},
+		{"r_status=abc", 400, 0, ""},
+		{"r_payment=maybe", 400, 0, ""},
+	} {
+		r := b.get("/apps/reqlog/usage?" + tt.query)
+		d := r.doc(t)
+		rows := d.Find("table.requests-table tbody tr")
+		if r.Status != tt.status || rows.Length() != tt.rows {
+			t.Errorf("%q: %d with %d rows, want %d with %d", tt.query, r.Status, rows.Length(), tt.status, tt.rows)
+			continue
+		}
+		if tt.first != "" && !strings.Contains(rows.First().Text(), tt.first) {
+			t.Errorf("%q: first row %q lacks %q", tt.query, rowCells(rows.First()), tt.first)
+		}
+		if tt.status == 400 && d.Find("#requests-problem").Length() != 1 {
+			t.Errorf("%q: no message", tt.query)
+		}
+		if tt.rows == 0 && tt.status == 200 && d.Find("#requests-empty").Length() != 1 {
+			t.Errorf("%q: no empty state", tt.query)
+		}
+	}
+	// Paging without JS: the Older link gives the remaining 10, with filters kept.
+	d := b.get("/apps/reqlog/usage").doc(t)
+	older, ok := d.Find("#requests a[rel=next]").Attr("href")
+	if !ok {
+		t.Fatal("no Older link")
+	}
+	d2 := b.get(older).doc(t)
+	if n := d2.Find("table.requests-table tbody tr").Length(); n != 10 {
+		t.Errorf("page 2: %d rows, want 10", n)
+	}
+	// htmx: only the section comes back.
+	r := b.do("GET", older, nil, map[string]string{"HX-Request": "true", "HX-Target": "requests"})
+	if r.Status != 200 || strings.Contains(r.Body, "<html") || !strings.HasPrefix(strings.TrimSpace(r.Body), `<section class="card" id="requests">`) {
+		t.Errorf("htmx page: %d %.200s", r.Status, r.Body)
+	}
+}
