@@ -22,7 +22,11 @@ func (s *Server) adminReview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AdminReviewPage(s.navPage(c, "Review queue", "admin"), views.ReviewQueue{State: state, Items: items}))
+	reports, err := s.store.Reports(c.UserContext(), models.ReportOpen, 200)
+	if err != nil {
+		return err
+	}
+	return render(c, views.AdminReviewPage(s.navPage(c, "Review queue", "admin"), views.ReviewQueue{State: state, Items: items, Reports: reports}))
 }
 
 func reviewVersionID(c *fiber.Ctx) (uint, error) {

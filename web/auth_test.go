@@ -86,6 +86,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/api/v1/openapi.json", expect{see, see, see, see}},
 		{"GET", "/discovery/resources", expect{see, see, see, see}},
 		{"GET", "/api/v1/me", expect{http.StatusUnauthorized, see, see, see}},
+		{"POST", "/api/v1/reports", expect{http.StatusBadRequest, http.StatusBadRequest, http.StatusBadRequest, http.StatusBadRequest}},
 		// B's app: A gets 404 (no existence leak), the admin has no tenant (403).
 		{"GET", "/apps/b-app", expect{login, none, see, forbidden}},
 		{"GET", "/apps/b-app/versions", expect{login, none, see, forbidden}},
@@ -120,6 +121,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/admin/rules/999999/delete", expect{login, none, none, none}},
 		{"POST", "/admin/rules/999999/delete", expect{login, none, none, none}},
 		{"GET", "/admin/rescan", expect{login, none, none, see}},
+		{"POST", "/admin/reports/999999/decision", expect{login, none, none, none}},
+		{"GET", "/report", expect{see, see, see, see}},
+		{"POST", "/report", expect{http.StatusUnprocessableEntity, http.StatusUnprocessableEntity, http.StatusUnprocessableEntity, http.StatusUnprocessableEntity}},
 		{"GET", "/admin/tenants/nope/suspend", expect{login, none, none, none}},
 		{"POST", "/admin/tenants/nope/suspend", expect{login, none, none, none}},
 		{"POST", "/admin/tenants/nope/reinstate", expect{login, none, none, none}},

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/starters"
 	"github.com/gofiber/fiber/v2"
 )
@@ -57,6 +58,9 @@ var openAPI = map[string]any{
 		"/tokens": map[string]any{"post": op("Exchange an email and password for a new API token. With expires_in_days the token stops working that many days later; without it, it works until revoked. Changing the password revokes every token unless the user chooses to keep them.", nil,
 			obj(map[string]any{"email": strT, "password": strT, "name": strT, "expires_in_days": map[string]any{"type": "integer", "minimum": 1, "maximum": 3650}}, "email", "password"),
 			map[string]any{"201": ref("Token"), "400": ref("Error"), "401": ref("Error"), "415": ref("Error"), "422": ref("Error"), "429": ref("Error")})},
+		"/reports": map[string]any{"post": op("Report an app hosted here (abuse, fraud, phishing, malware…). No account needed; rate limited per address, at most 20 a day per address, message 10–4,000 bytes; the same report twice is stored once. Reports land in the operators' review queue.", nil,
+			obj(map[string]any{"app": strT, "category": enumT(models.ReportCategories...), "message": strT, "email": strT}, "app", "category", "message"),
+			errs(map[string]any{"202": map[string]any{"description": "received: {id, state}"}}, 400, 413, 415, 422, 429))},
 		"/me": map[string]any{"get": op("The authenticated user and tenant.", bearer, nil,
 			map[string]any{"200": ref("Me"), "401": ref("Error")})},
 		"/apps": map[string]any{

@@ -49,6 +49,20 @@ function pad3(s) {
   return n === 0 ? s : s + "  ".slice(0, 3 - n);
 }
 
+// reportURL is the portal's abuse form for an app: REPORT_URL if set, else the portal's origin
+// (the one the dispatcher posts telemetry to) + /report; null when neither is known.
+function reportURL(env, slug) {
+  let base = env.REPORT_URL;
+  if (!base && env.INGEST_URL) {
+    try {
+      base = new URL(env.INGEST_URL).origin + "/report";
+    } catch {
+      return null;
+    }
+  }
+  return base && slug ? base + "?app=" + encodeURIComponent(slug) : null;
+}
+
 function escapeHTML(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
@@ -196,11 +210,13 @@ function wantsHTML(request) {
 // A 402 carries the challenge in PAYMENT-REQUIRED (what x402 clients read);
 // the JSON body has the platform's error shape plus the same challenge, so
 // one parser serves every error of the edge.
-function challengeResponse(request, p, code, error, receipt) {
+function challengeResponse(request, p, code, error, receipt, report) {
   const pr = p.paymentRequired(error, request.url);
   let body, type;
   if (wantsHTML(request)) {
     body = p.page();
+    // The portal's public abuse form for this app (web/reports.go).
+    if (report) body = body.replace("</body>", '<p class="note"><a href="' + escapeHTML(report) + '" rel="nofollow">Report this API</a> to the platform (abuse, fraud, phishing).</p>\n</body>');
     type = "text/html; charset=utf-8";
   } else {
     body = '{"error":{"code":"' + code + '","message":' + JSON.stringify(error) + '},"paymentRequired":' + pr.json + "}";
@@ -295,7 +311,7 @@ export function paywall(request, route, cfg, env, ctx, ev, run) {
       ev.verify_result = "x402_v1_not_supported";
       return challengeResponse(request, p, "x402_version_not_supported", "x402 version 2 is required: send the payment in the PAYMENT-SIGNATURE header (X-PAYMENT is version 1)");
     }
-    return challengeResponse(request, p, "payment_required", "Payment required");
+    return challengeResponse(request, p, "payment_required", "Payment required", undefined, reportURL(env, cfg.slug));
   }
 
   let text, payment;

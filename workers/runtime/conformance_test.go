@@ -416,7 +416,9 @@ func TestX402Conformance(t *testing.T) {
 		if r.status != 402 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 			t.Fatalf("%d %s", r.status, r.header.Get("Content-Type"))
 		}
-		for _, want := range []string{"0.01 USDC", "Base Sepolia", payTo, "A paid answer"} {
+		// The "report this API" link goes to the portal's public form (its origin is the
+		// telemetry endpoint's).
+		for _, want := range []string{"0.01 USDC", "Base Sepolia", payTo, "A paid answer", `href="` + c.ingest.URL + `/report?app=shop"`} {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("page lacks %q", want)
 			}
