@@ -291,3 +291,34 @@ func TestBrowserPhoneMenu(t *testing.T) {
 		t.Fatalf("the Apps page is %d px wider than a 390 px screen", w)
 	}
 }
+
+// TestBrowserPriceFieldsFollowAccess: the route form shows price, network, wallet and
+// settlement only while its access is x402.
+func TestBrowserPriceFieldsFollowAccess(t *testing.T) {
+	ctx := browsertest.New(t)
+	p := startPortal(t)
+	_, a := tenantApp(t, p, "price@example.com", "Price Co", "priceapp")
+	browserLogin(t, ctx, p, "price@example.com")
+	form := `form.route-form[action="/apps/` + a.Slug + `/routes"]`
+	shown := func() bool {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('`+form+` .priced').checkVisibility()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.URL+"/apps/"+a.Slug+"/routes"), chromedp.WaitReady(chromedp.CSS(form))); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		access string
+		shown  bool
+	}{{"public", false}, {"x402", true}, {"api_key", false}} {
+		if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(form+` select[name=access]`), step.access)); err != nil {
+			t.Fatal(err)
+		}
+		if got := shown(); got != step.shown {
+			t.Fatalf("access %s: price fields shown %v, want %v", step.access, got, step.shown)
+		}
+	}
+}

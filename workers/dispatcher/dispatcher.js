@@ -10,6 +10,7 @@ import { jsonError, dispatchErrorResponse, errorCodeOf } from "./errors.js";
 import { preflight, applyCors } from "./cors.js";
 import { newEvent, sendEvent } from "./telemetry.js";
 import { stripPortalCookies } from "./cookies.js";
+import { edgeFavicon } from "./favicon.js";
 
 // Every request the edge answers gets an id: the Claw-Request-Id response
 // header, the request_id of its telemetry event and of the log lines its
@@ -118,6 +119,8 @@ export function handle(request, env, ctx, platform = {}) {
   };
 
   if (!where.slug) {
+    const icon = edgeFavicon(request.method, pathname);
+    if (icon) return tagRequestId(icon, rid);
     return finish(jsonError(404, "no_app", "No app in this URL: use /<app>/… or <app>." + (env.BASE_DOMAIN || "<base domain>") + "/…."), {
       error_code: "no_app",
     });

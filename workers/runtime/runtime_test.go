@@ -312,6 +312,21 @@ func TestRouting(t *testing.T) {
 	}
 }
 
+// TestEdgeFavicon: a browser's /favicon.ico on a URL with no app gets the edge's icon, not
+// 404 no_app; an app's own /favicon.ico still reaches the app.
+func TestEdgeFavicon(t *testing.T) {
+	e := edge(t)
+	e.deploy("echo", echoWorker, nil, nil)
+	r := e.do(t, "GET", "", "/favicon.ico", nil)
+	if r.status != 200 || r.header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(r.body, "<svg") {
+		t.Fatalf("edge /favicon.ico: %d %q %.80s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	r = e.do(t, "GET", "echo.localhost", "/favicon.ico", nil)
+	if r.status != 200 || !strings.Contains(r.body, `"path":"/favicon.ico"`) {
+		t.Fatalf("the app's own /favicon.ico: %d %.120s", r.status, r.body)
+	}
+}
+
 func TestAppStatus(t *testing.T) {
 	e := edge(t)
 	e.deploy("suspended-app", echoWorker, nil, func(c *appConfig) { c.Status = "suspended"; c.Reason = "Unpaid invoice." })
