@@ -37,6 +37,9 @@ const (
 	AccessAPIKey = "api_key"
 	SettleAfter  = "after"
 	SettleBefore = "before"
+	// SettleOptimistic: verify, run, answer, settle after the answer left (cheap routes; the
+	// dispatcher refuses a payer whose settlement failed on the app's optimistic routes).
+	SettleOptimistic = "optimistic"
 )
 
 // SyncJob kinds.
@@ -165,7 +168,7 @@ type Route struct {
 	Amount      string `gorm:"size:80;not null;default:''"`
 	Network     string `gorm:"size:64;not null;default:''"`
 	PayTo       string `gorm:"size:64;not null;default:''"`
-	Settle      string `gorm:"size:8;not null;default:after"`
+	Settle      string `gorm:"size:16;not null;default:after"`
 	Description string `gorm:"size:500;not null;default:''"`
 	MimeType    string `gorm:"size:100;not null;default:''"`
 	RouteDiscovery

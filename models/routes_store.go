@@ -86,10 +86,10 @@ func validateRouteCore(in RouteInput) (Route, error) {
 	switch st := strings.TrimSpace(in.Settle); st {
 	case "", SettleAfter:
 		r.Settle = SettleAfter
-	case SettleBefore:
-		r.Settle = SettleBefore
+	case SettleBefore, SettleOptimistic:
+		r.Settle = st
 	default:
-		return Route{}, fieldErr("settle", "Choose after (settle once your code answered below 400) or before (settle first, for side effects).")
+		return Route{}, fieldErr("settle", "Choose after (settle once your code answered below 400), before (settle first, for side effects) or optimistic (answer at once, settle after: cheap routes).")
 	}
 	desc := strings.TrimSpace(in.Description)
 	if !utf8.ValidString(desc) || utf8.RuneCountInString(desc) > 500 || strings.ContainsFunc(desc, isControl) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/x402"
+	"github.com/402claw/402claw/views"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -112,7 +113,7 @@ type routeOut struct {
 	Warning       string          `json:"warning,omitempty"`
 }
 
-func routesToJSON(rs []models.Route) []routeOut {
+func routesToJSON(rs []models.Route, settled map[string]string) []routeOut {
 	warn := map[int]string{}
 	for _, w := range models.RouteWarnings(rs) {
 		warn[w.Index] = w.Message
@@ -134,10 +135,13 @@ func routesToJSON(rs []models.Route) []routeOut {
 		}
 		if r.Access == models.AccessX402 {
 			o.Price, o.Amount, o.Network, o.PayTo = r.Price, r.Amount, r.Network, r.PayTo
+			if r.Settle == models.SettleOptimistic && o.Warning == "" {
+				o.Warning = views.OptimisticRisk
+			}
 			if n, ok := x402.NetworkByCAIP2(r.Network); ok {
 				o.NetworkName, o.Asset, o.EIP712Name, o.EIP712Version = n.Name, n.Asset, n.EIP712Name, n.EIP712Version
-				if !n.Testnet && o.Warning == "" {
-					o.Warning = "Base mainnet needs a CDP facilitator, which this installation does not support yet"
+				if msg := unsettledNetwork(settled, r); msg != "" && o.Warning == "" {
+					o.Warning = msg
 				}
 			}
 		}
@@ -155,7 +159,7 @@ func (s *Server) apiRoutes(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(routesToJSON(rs))
+	return c.JSON(routesToJSON(rs, s.settledBy(c.UserContext())))
 }
 
 // apiRoutesPut replaces an app's routes, all or nothing. The answer is the stored list as a
@@ -189,12 +193,26 @@ func (s *Server) apiRoutesPut(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// A network no facilitator settles is refused, unless the app priced on it already.
+	settled := s.settledBy(c.UserContext())
+	had := map[string]bool{}
+	if old, err := s.store.Routes(c.UserContext(), a.ID); err == nil {
+		for _, r := range old {
+			had[r.Network] = true
+		}
+	}
+	for i, r := range routes {
+		if msg := unsettledNetwork(settled, r); msg != "" && !had[r.Network] {
+			return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid",
+				Message: fmt.Sprintf("Route %d (index %d): %s", i+1, i, msg), Field: fmt.Sprintf("[%d].network", i)}
+		}
+	}
 	stored, err := s.store.ReplaceRoutes(c.UserContext(), a, routes)
 	if err != nil {
 		return edgeChangeAPIError(err)
 	}
 	s.syncNow(a)
-	return c.JSON(routesToJSON(stored))
+	return c.JSON(routesToJSON(stored, settled))
 }
 
 type egressIn struct {

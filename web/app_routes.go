@@ -35,7 +35,7 @@ func routeInputFromForm(c *fiber.Ctx) models.RouteInput {
 
 // routesTab reads everything the tab shows.
 func (s *Server) routesTab(c *fiber.Ctx, a *models.App) (views.RoutesTab, error) {
-	t := views.RoutesTab{Header: s.appHeader(a), Warnings: map[int]string{}}
+	t := views.RoutesTab{Header: s.appHeader(a), Warnings: map[int]string{}, Networks: s.networkChoices(c.UserContext())}
 	rs, err := s.store.Routes(c.UserContext(), a.ID)
 	if err != nil {
 		return t, err
@@ -93,15 +93,30 @@ func (s *Server) appRoutes(c *fiber.Ctx) error {
 }
 
 // routeChangeMessage says what a saved change means, including the edge's delay and, for a
-// mainnet price, that it cannot be paid yet.
+// mainnet price, that payers pay real USDC.
 func routeChangeMessage(what string, r *models.Route) string {
 	msg := what + " Written through to the edge; Cloudflare KV can take up to 60 s to reach every location."
 	if r != nil && r.Access == models.AccessX402 {
 		if n, ok := x402.NetworkByCAIP2(r.Network); ok && !n.Testnet {
-			msg += " " + views.MainnetUnsupported
+			msg += " This route is priced on " + n.Name + " mainnet: payers pay real USDC to " + r.PayTo + "."
+		}
+		if r.Settle == models.SettleOptimistic {
+			msg += " " + views.OptimisticRisk
 		}
 	}
 	return msg
+}
+
+// checkSettled refuses a price on a network no facilitator settles, unless the route was on
+// that network already (keeping it is the tenant's choice; the table warns).
+func (s *Server) checkSettled(c *fiber.Ctx, r models.Route, before string) error {
+	if r.Access != models.AccessX402 || r.Network == before {
+		return nil
+	}
+	if msg := unsettledNetwork(s.settledBy(c.UserContext()), r); msg != "" {
+		return &models.FieldError{Field: "network", Message: msg}
+	}
+	return nil
 }
 
 // routeFailure turns a refused change into the tab's message; other errors pass through.
@@ -132,6 +147,9 @@ func (s *Server) routeCreate(c *fiber.Ctx) error {
 	in := routeInputFromForm(c)
 	form := views.RouteForm{Values: in}
 	r, verr := models.ValidateRoute(in)
+	if verr == nil {
+		verr = s.checkSettled(c, r, "")
+	}
 	var saved *models.Route
 	if verr == nil {
 		list, err := s.store.AddRoute(c.UserContext(), a, r)
@@ -155,6 +173,17 @@ func (s *Server) routeUpdate(c *fiber.Ctx) error {
 	in := routeInputFromForm(c)
 	form := views.RouteForm{Values: in}
 	r, verr := models.ValidateRoute(in)
+	if verr == nil {
+		before := ""
+		if rs, err := s.store.Routes(c.UserContext(), a.ID); err == nil {
+			for _, old := range rs {
+				if old.ID == id && old.Access == models.AccessX402 {
+					before = old.Network
+				}
+			}
+		}
+		verr = s.checkSettled(c, r, before)
+	}
 	var saved *models.Route
 	if verr == nil {
 		list, err := s.store.UpdateRoute(c.UserContext(), a, id, r)

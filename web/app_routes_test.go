@@ -85,10 +85,10 @@ func TestRouteFormValidation(t *testing.T) {
 		t.Errorf("price shown as %q", got)
 	}
 
-	// Choosing Base mainnet is stored but said plainly not to work yet.
+	// Base mainnet is refused while no facilitator settles it (admin_facilitators_test.go).
 	r = b.htmxForm(path, routeForm("path", "/main", "network", "eip155:8453")...)
-	if !strings.Contains(r.Body, "Base mainnet needs a CDP facilitator, which this installation does not support yet") {
-		t.Errorf("mainnet choice without the plain warning")
+	if !strings.Contains(r.Body, "No facilitator of this installation settles Base (eip155:8453)") {
+		t.Errorf("mainnet choice not refused with the reason")
 	}
 }
 

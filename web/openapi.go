@@ -38,7 +38,7 @@ var openAPI = map[string]any{
 			"BuildError": obj(map[string]any{"error": obj(map[string]any{"code": strT, "message": strT, "problems": arrT(obj(map[string]any{
 				"file": strT, "line": intT, "column": intT, "kind": strT, "message": strT}, "kind", "message"))}, "code", "message", "problems")}, "error"),
 			"RouteIn": obj(map[string]any{"method": strT, "path": strT, "access": enumT("public", "x402", "api_key"), "price": strT,
-				"network": enumT("eip155:84532", "eip155:8453"), "pay_to": strT, "settle": enumT("after", "before"), "description": strT, "mime_type": strT,
+				"network": enumT("eip155:84532", "eip155:8453"), "pay_to": strT, "settle": enumT("after", "before", "optimistic"), "description": strT, "mime_type": strT,
 				"body_type": enumT("json", "form-data", "text"), "input_example": anyT, "input_schema": map[string]any{"type": "object", "description": "JSON Schema 2020-12 of the input, local $ref only."},
 				"output_example": anyT, "limits": routeLimitsT}, "path", "access"),
 			"Route": obj(map[string]any{"id": intT, "method": strT, "path": strT, "access": strT, "price": strT, "amount": strT, "network": strT,

@@ -54,6 +54,14 @@ type Options struct {
 	// PrivateEgress lets allowlists name localhost and private addresses
 	// (CLAW_EDGE_PRIVATE_EGRESS=allow on a local edge).
 	PrivateEgress bool
+	// DefaultFacilitatorURL settles the networks no configured facilitator lists (the
+	// dispatcher's FACILITATOR_URL); its /supported says which networks routes may be priced on.
+	DefaultFacilitatorURL string
+	// ApplyFacilitators writes the configured facilitators through to the edge (the
+	// dispatcher's FACILITATORS and FACILITATOR_AUTH bindings); nil: nothing to write.
+	ApplyFacilitators func(ctx context.Context) error
+	// FacilitatorClient reads facilitators' /supported (nil: a client with a 5 s timeout).
+	FacilitatorClient *http.Client
 }
 
 // Mount is an http.Handler served under Prefix (stripped), outside sessions and CSRF.
@@ -105,6 +113,7 @@ type Server struct {
 	csrfMACs sync.Pool
 
 	bodyTimeout, uploadTimeout time.Duration
+	fac                        facilitatorState
 }
 
 // New builds the fiber app with every route.

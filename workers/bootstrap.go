@@ -36,6 +36,10 @@ type BootstrapOptions struct {
 	IngestURL      string // the portal's telemetry endpoint
 	IngestToken    string
 	FacilitatorURL string
+	// Facilitators and FacilitatorAuth are the dispatcher's FACILITATORS (plain text) and
+	// FACILITATOR_AUTH (secret) from the operator's facilitators (FacilitatorBindings); empty:
+	// every network goes to FacilitatorURL.
+	Facilitators, FacilitatorAuth string
 	// ConfigKey (ConfigKeyHex of the secret key) lets the dispatcher verify that a config
 	// document was written by the portal; empty: documents are not verified.
 	ConfigKey string
@@ -290,6 +294,13 @@ func DispatcherUpload(o BootstrapOptions, kvID string) ScriptUpload {
 	}
 	if o.ConfigKey != "" {
 		u.Bindings = append(u.Bindings, Binding{"type": "secret_text", "name": "CONFIG_KEY", "text": o.ConfigKey})
+	}
+	if o.Facilitators != "" {
+		u.Bindings = append(u.Bindings, Binding{"type": "plain_text", "name": "FACILITATORS", "text": o.Facilitators})
+	}
+	if o.FacilitatorAuth != "" && o.FacilitatorAuth != "{}" {
+		// A secret binding: never in KV, not readable back through the API.
+		u.Bindings = append(u.Bindings, Binding{"type": "secret_text", "name": "FACILITATOR_AUTH", "text": o.FacilitatorAuth})
 	}
 	if hasLock {
 		// The payment lock is a Durable Object class the dispatcher exports.

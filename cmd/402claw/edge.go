@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/models/x402"
 	"github.com/402claw/402claw/web"
 	"github.com/402claw/402claw/workers"
 	"github.com/402claw/402claw/workers/facilitator"
@@ -33,6 +34,38 @@ type edge struct {
 	runtimeErr  error
 	closers     []func()
 	runaways    chan runtime.Runaway // the watchdog's reports, for stopRunaways (runaway.go)
+	// facURL is the default facilitator (networks no configured facilitator lists).
+	facURL string
+	// bootstrap re-uploads the dispatcher with new facilitator bindings (Cloudflare only).
+	bootstrap *workers.BootstrapOptions
+}
+
+// applyFacilitators writes the operator's facilitators through to the dispatcher:
+// FACILITATORS (plain text) and FACILITATOR_AUTH (a secret binding). Locally workerd restarts
+// with them; on Cloudflare the dispatcher is uploaded again with its bindings.
+func (e *edge) applyFacilitators(ctx context.Context, store *models.Store, key []byte) error {
+	fs, err := store.Facilitators(ctx)
+	if err != nil {
+		return err
+	}
+	list, auth, err := workers.FacilitatorBindings(fs, key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.local && e.runtime != nil:
+		return e.runtime.SetFacilitators(list, auth)
+	case e.local:
+		return errors.New("the local edge is not running; it takes the configuration when it starts")
+	case e.bootstrap != nil:
+		o := *e.bootstrap
+		o.Facilitators, o.FacilitatorAuth = list, auth
+		if _, err := workers.Bootstrap(ctx, e.cf, o); err != nil {
+			return fmt.Errorf("the dispatcher was not uploaded with the new facilitators: %w", err)
+		}
+		return nil
+	}
+	return errors.New("no Cloudflare account to write the dispatcher's bindings to")
 }
 
 func (e *edge) close() {
@@ -118,12 +151,16 @@ func portalAddr(cfg *Config) []string {
 
 // startEdge connects to Cloudflare, or starts the local edge when no
 // credentials are configured. A missing workerd does not stop the portal.
-func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte, log *slog.Logger) (*edge, error) {
+func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte, store *models.Store, log *slog.Logger) (*edge, error) {
 	e := &edge{namespace: cfg.CFNamespace, local: cfg.LocalEdge()}
 	if !e.local {
 		e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: cfg.CFAPIToken, AccountID: cfg.CFAccountID, BaseURL: cfg.CFBaseURL})
 		e.kvID = cfg.CFKVConfigID
 		e.edgeURL = "https://" + cfg.BaseDomain
+		if _, bopts, _, err := cloudflareBootstrap(cfg); err == nil {
+			bopts.IngestToken = ingestToken
+			e.bootstrap, e.facURL = &bopts, bopts.FacilitatorURL
+		}
 		return e, nil
 	}
 	// The local Cloudflare API's token, generated once into the data dir:
@@ -162,7 +199,15 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 	apiURL := "http://" + ln.Addr().String()
 	e.cf = workers.NewCloudflare(workers.CloudflareConfig{APIToken: apiToken, AccountID: "local", BaseURL: apiURL + "/client/v4"})
 
-	fac, err := facilitator.New(facilitator.Options{NoncePath: filepath.Join(cfg.DataDir, "facilitator-nonces.log"),
+	// The dev facilitator settles the testnets only: mainnet becomes available when the operator
+	// configures a facilitator that settles it (Admin → Facilitators).
+	var testnets []x402.Network
+	for _, n := range x402.Networks() {
+		if n.Testnet {
+			testnets = append(testnets, n)
+		}
+	}
+	fac, err := facilitator.New(facilitator.Options{NoncePath: filepath.Join(cfg.DataDir, "facilitator-nonces.log"), Networks: testnets,
 		Behaviour: facilitator.Behaviour{VerifyDelay: cfg.DevVerifyDelay, SettleDelay: cfg.DevSettleDelay, Faults: cfg.DevFaults}})
 	if err != nil {
 		e.close()
@@ -173,9 +218,20 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 	if facURL == "" {
 		facURL = cfg.BaseURL + "/dev-facilitator"
 	}
+	e.facURL = facURL
 	ingestURL := cfg.BaseURL + "/internal/telemetry"
+	var facList, facAuth string
+	if store != nil {
+		fs, err := store.Facilitators(ctx)
+		if err == nil {
+			facList, facAuth, err = workers.FacilitatorBindings(fs, key)
+		}
+		if err != nil {
+			log.Error("configured facilitators not read; every network goes to the default facilitator", "err", err)
+		}
+	}
 	res, err := workers.Bootstrap(ctx, e.cf, workers.BootstrapOptions{Namespace: e.namespace, BaseDomain: cfg.BaseDomain,
-		IngestURL: ingestURL, IngestToken: ingestToken, FacilitatorURL: facURL})
+		IngestURL: ingestURL, IngestToken: ingestToken, FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -198,8 +254,8 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 		PrivateEgress: cfg.PrivateEgress, Platform: portalAddr(cfg), ConfigKey: workers.ConfigKeyHex(key),
 		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
 		DataDir: cfg.DataDir, Logger: log, AsyncTrace: true, SubrequestEmulation: true,
-		FacilitatorURL: facURL,
-		OnRunaway:      e.reportRunaway(log),
+		FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth,
+		OnRunaway: e.reportRunaway(log),
 	})
 	if err != nil {
 		e.runtimeErr = err

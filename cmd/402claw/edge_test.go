@@ -47,7 +47,7 @@ func TestLocalEdgePreloadsOnConfigWrite(t *testing.T) {
 	var logs lockedBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := withLocalEdge(context.Background())
-	e, err := startEdge(ctx, cfg, "ingest-token", make([]byte, 32), log)
+	e, err := startEdge(ctx, cfg, "ingest-token", make([]byte, 32), nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/workers"
 	"github.com/402claw/402claw/workers/syncer"
 )
@@ -91,9 +92,19 @@ func edgeCheckCmd(ctx context.Context, cfg *Config, args []string, stdout, stder
 
 // edgeBootstrapCmd prepares a Cloudflare account: namespaces and our workers.
 func edgeBootstrapCmd(ctx context.Context, cfg *Config, stdout io.Writer) error {
-	cf, bopts, _, err := cloudflareBootstrap(cfg)
+	cf, bopts, key, err := cloudflareBootstrap(cfg)
 	if err != nil {
 		return err
+	}
+	// The operator's facilitators (Admin → Facilitators) go into the dispatcher's bindings.
+	if db, err := openDB(cfg); err != nil {
+		fmt.Fprintf(stdout, "database not opened (%v): the dispatcher gets no configured facilitators\n", err)
+	} else if fs, err := models.NewStore(db).Facilitators(ctx); err != nil {
+		fmt.Fprintf(stdout, "facilitators not read (%v): the dispatcher gets none\n", err)
+	} else if bopts.Facilitators, bopts.FacilitatorAuth, err = workers.FacilitatorBindings(fs, key); err != nil {
+		return err
+	} else if len(fs) > 0 {
+		fmt.Fprintf(stdout, "%d configured facilitators written into the dispatcher's bindings\n", len(fs))
 	}
 	r, err := workers.Bootstrap(ctx, cf, bopts)
 	for _, l := range r.Lines() {

@@ -105,7 +105,7 @@ func openPlatform(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 			return nil, fmt.Errorf("CLAW_INGEST_TOKEN: unable to generate one in %s: %v", cfg.DataDir, err)
 		}
 	}
-	if p.edge, err = startEdge(ctx, cfg, p.ingest, p.key, log); err != nil {
+	if p.edge, err = startEdge(ctx, cfg, p.ingest, p.key, p.store, log); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
@@ -189,10 +189,12 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 			return err
 		}}},
 	}
+	opts.DefaultFacilitatorURL = p.edge.facURL
+	opts.ApplyFacilitators = func(ctx context.Context) error { return p.edge.applyFacilitators(ctx, p.store, p.key) }
 	if p.edge.facilitator != nil {
 		opts.Mounts = append(opts.Mounts, web.Mount{Prefix: "/dev-facilitator", Handler: p.edge.facilitator})
 	}
-	app, _, err := web.New(opts)
+	app, srv, err := web.New(opts)
 	if err != nil {
 		return err
 	}
@@ -200,6 +202,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("CLAW_ADDR: unable to listen on %s: %v", cfg.Addr, err)
 	}
+	go checkFacilitators(ctx, srv, log)
 	go sweepSessions(ctx, p.store, policy, log)
 	go retainTelemetry(ctx, p.store, cfg.TelemetryRetention, time.Hour, log.With("component", "retention"))
 	go sweepLogs(ctx, p.store, 10*time.Minute, log.With("component", "log-retention"))
@@ -222,6 +225,27 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// checkFacilitators reads every facilitator's /supported once the portal listens (the dev
+// facilitator is the portal's own), retrying the default facilitator for 30 s.
+func checkFacilitators(ctx context.Context, srv *web.Server, log *slog.Logger) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := srv.CheckFacilitators(ctx)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Warn("the default facilitator's /supported was not read; Base Sepolia is assumed", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func dbKind(cfg *Config) string {

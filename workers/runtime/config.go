@@ -113,6 +113,13 @@ func configFiles(opts Options, edgeAddr, lockDir string, egress egressEndpoint) 
 	if opts.FacilitatorURL != "" {
 		bindings = append(bindings, text("FACILITATOR_URL", opts.FacilitatorURL))
 	}
+	if opts.Facilitators != "" {
+		bindings = append(bindings, text("FACILITATORS", opts.Facilitators))
+	}
+	if opts.FacilitatorAuth != "" && opts.FacilitatorAuth != "{}" {
+		// The dispatcher's secret: only in workerd's private config (mode 0600).
+		bindings = append(bindings, text("FACILITATOR_AUTH", opts.FacilitatorAuth))
+	}
 	if opts.ConfigKey != "" {
 		bindings = append(bindings, text("CONFIG_KEY", opts.ConfigKey))
 	}

@@ -56,6 +56,9 @@ type Options struct {
 	NoLogCapture   bool
 	ConfigCacheTTL time.Duration // dispatcher's per-isolate config cache; 0 = 5 s, negative = off
 	FacilitatorURL string        // x402 facilitator for paid routes; empty = the dispatcher's default (x402.org)
+	// Facilitators and FacilitatorAuth become the dispatcher's FACILITATORS and
+	// FACILITATOR_AUTH (workers.FacilitatorBindings); SetFacilitators changes them.
+	Facilitators, FacilitatorAuth string
 	// EdgeAPIToken is the local Cloudflare API's runtime token: workerd
 	// sends it on every request to EdgeAPIURL (scripts with their secrets,
 	// KV). Required.
@@ -104,6 +107,12 @@ type Runtime struct {
 	done   chan struct{}
 	cpu    *cpuStats
 	egress *egress.Policy
+
+	// What configFiles needs again when SetFacilitators rewrites the configuration.
+	edgeAddr, lockDir string
+	egressEP          egressEndpoint
+	proc              *os.Process // the running workerd, nil between runs
+	reload            bool        // the running workerd is being replaced by SetFacilitators
 
 	mu       sync.Mutex
 	status   Status
@@ -193,7 +202,8 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &Runtime{opts: opts, dir: dir, log: opts.Logger.With("component", "workerd"), cancel: cancel, done: make(chan struct{}), cpu: newCPUStats(), egress: policy}
+	r := &Runtime{opts: opts, dir: dir, log: opts.Logger.With("component", "workerd"), cancel: cancel, done: make(chan struct{}), cpu: newCPUStats(), egress: policy,
+		edgeAddr: edgeAddr, lockDir: lockDir, egressEP: egressEndpoint{addr: guardLn.Addr().String(), header: egress.TokenHeader, token: guardToken}}
 	go func() {
 		<-r.done
 		guardSrv.Close()
@@ -213,6 +223,32 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		<-r.done
 		return nil, fmt.Errorf("runtime: unable to start workerd: %w", ctx.Err())
 	}
+}
+
+// SetFacilitators changes the dispatcher's FACILITATORS and FACILITATOR_AUTH: the configuration
+// is rewritten and workerd restarted with it (bindings are fixed for a worker's life, as a
+// Cloudflare upload is). Used payments survive: the payment locks are on disk.
+func (r *Runtime) SetFacilitators(list, auth string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.opts.Facilitators == list && r.opts.FacilitatorAuth == auth {
+		return nil
+	}
+	opts := r.opts
+	opts.Facilitators, opts.FacilitatorAuth = list, auth
+	files, err := configFiles(opts, r.edgeAddr, r.lockDir, r.egressEP)
+	if err == nil {
+		err = writeConfig(r.dir, files)
+	}
+	if err != nil {
+		return err
+	}
+	r.opts.Facilitators, r.opts.FacilitatorAuth = list, auth // fields runOnce never reads
+	if r.proc != nil {
+		r.reload = true
+		_ = r.proc.Signal(syscall.SIGTERM)
+	}
+	return nil
 }
 
 // egressPolicy is the tenant egress policy: the platform's listeners are
@@ -328,6 +364,14 @@ func (r *Runtime) supervise(ctx context.Context, ready chan<- error) {
 		if ctx.Err() != nil {
 			return
 		}
+		r.mu.Lock()
+		reload := r.reload
+		r.reload = false
+		r.mu.Unlock()
+		if reload {
+			r.log.Info("restarting workerd with the new facilitator configuration")
+			continue
+		}
 		stalled := errors.Is(err, errStalled)
 		r.mu.Lock()
 		r.status.Running = false
@@ -425,6 +469,7 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 	}
 	r.mu.Lock()
 	r.status.PID = cmd.Process.Pid
+	r.proc = cmd.Process
 	r.mu.Unlock()
 
 	var wg, outputs sync.WaitGroup
@@ -552,6 +597,7 @@ func (r *Runtime) runOnce(ctx context.Context, onReady func(error)) error {
 	r.status.Running = false
 	r.status.PID = 0
 	r.warmAddr = ""
+	r.proc = nil
 	r.mu.Unlock()
 	if ctx.Err() != nil {
 		return nil
