@@ -209,3 +209,6 @@ func bucketWord(g models.Granularity) string {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+// PaymentResultText is a ledger row's outcome in words, as the Payments tab shows it.
+func PaymentResultText(p models.Payment) string { return paymentResult(p) }

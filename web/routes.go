@@ -124,6 +124,8 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/apps/:slug/egress/:id/delete", user(s.egressRemove)...)
 	app.Get("/apps/:slug/payments", user(s.appPayments)...)
 	app.Get("/apps/:slug/usage", user(s.appUsage)...)
+	app.Get("/apps/:slug/usage.csv", user(s.appUsageCSV)...)
+	app.Get("/apps/:slug/payments.csv", user(s.appPaymentsCSV)...)
 	app.Get("/apps/:slug/logs", user(s.appLogs)...)
 	app.Get("/apps/:slug/logs/live", user(s.appLogsLive)...)
 	if b := s.opts.Billing; b != nil {
@@ -144,6 +146,7 @@ func (s *Server) routes(app *fiber.App) {
 		app.Get("/billing", user(s.billingShow)...)
 	}
 	app.Get("/usage", user(s.usageShow)...)
+	app.Get("/usage.csv", user(s.usageCSVShow)...)
 	app.Get("/settings", user(s.settingsShow)...)
 	app.Post("/settings/password", user(s.passwordSave)...)
 	app.Post("/settings/tokens", user(s.tokenCreate)...)

@@ -1,12 +1,14 @@
 package web_test
 
 import (
+	"encoding/csv"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/402claw/402claw/web"
 	"github.com/PuerkitoBio/goquery"
 )
 
@@ -244,5 +246,71 @@ func TestRecentRequestsLog(t *testing.T) {
 	r := b.do("GET", older, nil, map[string]string{"HX-Request": "true", "HX-Target": "requests"})
 	if r.Status != 200 || strings.Contains(r.Body, "<html") || !strings.HasPrefix(strings.TrimSpace(r.Body), `<section class="card" id="requests">`) {
 		t.Errorf("htmx page: %d %.200s", r.Status, r.Body)
+	}
+}
+
+func TestUsageAndPaymentsCSV(t *testing.T) {
+	p := startPortal(t)
+	b, _ := tenantApp(t, p, "csv@example.com", "CSV", "csvapp")
+	tenantApp(t, p, "csv2@example.com", "Other", "csvother")
+	now := time.Now().UTC()
+	seedUsage(t, p, "csvapp", now)
+	// A caller-chosen route and payer that a spreadsheet would run as formulas.
+	evil := fmt.Sprintf(`{"events":[{"ts":%d,"app":"csvapp","route":"=HYPERLINK(\"http://x\")","status_code":200,"payment_required":true,"payment_success":true,"amount":"5","network":"eip155:8453","payer":"@evil","transaction":"0xdef","nonce":"0x09","settlement_result":"success","verify_result":"valid"}]}`, now.UnixMilli())
+	if r := p.api(t, "POST", "/internal/telemetry", "test-ingest-token", "application/json", evil); r.Status != 202 {
+		t.Fatalf("ingest %d %s", r.Status, r.Body)
+	}
+	read := func(path string) [][]string {
+		t.Helper()
+		r := b.get(path)
+		if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") || !strings.Contains(r.Header.Get("Content-Disposition"), "attachment") {
+			t.Fatalf("%s: %d %s %.200s", path, r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+		recs, err := csv.NewReader(strings.NewReader(r.Body)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+	recs := read("/apps/csvapp/usage.csv")
+	if len(recs) != 25 || recs[0][3] != "requests" {
+		t.Fatalf("usage csv: %d lines, header %v", len(recs), recs[0])
+	}
+	if last := recs[24]; last[3] != "5" || last[4] != "3" || last[5] != "0.250005" || last[6] != "1" {
+		t.Errorf("this hour %v", last)
+	}
+	if recs := read("/usage.csv?range=7d"); len(recs) != 8 || recs[7][3] != "6" {
+		t.Errorf("tenant 7d csv %v", recs)
+	}
+	recs = read("/apps/csvapp/payments.csv")
+	if len(recs) != 4 {
+		t.Fatalf("payments csv: %d lines %v", len(recs), recs)
+	}
+	var sawEvil, sawReal, sawSim bool
+	for _, r := range recs[1:] {
+		switch r[8] {
+		case "0xdef":
+			sawEvil = r[1] == `'=HYPERLINK("http://x")` && r[2] == "'@evil" && r[9] == "https://basescan.org/tx/0xdef"
+		case "0xabc1":
+			sawReal = r[4] == "0.25 USDC" && r[9] == "https://basescan.org/tx/0xabc1"
+		case "0xabc2":
+			sawSim = r[7] == "true" && r[9] == ""
+		}
+	}
+	if !sawEvil || !sawReal || !sawSim {
+		t.Errorf("payments csv rows (evil defused %v, explorer link %v, simulated without link %v): %v", sawEvil, sawReal, sawSim, recs)
+	}
+	for _, path := range []string{"/apps/csvother/payments.csv", "/apps/csvother/usage.csv", "/usage.csv?app=csvother"} {
+		if r := b.get(path); r.Status != 404 {
+			t.Errorf("%s: %d", path, r.Status)
+		}
+	}
+}
+
+func TestCSVCellDefused(t *testing.T) {
+	for in, want := range map[string]string{"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx", "GET /a": "GET /a", "": "", "0xabc": "0xabc"} {
+		if got := web.CSVCell(in); got != want {
+			t.Errorf("CSVCell(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

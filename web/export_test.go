@@ -1,0 +1,4 @@
+package web
+
+// CSVCell exposes csvCell to the tests.
+var CSVCell = csvCell
