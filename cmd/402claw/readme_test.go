@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// quickStart is the API quick start of the README: the shell block between the
+// quickstart markers.
+var quickStart = regexp.MustCompile("(?s)<!-- quickstart:begin -->\\s*```sh\\n(.*?)```\\s*<!-- quickstart:end -->")
+
+// TestReadmeQuickStart runs the README's API quick start word for word, with bash and curl,
+// against a fresh portal and its local edge, and checks what the README says it prints.
+func TestReadmeQuickStart(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := quickStart.FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no quick start block between <!-- quickstart:begin --> and <!-- quickstart:end -->")
+	}
+	for _, tool := range []string{"bash", "curl", "sed", "grep"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("SKIPPING the README quick start: %s is not installed", tool)
+		}
+	}
+	s := startServe(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", string(m[1]))
+	cmd.Env = append(os.Environ(), "BASE="+s.Portal, "EDGE="+s.Edge)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the quick start failed: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	// Each step's output, in order: the app, the version, the deployment, the answer, the
+	// routes, the 402.
+	want := []string{`"slug":"hello"`, `"main_module":"index.js"`, `"status":"pending"`, "\nhello\n", `"access":"x402"`, "\n402\n"}
+	rest := out.String()
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("the quick start's output lacks %q (in order):\n%s", w, out.String())
+		}
+		rest = rest[i+len(w)-1:]
+	}
+}
