@@ -133,7 +133,7 @@ func (s *Store) CreateApp(ctx context.Context, tenant *Tenant, slug, name string
 			return &PlanLimitError{What: "apps", Limit: int64(p.MaxApps), Plan: p.Name,
 				BetterPlan: betterPlan(tx, int64(p.MaxApps), func(q Plan) int64 { return int64(q.MaxApps) })}
 		}
-		a = App{TenantID: t.ID, Slug: slug, Name: name, ScriptName: "app-" + slug, Status: AppActive, SyncState: SyncPending}
+		a = App{TenantID: t.ID, Slug: slug, Name: name, ScriptName: ScriptName(slug), Status: AppActive, SyncState: SyncPending}
 		if err := tx.Create(&a).Error; err != nil {
 			if isUniqueViolation(err) {
 				return ErrSlugTaken

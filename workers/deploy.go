@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -28,24 +27,18 @@ import (
 // CompatibilityDate is the workerd/Cloudflare behaviour every user worker runs with.
 const CompatibilityDate = "2026-11-01"
 
-// Tag names on user workers. OwnerTag marks every script 402claw manages, so the reconciler can
-// list ours in one call and leave anything else in the namespace alone.
+// Tag names on user workers; the names at Cloudflare are built in models/edgenames.go.
 const (
-	OwnerTag       = "402claw"
+	OwnerTag       = models.OwnerTag
 	ownerFilter    = OwnerTag + ":yes"
 	shaTagPrefix   = "sha:"
 	fpTagPrefix    = "fp:"
-	shardTagPrefix = "shard:"
+	shardTagPrefix = models.ShardTagPrefix
 	digestChars    = 16
 )
 
-// ShardTag is the shard:<2 hex> tag of a script name: the first byte of its SHA-256. When a
-// listing of our scripts comes back as a full page without a cursor (so it may be cut), the
-// reconciler lists shard by shard instead, 256 narrower listings of about 1/256 each.
-func ShardTag(scriptName string) string {
-	sum := sha256.Sum256([]byte(scriptName))
-	return shardTagPrefix + hex.EncodeToString(sum[:1])
-}
+// ShardTag is models.ShardTag.
+func ShardTag(scriptName string) string { return models.ShardTag(scriptName) }
 
 // appScriptRe is the name of every script 402claw creates: "app-" and an app slug
 // (models.App.ScriptName). A listed item with any other name is never ours to touch.
@@ -54,11 +47,11 @@ var appScriptRe = regexp.MustCompile(`^app-[a-z][a-z0-9-]{2,31}$`)
 // IsAppScriptName reports whether name can be the script of an app.
 func IsAppScriptName(name string) bool { return appScriptRe.MatchString(name) }
 
-// ConfigKeyPrefix starts the KV key of every app config document.
-const ConfigKeyPrefix = "app:"
+// ConfigKeyPrefix is models.ConfigKeyPrefix.
+const ConfigKeyPrefix = models.ConfigKeyPrefix
 
-// ConfigKey is the KV key the dispatcher reads for an app.
-func ConfigKey(slug string) string { return ConfigKeyPrefix + slug }
+// ConfigKey is models.ConfigKey.
+func ConfigKey(slug string) string { return models.ConfigKey(slug) }
 
 // DecryptedVar is a var ready for upload.
 type DecryptedVar = models.DecryptedVar
@@ -92,10 +85,10 @@ func BuildScript(app models.App, v models.Version, vars []DecryptedVar, plan mod
 		Bindings:          bindings,
 		Tags: []string{
 			OwnerTag,
-			"tenant:" + strconv.FormatUint(uint64(app.TenantID), 10),
-			"app:" + app.Slug,
-			"plan:" + plan.Key,
-			ShardTag(app.ScriptName),
+			models.TenantTag(app.TenantID),
+			models.AppTag(app.Slug),
+			models.PlanTag(plan.Key),
+			models.ShardTag(app.ScriptName),
 			shaTagPrefix + short(v.SHA256),
 		},
 	}

@@ -71,14 +71,21 @@ export class ConfigForged extends Error {}
 // without the key (a leaked KV token, a bug elsewhere) can copy a digest but
 // not make one for other bytes, so a forged document (another payTo, say)
 // is refused instead of obeyed.
+// configKey is the KV key of an app's config document, as the portal writes it
+// (models/edgenames.go ConfigKey; both checked against models/testdata/edge_names.json).
+export const CONFIG_KEY_PREFIX = "app:";
+export function configKey(slug) {
+  return CONFIG_KEY_PREFIX + slug;
+}
+
 export async function readConfig(kv, slug, key) {
   if (!kv) throw new Error("dispatcher: CONFIG KV binding missing");
   if (!key) {
-    const cfg = await kv.get("app:" + slug, "json");
+    const cfg = await kv.get(configKey(slug), "json");
     if (!cfg || typeof cfg !== "object") return null;
     return cfg;
   }
-  const { value, metadata } = await kv.getWithMetadata("app:" + slug, "text");
+  const { value, metadata } = await kv.getWithMetadata(configKey(slug), "text");
   if (value === null || value === undefined) return null;
   const digest = metadata && typeof metadata === "object" ? metadata.sha256 : null;
   if (typeof digest !== "string" || !(await verifyDigest(key, value, digest))) {

@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readConfig, verifyDigest, ConfigForged } from "./config.js";
+import { readFileSync } from "node:fs";
+import { readConfig, verifyDigest, ConfigForged, configKey } from "./config.js";
+
+// The names the portal builds (models/edgenames.go), written by TestEdgeNamesGolden.
+const edgeNames = JSON.parse(readFileSync(new URL("../../models/testdata/edge_names.json", import.meta.url), "utf8"));
 
 // The golden vector of workers/deploy_test.go (TestConfigDigestGolden): the
 // Go portal's DocDigest and this verification must agree byte for byte.
@@ -39,4 +43,25 @@ test("readConfig with a key: verified documents only", async () => {
   }
   // Without a key (tests that write documents by hand) nothing is checked.
   assert.deepEqual(await readConfig(kv(DOC, null), "shop", undefined), { v: 1, slug: "shop" });
+});
+
+test("edge_names.json: the config key is the portal's, and readConfig reads it", async () => {
+  assert.ok(edgeNames.cases.length >= 3);
+  for (const c of edgeNames.cases) {
+    assert.equal(configKey(c.slug), c.config_key, c.slug);
+    const asked = [];
+    const store = {
+      async get(k) {
+        asked.push(k);
+        return null;
+      },
+      async getWithMetadata(k) {
+        asked.push(k);
+        return { value: null, metadata: null };
+      },
+    };
+    await readConfig(store, c.slug, undefined);
+    await readConfig(store, c.slug, KEY);
+    assert.deepEqual(asked, [c.config_key, c.config_key], c.slug);
+  }
 });

@@ -388,7 +388,7 @@ func (s *Syncer) removeApp(ctx context.Context, j *models.SyncJob, st *models.Ed
 // answers 404. The job then records no deployed version and no fingerprint, so a restore
 // uploads the script again.
 func (s *Syncer) takeDown(ctx context.Context, j *models.SyncJob, st *models.EdgeState) error {
-	if _, err := s.o.CF.DeleteUserScriptsByTag(ctx, s.o.Namespace, workers.OwnerTag+":yes", "app:"+st.App.Slug+":yes"); err != nil && !errors.Is(err, workers.ErrNotFound) {
+	if _, err := s.o.CF.DeleteUserScriptsByTag(ctx, s.o.Namespace, models.OwnerTag+":yes", models.AppTag(st.App.Slug)+":yes"); err != nil && !errors.Is(err, workers.ErrNotFound) {
 		return err
 	}
 	if err := s.o.CF.DeleteKV(ctx, s.o.ConfigKV, workers.ConfigKey(st.App.Slug)); err != nil && !errors.Is(err, workers.ErrNotFound) {
