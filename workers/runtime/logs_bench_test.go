@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -42,7 +43,9 @@ func TestBenchLogCapture(t *testing.T) {
 		}
 		return goLoad(t, url, dur, 16)
 	}
-	ingest := newIngest()
+	// The ingest endpoint runs on the same cores as the edges: it reads and discards each post
+	// and only counts log records, so that the run measures the edge, not a JSON parser.
+	ingest := newCountingIngest()
 	defer ingest.Close()
 	start := func(capture bool) (*Runtime, func()) {
 		fe := newFakeEdge()
@@ -80,11 +83,31 @@ func TestBenchLogCapture(t *testing.T) {
 		t.Logf("round %d: without capture %.0f req/s, with capture %.0f req/s: %.3f×", i+1, o, c, c/o)
 	}
 	sort.Float64s(ratios)
-	ingest.mu.Lock()
-	n := len(ingest.logs)
-	ingest.mu.Unlock()
-	t.Logf("log capture, median of %d rounds: %.3f× the throughput without capture (goal ≥ 0.95×; rounds ranged %.3f× to %.3f×); %d log records reached the ingest endpoint",
-		rounds, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], n)
+	n := ingest.logs.Load()
+	t.Logf("log capture, median of %d rounds: %.3f× the throughput without capture (goal ≥ 0.95×; rounds ranged %.3f× to %.3f×); %d log records reached the ingest endpoint in %d posts",
+		rounds, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], n, ingest.posts.Load())
+}
+
+// countingIngest accepts the edge's posts like the portal's ingest endpoint but does not parse
+// them: it counts the log records of {"logs":[…]} bodies by their "lines" key (a message's own
+// quotes arrive escaped, so it cannot match).
+type countingIngest struct {
+	*httptest.Server
+	logs  atomic.Int64
+	posts atomic.Int64
+}
+
+func newCountingIngest() *countingIngest {
+	s := &countingIngest{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.posts.Add(1)
+		if bytes.HasPrefix(body, []byte(`{"logs":`)) {
+			s.logs.Add(int64(bytes.Count(body, []byte(`"lines":[`))))
+		}
+		w.WriteHeader(204)
+	}))
+	return s
 }
 
 // goLoad sends requests over conns keep-alive connections for d and returns requests per second.

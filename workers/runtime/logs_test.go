@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -174,4 +176,40 @@ func (e *edgeEnv) deployScript(slug, script, etag string, edit func(*appConfig))
 		edit(&cfg)
 	}
 	e.writeConfig(cfg)
+}
+
+// TestLogCaptureBatches: the wrapper gathers the records of an isolate's requests and sends
+// them to the Logs entrypoint in batches. Of many concurrent requests, every one's record
+// arrives exactly once, with its own request id, path and line.
+func TestLogCaptureBatches(t *testing.T) {
+	e := edge(t)
+	e.deploy("many", `export default { fetch(req) { const p = new URL(req.url).pathname; console.log("line of " + p); return new Response("ok"); } };`, nil, nil)
+	const n = 230
+	rids := make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := e.do(t, "GET", "", fmt.Sprintf("/many/r%d", i), nil)
+			if r.status != 200 {
+				t.Errorf("request %d: %d %s", i, r.status, r.body)
+			}
+			rids[i] = r.header.Get("Claw-Request-Id")
+		}()
+	}
+	wg.Wait()
+	for i, rid := range rids {
+		recs := e.ingest.waitLogs(t, rid, func(recs []map[string]any) bool { return len(linesOf(recs)) >= 1 })
+		want := fmt.Sprintf("/many/r%d", i)
+		if len(recs) != 1 || recs[0]["path"] != want || recs[0]["app"] != "many" {
+			t.Fatalf("request %d: records %v", i, recs)
+		}
+		if ls := linesOf(recs); len(ls) != 1 || ls[0]["message"] != fmt.Sprintf("line of /r%d", i) {
+			t.Fatalf("request %d: lines %v", i, ls)
+		}
+	}
 }

@@ -142,32 +142,39 @@ export class Telemetry extends WorkerEntrypoint {
   }
 }
 
-// Logs receives the lines a tenant's request wrote (claw-wrapper.txt) and
-// adds them to the dispatcher's log batch. The app is the one the dispatcher
-// named when it loaded the worker, never the record's own; a tenant that
-// reaches the binding can at most write into its own app's logs.
+// Logs receives the lines a tenant's requests wrote (claw-wrapper.txt: a
+// batch of records, one per request, or a single record) and adds them to
+// the dispatcher's log batch. The app is the one the dispatcher named when
+// it loaded the worker, never the record's own; a tenant that reaches the
+// binding can at most write into its own app's logs.
 const MAX_LOG_LINES = 1000;
+const MAX_LOG_RECORDS = 1000;
 export class Logs extends WorkerEntrypoint {
-  write(rec) {
-    if (!rec || typeof rec !== "object" || !Array.isArray(rec.lines)) return;
-    const str = (v, n) => (typeof v === "string" ? v.slice(0, n) : "");
-    const lines = [];
-    for (const l of rec.lines.slice(0, MAX_LOG_LINES)) {
-      if (!l || typeof l !== "object") continue;
-      lines.push({ ts: Number(l.ts) || Date.now(), level: str(l.level, 8), message: str(l.message, 20000) });
-    }
-    sendLogs(this.env, this.ctx, {
-      ts: Date.now(),
-      app: this.ctx.props.app || "",
-      request_id: str(rec.request_id, 64),
-      method: str(rec.method, 16),
-      path: str(rec.path, 520),
-      route: str(rec.route, 520),
-      status: Number(rec.status) || 0,
-      lines,
-      dropped: Math.max(0, Number(rec.dropped) || 0) + Math.max(0, rec.lines.length - MAX_LOG_LINES),
-    });
+  write(recs) {
+    if (!Array.isArray(recs)) recs = [recs];
+    for (const rec of recs.slice(0, MAX_LOG_RECORDS)) logRecord(this.env, this.ctx, rec);
   }
+}
+
+function logRecord(env, ctx, rec) {
+  if (!rec || typeof rec !== "object" || !Array.isArray(rec.lines)) return;
+  const str = (v, n) => (typeof v === "string" ? v.slice(0, n) : "");
+  const lines = [];
+  for (const l of rec.lines.slice(0, MAX_LOG_LINES)) {
+    if (!l || typeof l !== "object") continue;
+    lines.push({ ts: Number(l.ts) || Date.now(), level: str(l.level, 8), message: str(l.message, 20000) });
+  }
+  sendLogs(env, ctx, {
+    ts: Date.now(),
+    app: ctx.props.app || "",
+    request_id: str(rec.request_id, 64),
+    method: str(rec.method, 16),
+    path: str(rec.path, 520),
+    route: str(rec.route, 520),
+    status: Number(rec.status) || 0,
+    lines,
+    dropped: Math.max(0, Number(rec.dropped) || 0) + Math.max(0, rec.lines.length - MAX_LOG_LINES),
+  });
 }
 
 function tenantEnv(script, ctx, env, app) {
