@@ -394,6 +394,9 @@ func (s *Store) VersionNumber(ctx context.Context, appID, id uint) (int, error) 
 func (s *Store) Deploy(ctx context.Context, app *App, versionID uint) (*Deployment, error) {
 	var d Deployment
 	err := s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
+		if cur.TakenDown() {
+			return &TakenDownError{Reason: cur.ModerationReason}
+		}
 		q := tx.Select("id", "number", "review_state", "review_reason").Where("app_id = ?", cur.ID)
 		if versionID != 0 {
 			q = q.Where("id = ?", versionID)

@@ -19,6 +19,14 @@ const (
 // TakenDown reports whether an admin took the app down.
 func (a *App) TakenDown() bool { return a.ModerationState == ModerationTakenDown }
 
+// TakenDownError refuses a deploy of an app an admin took down: the deployment would look
+// successful while the syncer deletes the script again.
+type TakenDownError struct{ Reason string }
+
+func (e *TakenDownError) Error() string {
+	return "an admin took this app down (" + e.Reason + "); it cannot be deployed until an admin restores it"
+}
+
 func validModerationReason(state, reason string) (string, error) {
 	reason = strings.TrimSpace(reason)
 	switch {

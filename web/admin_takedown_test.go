@@ -80,6 +80,14 @@ func TestTakedownWritesThrough(t *testing.T) {
 	if sc, _, _ := edge("td-two"); !sc {
 		t.Fatal("the take down of one app deleted another")
 	}
+	// The tenant cannot deploy a taken-down app: the deployment would look successful while
+	// the syncer deletes the script again.
+	if r := ep.api(t, "POST", "/api/v1/apps/td-one/deployments", tok, "application/json", `{}`); r.Status != 409 || !strings.Contains(r.Body, "app_taken_down") || !strings.Contains(r.Body, "Spam relay, confirmed") {
+		t.Fatalf("deploy of a taken-down app: %d %s", r.Status, r.Body)
+	}
+	if sc, st, _ := edge("td-one"); sc || st != "" {
+		t.Fatalf("a refused deploy brought the taken-down app back: script %v / document %q", sc, st)
+	}
 	page := admin.get("/admin/tenants/" + tenant.Slug).Body
 	if !strings.Contains(page, "taken down") || !strings.Contains(page, "Spam relay, confirmed") {
 		t.Fatal("the tenant page does not show the take down")

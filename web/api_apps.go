@@ -308,6 +308,7 @@ func (s *Server) apiDeploy(c *fiber.Ctx) error {
 	}
 	d, err := s.store.Deploy(c.UserContext(), a, id)
 	var re *models.ReviewError
+	var td *models.TakenDownError
 	switch {
 	case errors.As(err, &re):
 		code := "review_pending"
@@ -315,6 +316,8 @@ func (s *Server) apiDeploy(c *fiber.Ctx) error {
 			code = "version_rejected"
 		}
 		return &apiError{Status: fiber.StatusConflict, Code: code, Message: re.Error(), Field: "version_id"}
+	case errors.As(err, &td):
+		return newAPIError(fiber.StatusConflict, "app_taken_down", sentence(td.Error()))
 	case errors.Is(err, models.ErrNotFound):
 		if id == 0 {
 			return newAPIError(fiber.StatusUnprocessableEntity, "no_version", "The app has no version yet; POST /versions first.")

@@ -397,7 +397,10 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 		// A version waiting for review is saved but not deployed; the page says so.
 		if v.ReviewState != models.ReviewPending && c.FormValue("deploy") != "" {
 			d, err := s.store.Deploy(c.UserContext(), a, v.ID)
-			if err != nil {
+			var td *models.TakenDownError
+			if errors.As(err, &td) {
+				return fiber.NewError(fiber.StatusConflict, "Saved as version "+strconv.Itoa(v.Number)+", not deployed: "+td.Error()+".")
+			} else if err != nil {
 				return err
 			}
 			s.syncNow(a)
@@ -423,9 +426,12 @@ func (s *Server) appDeploy(c *fiber.Ctx) error {
 	}
 	d, err := s.store.Deploy(c.UserContext(), a, uint(id))
 	var re *models.ReviewError
+	var td *models.TakenDownError
 	switch {
 	case errors.As(err, &re):
-		return fiber.NewError(fiber.StatusConflict, strings.ToUpper(re.Error()[:1])+re.Error()[1:]+".")
+		return fiber.NewError(fiber.StatusConflict, sentence(re.Error()))
+	case errors.As(err, &td):
+		return fiber.NewError(fiber.StatusConflict, sentence(td.Error()))
 	case errors.Is(err, models.ErrNotFound):
 		return fiber.NewError(fiber.StatusNotFound, "That version does not exist in this app.")
 	case errors.Is(err, models.ErrAppBusy):

@@ -92,3 +92,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 func (s *Server) notFound(c *fiber.Ctx) error {
 	return fiber.NewError(fiber.StatusNotFound, "There is no page here.")
 }
+
+// sentence makes an error message that starts in lower case, as Go's do, into a sentence.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
