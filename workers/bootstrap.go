@@ -178,6 +178,7 @@ type MigrationStep struct {
 // (v2, …) to change its classes; never edit a released one.
 var DispatcherMigrations = []MigrationStep{
 	{Tag: "v1", NewSQLiteClasses: []string{"PaymentLock"}},
+	{Tag: "v2", NewSQLiteClasses: []string{"CallerLimiter"}},
 }
 
 // Migrations is metadata.migrations of an upload in the multi-step form.
@@ -305,6 +306,8 @@ func DispatcherUpload(o BootstrapOptions, kvID string) ScriptUpload {
 	if hasLock {
 		// The payment lock is a Durable Object class the dispatcher exports.
 		u.Bindings = append(u.Bindings, Binding{"type": "durable_object_namespace", "name": "LOCK", "class_name": "PaymentLock"})
+		// Per-caller limits: one CallerLimiter object per app, route and caller.
+		u.Bindings = append(u.Bindings, Binding{"type": "durable_object_namespace", "name": "LIMIT", "class_name": "CallerLimiter"})
 		// Every step, as for a new script; Bootstrap trims it to the steps after the
 		// dispatcher's current tag.
 		u.Migrations, _ = MigrationsToUpload("", DispatcherMigrations)

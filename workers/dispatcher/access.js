@@ -18,8 +18,9 @@ export async function sha256Hex(s) {
   return out;
 }
 
-// Returns null when the request may proceed, otherwise the response.
-export async function checkApiKey(request, cfg) {
+// Returns null when the request may proceed, otherwise the response. out,
+// when given, gets the key's hash (keyHash): the caller of its limits.
+export async function checkApiKey(request, cfg, out) {
   const key = presentedKey(request);
   if (!key) {
     return jsonError(401, "api_key_required", "This route needs an API key in X-API-Key or Authorization: Bearer.", {
@@ -33,5 +34,6 @@ export async function checkApiKey(request, cfg) {
   // timing should not reveal which entry matched.
   for (const h of hashes) if (typeof h === "string" && h.toLowerCase() === hash) ok = true;
   if (!ok) return jsonError(403, "api_key_invalid", "The API key is not valid for this app.");
+  if (out) out.keyHash = hash;
   return null;
 }

@@ -1,7 +1,7 @@
 // Browsers and x402 clients in web pages must be able to send the payment and
 // key headers and read the payment headers back.
 export const ALLOW_HEADERS = "PAYMENT-SIGNATURE, X-API-Key, Authorization, Content-Type";
-export const EXPOSE_HEADERS = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, Claw-Request-Id";
+export const EXPOSE_HEADERS = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, Claw-Request-Id, RateLimit, RateLimit-Policy, Retry-After";
 
 export function preflight(request) {
   const h = new Headers({

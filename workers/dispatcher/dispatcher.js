@@ -11,6 +11,7 @@ import { preflight, applyCors } from "./cors.js";
 import { newEvent, sendEvent } from "./telemetry.js";
 import { stripPortalCookies } from "./cookies.js";
 import { edgeFavicon } from "./favicon.js";
+import { callerLimits, clientIP, take, refusal, withLimitHeaders } from "./quota.js";
 
 // Every request the edge answers gets an id: the Claw-Request-Id response
 // header, the request_id of its telemetry event and of the log lines its
@@ -203,15 +204,38 @@ export function handle(request, env, ctx, platform = {}) {
       sendEvent(env, ctx, ev);
       return tagRequestId(response, rid);
     };
-    if (access === "public") return run(request, false).then(done);
+    // Per-caller limits (limit.js) are checked before the tenant runs and,
+    // on x402 routes, before the payment is settled (in the paywall).
+    const limits = access === "x402" ? null : callerLimits(route);
+    const limited = async (caller) => {
+      const d = await take(env, where.slug, route, caller, limits, "0");
+      if (d && !d.ok) {
+        ev.error_code = d.code;
+        return refusal(d);
+      }
+      return withLimitHeaders(await run(request, true), d);
+    };
+    if (access === "public") return limits ? limited("ip:" + clientIP(request)).then(done) : run(request, false).then(done);
     if (access === "api_key") {
-      return checkApiKey(request, cfg).then((denied) => (denied ? finish(denied, { error_code: errorCodeOf(denied) }) : run(request, false).then(done)));
+      const key = {};
+      return checkApiKey(request, cfg, key).then((denied) =>
+        denied ? finish(denied, { error_code: errorCodeOf(denied) }) : limits ? limited("key:" + key.keyHash).then(done) : run(request, false).then(done),
+      );
     }
     if (access === "x402") {
       const paidDone = (response) => {
         if (!ev.error_code) ev.error_code = errorCodeOf(response) || (response.status === 402 ? "payment_required" : null);
         return done(response);
       };
+      // Unpaid challenges are limited per client IP.
+      const cpm = route.limits && Number(route.limits.challengesPerMinute);
+      if (cpm > 0 && !request.headers.has("payment-signature")) {
+        return take(env, where.slug, route, "challenge:" + clientIP(request), { perMinute: cpm }, "0").then((d) => {
+          if (d && !d.ok) return finish(refusal(d), { error_code: d.code });
+          const r = paywall(request, route, cfg, env, ctx, ev, run);
+          return r instanceof Response ? paidDone(r) : r.then(paidDone);
+        });
+      }
       const r = paywall(request, route, cfg, env, ctx, ev, run);
       return r instanceof Response ? paidDone(r) : r.then(paidDone);
     }
@@ -238,6 +262,7 @@ export async function preload(env, ctx, platform, slug) {
 }
 
 export { PaymentLock } from "./lock.js";
+export { CallerLimiter } from "./limit.js";
 
 export default {
   fetch(request, env, ctx) {

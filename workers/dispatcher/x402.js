@@ -8,6 +8,7 @@ import { jsonError, tagErrorCode } from "./errors.js";
 import { EXPOSE_HEADERS } from "./cors.js";
 import { settlementRecord } from "./outbox.js";
 import { callFacilitator, settleOnce, isPending, probeFacilitators, PENDING } from "./settle.js";
+import { callerLimits, take, refusal as limitRefusal, withLimitHeaders } from "./quota.js";
 
 export { DEFAULT_FACILITATOR_URL } from "./settle.js";
 export const NO_MATCH = "No matching payment requirements";
@@ -95,6 +96,8 @@ class Prepared {
     this.mode = route.settle === "before" || route.settle === "optimistic" ? route.settle : "after";
     const refuse = Number(route.refuse_s);
     this.refuseS = Number.isFinite(refuse) && refuse >= 0 ? Math.min(refuse, 30 * 86400) : DEFAULT_REFUSE_S;
+    this.route = route;
+    this.limits = callerLimits(route);
     const res = route.resource || {};
     this.description = String(res.description || "");
     this.mimeType = String(res.mimeType || "");
@@ -341,12 +344,14 @@ export function paywall(request, route, cfg, env, ctx, ev, run) {
   }
   ev.payer = auth.from;
   ev.nonce = auth.nonce;
-  return paid(request, p, text, auth, env, ctx, ev, run);
+  if (!p.limits) return paid(request, p, text, auth, env, ctx, ev, run, null);
+  const lim = {};
+  return paid(request, p, text, auth, env, ctx, ev, run, lim).then((response) => (response.status < 400 ? withLimitHeaders(response, lim.d) : response));
 }
 
 // paid runs a well-formed payment: verify, lock, then the tenant and settle
 // in the route's mode.
-async function paid(request, p, text, auth, env, ctx, ev, run) {
+async function paid(request, p, text, auth, env, ctx, ev, run, lim) {
   const r = p.req;
   const net = r.network;
   // The decoded text is spliced in as it came: it parsed, and re-encoding
@@ -370,6 +375,17 @@ async function paid(request, p, text, auth, env, ctx, ev, run) {
     ev.payment_required = true;
     ev.verify_result = "payer_refused";
     return challengeResponse(request, p, "payer_refused", "payer_refused");
+  }
+
+  // The payer's limits (limit.js), counted with the verified payer and
+  // before the lock and any settlement: a limited payer is never charged.
+  if (lim) {
+    const d = await take(env, ev.app, p.route, "payer:" + String(ev.payer).toLowerCase(), p.limits, r.amount);
+    if (d && !d.ok) {
+      ev.settlement_result = "not_settled_" + d.code;
+      return limitRefusal(d);
+    }
+    lim.d = d;
   }
 
   // Between verify and settle the same payment verifies again: only the

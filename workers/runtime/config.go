@@ -104,6 +104,8 @@ func configFiles(opts Options, edgeAddr, lockDir string, egress egressEndpoint) 
 		text("INGEST_URL", opts.IngestURL),
 		text("INGEST_TOKEN", opts.IngestToken),
 		`(name = "LOCK", durableObjectNamespace = "PaymentLock")`,
+		// Per-caller limits (dispatcher limit.js): one object per app, route and caller.
+		`(name = "LIMIT", durableObjectNamespace = "CallerLimiter")`,
 		// The lock keeps used payments in memory and writes them behind:
 		// workerd commits each storage write on the thread that runs the
 		// dispatcher (about 1 ms per paid request otherwise).
@@ -183,8 +185,11 @@ const dispatcher :Workerd.Worker = (
     %s
   ],
   globalOutbound = "internet",
-  # The PaymentLock class is the dispatcher's, as on Cloudflare.
-  durableObjectNamespaces = [ (className = "PaymentLock", uniqueKey = "402claw-payment-lock-v1") ],
+  # The PaymentLock and CallerLimiter classes are the dispatcher's, as on Cloudflare.
+  durableObjectNamespaces = [
+    (className = "PaymentLock", uniqueKey = "402claw-payment-lock-v1"),
+    (className = "CallerLimiter", uniqueKey = "402claw-caller-limiter-v1"),
+  ],
   durableObjectStorage = (localDisk = "payment-locks"),
 );
 

@@ -7,7 +7,8 @@
 // TENANT_KV (kvNamespace bindings through the KV router), NAMESPACE,
 // OUTBOUND_SRC, WRAPPER_SRC, PATCH_SRC (text modules), SUBREQUESTS ("1"
 // switches the subrequest-limit emulation on), INGEST_URL, INGEST_TOKEN,
-// FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace), FLUSH_MS,
+// FACILITATOR_URL, LOCK (the PaymentLock Durable Object namespace), LIMIT
+// (the CallerLimiter Durable Object namespace), FLUSH_MS,
 // WATCH_MARK (the watchdog's secret, below).
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { handle, preload } from "./dispatcher.js";
@@ -17,6 +18,7 @@ import { isSlug } from "./resolve.js";
 import { newEvent, sendEvent, sendLogs } from "./telemetry.js";
 // Durable Object classes must be exported by the main module.
 export { PaymentLock } from "./lock.js";
+export { CallerLimiter } from "./limit.js";
 import OUTBOUND_SRC from "./claw-outbound.txt";
 import WRAPPER_SRC from "./claw-wrapper.txt";
 import PATCH_SRC from "./claw-patch.txt";
