@@ -106,6 +106,22 @@ func (s *Server) usageView(c *fiber.Ctx, path string, apps []models.App, byRoute
 	return u, nil
 }
 
+// usageSelection is the apps /usage and /usage.csv show: all of them, or the one ?app= names
+// (404 when the tenant has none by that slug). Without an app, a ?route= is dropped: routes
+// are per app.
+func usageSelection(c *fiber.Ctx, apps []models.App, slug string) ([]models.App, error) {
+	if slug == "" {
+		c.Request().URI().QueryArgs().Del("route")
+		return apps, nil
+	}
+	for _, a := range apps {
+		if a.Slug == slug {
+			return []models.App{a}, nil
+		}
+	}
+	return nil, fiber.NewError(fiber.StatusNotFound, "There is no app with that address in your account.")
+}
+
 // usageShow is /usage: the tenant's apps together, or one of them (?app=).
 func (s *Server) usageShow(c *fiber.Ctx) error {
 	t, err := tenantOf(c)
@@ -120,20 +136,10 @@ func (s *Server) usageShow(c *fiber.Ctx) error {
 	for _, a := range apps {
 		opts = append(opts, views.UsageOption{Value: a.Slug, Label: a.Name})
 	}
-	sel := apps
 	slug := c.Query("app")
-	if slug != "" {
-		sel = nil
-		for _, a := range apps {
-			if a.Slug == slug {
-				sel = []models.App{a}
-			}
-		}
-		if sel == nil {
-			return fiber.NewError(fiber.StatusNotFound, "There is no app with that address in your account.")
-		}
-	} else {
-		c.Request().URI().QueryArgs().Del("route") // routes are per app
+	sel, err := usageSelection(c, apps, slug)
+	if err != nil {
+		return err
 	}
 	u, err := s.usageView(c, "/usage", sel, slug != "")
 	if err != nil {

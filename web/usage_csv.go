@@ -73,19 +73,9 @@ func (s *Server) usageCSVShow(c *fiber.Ctx) error {
 		return err
 	}
 	slug := c.Query("app")
-	sel := apps
-	if slug != "" {
-		sel = nil
-		for _, a := range apps {
-			if a.Slug == slug {
-				sel = []models.App{a}
-			}
-		}
-		if sel == nil {
-			return fiber.NewError(fiber.StatusNotFound, "There is no app with that address in your account.")
-		}
-	} else {
-		c.Request().URI().QueryArgs().Del("route")
+	sel, err := usageSelection(c, apps, slug)
+	if err != nil {
+		return err
 	}
 	u, err := s.usageView(c, "/usage", sel, false)
 	if err != nil {
