@@ -82,6 +82,16 @@ export async function callFacilitator(env, network, path, body, timeoutMs = FACI
     await r.body?.cancel();
     return { down: "facilitator_error" };
   }
+  if (r.status === 401 || r.status === 403) {
+    // The facilitator refused the platform's credential (a revoked key, a
+    // JWT it finds stale): the operator's problem, never the payer's. Like a
+    // facilitator that is down, it decides nothing: 503 before the tenant
+    // ran, the answer withheld and nothing charged after. The log line names
+    // the facilitator, never the credential.
+    await r.body?.cancel();
+    unauthorizedOnce(base, r.status);
+    return { down: "facilitator_unauthorized" };
+  }
   try {
     const text = await r.text();
     const json = JSON.parse(text);
@@ -90,6 +100,16 @@ export async function callFacilitator(env, network, path, body, timeoutMs = FACI
   } catch {
     return { down: "facilitator_bad_response" };
   }
+}
+
+// One log line per facilitator and minute: a refused credential fails every
+// paid call until the operator fixes it.
+const unauthorizedLogged = new Map();
+function unauthorizedOnce(base, status) {
+  const now = Date.now();
+  if ((unauthorizedLogged.get(base) || 0) > now - 60000) return;
+  unauthorizedLogged.set(base, now);
+  console.error("facilitator " + base + " refused the platform's credential (HTTP " + status + "); paid calls answer 503 until the operator fixes it in Admin → Facilitators");
 }
 
 // isPending: broadcast, not yet confirmed (x402 issue #1062). Only an answer

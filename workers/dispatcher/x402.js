@@ -255,7 +255,14 @@ export async function probeFacilitator(env, timeoutMs = 3000) {
 // Retry-After, the tenant not run, nothing charged.
 function facilitatorDown(reason, ev, stage) {
   ev[stage] = reason;
-  const what = reason === "facilitator_unreachable" ? "could not be reached" : reason === "facilitator_timeout" ? "did not answer in time" : "failed to answer";
+  const what =
+    reason === "facilitator_unreachable"
+      ? "could not be reached"
+      : reason === "facilitator_timeout"
+        ? "did not answer in time"
+        : reason === "facilitator_unauthorized"
+          ? "refused the platform's credentials"
+          : "failed to answer";
   return jsonError(503, reason, "The payment facilitator " + what + "; the request was not run and nothing was charged. Try again.", { "retry-after": RETRY_AFTER_S });
 }
 
