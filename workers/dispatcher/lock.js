@@ -31,6 +31,10 @@ export const PENDING_PREFIX = "pending:";
 export const PENDING_MAX_ATTEMPTS = 40;
 const PENDING_FIRST_MS = 2000;
 
+// Answers kept for payment-identifier retries (idem.js): key → {fp, exp,
+// kept?}; no kept is a first request still running.
+export const IDEM_PREFIX = "idem|";
+
 const PRUNE_EVERY_MS = 3600 * 1000;
 const PRUNE_BATCH = 1000;
 const WARM_KEY = "warm-up"; // never a payment key (those hold "|")
@@ -54,13 +58,16 @@ export class PaymentLock extends DurableObject {
     ctx.blockConcurrencyWhile(async () => {
       const used = new Map();
       const settling = new Map();
+      const idem = new Map();
       for (const [k, v] of await ctx.storage.list()) {
         if (k.startsWith(OUTBOX_PREFIX)) this.pending = true;
         else if (k.startsWith(PENDING_PREFIX)) settling.set(k, v);
+        else if (k.startsWith(IDEM_PREFIX)) idem.set(k, v);
         else used.set(k, v);
       }
       this.used = used;
       this.settling = settling;
+      this.idem = idem;
       this.alarmAt = await ctx.storage.getAlarm();
       // Records a crash left behind go out soon after the object is back.
       // The stored alarm survives a restart (workerd and Cloudflare fire it
@@ -142,6 +149,39 @@ export class PaymentLock extends DurableObject {
     this.pending = true;
     this.schedule(Math.min(Date.now() + DELIVER_AFTER_MS, entry.next));
     await done;
+    return true;
+  }
+
+  // idemBegin claims a payment-identifier key for a request with
+  // fingerprint fp: {fresh} (the caller runs it and calls idemEnd),
+  // {kept} (the first answer), {busy} (the first request still runs) or
+  // {conflict} (another payment or request used the id). Check and set are
+  // synchronous, as in acquire.
+  async idemBegin(key, fp, exp) {
+    const e = this.idem.get(key);
+    if (e && e.exp > Date.now() / 1000) {
+      if (e.fp !== fp) return { conflict: true };
+      return e.kept ? { kept: e.kept } : { busy: true };
+    }
+    const entry = { fp, exp };
+    this.idem.set(key, entry);
+    if (this.alarmAt === null) this.schedule(Date.now() + PRUNE_EVERY_MS);
+    await this.ctx.storage.put(key, entry);
+    return { fresh: true };
+  }
+
+  // idemEnd keeps the answer of a claimed key (kept: {status, headers,
+  // body} or {tooLarge}), or forgets the claim (kept null: nothing ran).
+  async idemEnd(key, kept, exp) {
+    const e = this.idem.get(key);
+    if (!kept) {
+      this.idem.delete(key);
+      await this.ctx.storage.delete(key);
+      return true;
+    }
+    const entry = { fp: e ? e.fp : "", exp, kept };
+    this.idem.set(key, entry);
+    await this.ctx.storage.put(key, entry);
     return true;
   }
 
@@ -263,7 +303,7 @@ export class PaymentLock extends DurableObject {
       await this.prune();
       this.nextPruneAt = now + PRUNE_EVERY_MS;
     }
-    if (this.used.size > 0) next = Math.min(next, this.nextPruneAt);
+    if (this.used.size > 0 || this.idem.size > 0) next = Math.min(next, this.nextPruneAt);
     // settled() may have set a sooner alarm while this one awaited.
     if (next !== Infinity) this.schedule(next);
   }
@@ -279,6 +319,13 @@ export class PaymentLock extends DurableObject {
       for (const [k, exp] of page) {
         last = k;
         if (k.startsWith(OUTBOX_PREFIX) || k.startsWith(PENDING_PREFIX)) continue;
+        if (k.startsWith(IDEM_PREFIX)) {
+          if (exp && exp.exp < now - 60) {
+            dead.push(k);
+            this.idem.delete(k);
+          }
+          continue;
+        }
         if (typeof exp !== "number" || exp < now - 60) dead.push(k);
       }
       for (const k of dead) this.used.delete(k);

@@ -9,6 +9,7 @@ import { EXPOSE_HEADERS } from "./cors.js";
 import { settlementRecord } from "./outbox.js";
 import { callFacilitator, settleOnce, isPending, probeFacilitators, PENDING } from "./settle.js";
 import { callerLimits, take, refusal as limitRefusal, withLimitHeaders } from "./quota.js";
+import { PAYMENT_IDENTIFIER, PAYMENT_IDENTIFIER_DECLARATION, paymentIdentifier, idempotent } from "./idem.js";
 
 export { DEFAULT_FACILITATOR_URL } from "./settle.js";
 export const NO_MATCH = "No matching payment requirements";
@@ -108,7 +109,10 @@ class Prepared {
     if (res.serviceName) tail += ',"serviceName":' + JSON.stringify(String(res.serviceName));
     if (Array.isArray(res.tags) && res.tags.length) tail += ',"tags":' + JSON.stringify(res.tags.map(String));
     if (res.iconUrl) tail += ',"iconUrl":' + JSON.stringify(String(res.iconUrl));
-    const ext = route.extensions && typeof route.extensions === "object" ? ',"extensions":' + JSON.stringify(route.extensions) : "";
+    // Every priced route offers the payment-identifier extension (idem.js):
+    // a client that retries with the same id gets the first answer again.
+    const exts = { ...(route.extensions && typeof route.extensions === "object" ? route.extensions : {}), [PAYMENT_IDENTIFIER]: PAYMENT_IDENTIFIER_DECLARATION };
+    const ext = ',"extensions":' + JSON.stringify(exts);
     this.suffix = tail + '},"accepts":[' + this.reqJSON + "]" + ext + "}";
     this.suffixB64 = b64(this.suffix);
     this.challenges = new Map(); // error message → {prefix, prefixB64}
@@ -351,9 +355,15 @@ export function paywall(request, route, cfg, env, ctx, ev, run) {
   }
   ev.payer = auth.from;
   ev.nonce = auth.nonce;
-  if (!p.limits) return paid(request, p, text, auth, env, ctx, ev, run, null);
-  const lim = {};
-  return paid(request, p, text, auth, env, ctx, ev, run, lim).then((response) => (response.status < 400 ? withLimitHeaders(response, lim.d) : response));
+  const pay = () => {
+    if (!p.limits) return paid(request, p, text, auth, env, ctx, ev, run, null);
+    const lim = {};
+    return paid(request, p, text, auth, env, ctx, ev, run, lim).then((response) => (response.status < 400 ? withLimitHeaders(response, lim.d) : response));
+  };
+  const id = paymentIdentifier(payment);
+  if (id === null) return pay();
+  if (!env.LOCK) return jsonError(503, "payment_lock_unavailable", "Payments are not available on this edge (no payment lock).");
+  return idempotent(request, payment, id, ev, env, (key) => lockStub(env, key), lockExpiry(auth.validBefore), pay);
 }
 
 // paid runs a well-formed payment: verify, lock, then the tenant and settle

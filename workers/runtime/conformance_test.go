@@ -403,8 +403,8 @@ func TestX402Conformance(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("accepts[0] = %s, want %s", got, want)
 		}
-		if r.HeaderBytes == 0 || r.HeaderBytes > 1024 {
-			t.Errorf("PAYMENT-REQUIRED is %d bytes; keep it well under 2 KB", r.HeaderBytes)
+		if r.HeaderBytes == 0 || r.HeaderBytes > 1536 {
+			t.Errorf("PAYMENT-REQUIRED is %d bytes; keep it well under 2 KB (the payment-identifier declaration takes ~350)", r.HeaderBytes)
 		}
 		if r.Cache != "no-store" || !strings.Contains(r.Expose, "PAYMENT-REQUIRED") || !strings.Contains(r.Expose, "PAYMENT-RESPONSE") {
 			t.Errorf("402 headers: cache %q expose %q", r.Cache, r.Expose)

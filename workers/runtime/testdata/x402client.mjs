@@ -8,11 +8,14 @@
 //                                         prints {status, paymentRequired, headerBytes, ...}
 //   node x402client.mjs sign < PR.json   signs a PaymentRequired; prints
 //                                         {header: PAYMENT-SIGNATURE value, payload}
+//   pay and sign take an optional payment-identifier id as the next argument:
+//   the client echoes the server's declaration with it (@x402/extensions).
 //
 // The key is Anvil/Hardhat test account #1, public and test-only.
 import { wrapFetchWithPayment, x402Client, x402HTTPClient, decodePaymentResponseHeader } from "@x402/fetch";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { privateKeyToAccount } from "viem/accounts";
+import { appendPaymentIdentifierToExtensions } from "@x402/extensions/payment-identifier";
 
 const TEST_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
@@ -20,7 +23,16 @@ const client = new x402Client();
 registerExactEvmScheme(client, { signer: privateKeyToAccount(TEST_KEY) });
 const http = new x402HTTPClient(client);
 
-const [mode, url] = process.argv.slice(2);
+const [mode, arg, argId] = process.argv.slice(2);
+const url = arg;
+// The payment-identifier id, as an app using @x402/extensions adds it: a
+// hook before the payment is created appends it to the server's declaration.
+const paymentId = mode === "sign" ? arg : argId;
+if (paymentId) {
+  client.onBeforePaymentCreation(async ({ paymentRequired }) => {
+    if (paymentRequired.extensions) appendPaymentIdentifierToExtensions(paymentRequired.extensions, paymentId);
+  });
+}
 const out = {};
 try {
   if (mode === "pay") {
