@@ -91,8 +91,12 @@ func (a *App) InSync() bool { return a.SyncedGeneration >= a.Generation && a.Syn
 // JobTarget is the SyncJob target of an app.
 func (a *App) JobTarget() string { return AppJobTarget(a.ID) }
 
+// SyncJobTargetPrefix starts the SyncJob target of every app. It is not the edge's "app:" (the
+// config key and script tag name an app by slug there): a target names a job, by app id.
+const SyncJobTargetPrefix = "sync:app:"
+
 // AppJobTarget is the SyncJob target of the app with that id.
-func AppJobTarget(id uint) string { return fmt.Sprintf("app:%d", id) }
+func AppJobTarget(id uint) string { return fmt.Sprintf("%s%d", SyncJobTargetPrefix, id) }
 
 // Version is an immutable code snapshot of an app.
 type Version struct {
