@@ -32,16 +32,10 @@ func writeCSV(w *csv.Writer, cells ...string) {
 // explorerTx links a transaction on a real network's block explorer ("" for test money, other
 // networks and simulated settlements).
 func explorerTx(p models.Payment) string {
-	if p.Simulated || p.Transaction == "" || !strings.HasPrefix(p.Transaction, "0x") {
+	if p.Simulated {
 		return ""
 	}
-	switch p.Network {
-	case "eip155:8453":
-		return "https://basescan.org/tx/" + p.Transaction
-	case "eip155:84532":
-		return "https://sepolia.basescan.org/tx/" + p.Transaction
-	}
-	return ""
+	return x402.TxURL(p.Network, p.Transaction)
 }
 
 func csvHeaders(c *fiber.Ctx, name string) *csv.Writer {

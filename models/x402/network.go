@@ -2,6 +2,7 @@ package x402
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,7 @@ type Network struct {
 	EIP712Version string
 	Decimals      int
 	Testnet       bool
+	Explorer      string // block explorer origin; transactions are Explorer + "/tx/" + hash
 }
 
 // The two EIP-712 names really differ ("USDC" on Base Sepolia, "USD Coin" on
@@ -37,6 +39,7 @@ var networks = []Network{
 		EIP712Version: "2",
 		Decimals:      6,
 		Testnet:       true,
+		Explorer:      "https://sepolia.basescan.org",
 	},
 	{
 		Name:          "Base",
@@ -47,6 +50,7 @@ var networks = []Network{
 		EIP712Version: "2",
 		Decimals:      6,
 		Testnet:       false,
+		Explorer:      "https://basescan.org",
 	},
 }
 
@@ -67,6 +71,19 @@ func NetworkByCAIP2(id string) (Network, bool) {
 	}
 	return Network{}, false
 }
+
+// TxURL links a transaction on the network's block explorer: "" for a network not in the table
+// and for anything that is not a 0x hex hash (a simulated settlement's id, a facilitator's
+// odd answer), so a link never carries text from elsewhere.
+func TxURL(network, tx string) string {
+	n, ok := NetworkByCAIP2(network)
+	if !ok || n.Explorer == "" || !txHash.MatchString(tx) {
+		return ""
+	}
+	return n.Explorer + "/tx/" + tx
+}
+
+var txHash = regexp.MustCompile(`^0x[0-9a-fA-F]{1,128}$`)
 
 // ChainIDFromCAIP2 reads N from "eip155:N". It is used for networks that are
 // not in the table too (the facilitator reports them as unsupported, but must
