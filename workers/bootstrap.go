@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/402claw/402claw/workers/dispatcher"
 	"github.com/402claw/402claw/workers/outbound"
@@ -40,6 +42,8 @@ type BootstrapOptions struct {
 	// FACILITATOR_AUTH (secret) from the operator's facilitators (FacilitatorBindings); empty:
 	// every network goes to FacilitatorURL.
 	Facilitators, FacilitatorAuth string
+	// OptimisticRefuse becomes the dispatcher's OPTIMISTIC_REFUSE_S (nil: its default, an hour).
+	OptimisticRefuse *time.Duration
 	// ConfigKey (ConfigKeyHex of the secret key) lets the dispatcher verify that a config
 	// document was written by the portal; empty: documents are not verified.
 	ConfigKey string
@@ -295,6 +299,9 @@ func DispatcherUpload(o BootstrapOptions, kvID string) ScriptUpload {
 	}
 	if o.ConfigKey != "" {
 		u.Bindings = append(u.Bindings, Binding{"type": "secret_text", "name": "CONFIG_KEY", "text": o.ConfigKey})
+	}
+	if o.OptimisticRefuse != nil {
+		u.Bindings = append(u.Bindings, Binding{"type": "plain_text", "name": "OPTIMISTIC_REFUSE_S", "text": strconv.FormatInt(int64(*o.OptimisticRefuse/time.Second), 10)})
 	}
 	if o.Facilitators != "" {
 		u.Bindings = append(u.Bindings, Binding{"type": "plain_text", "name": "FACILITATORS", "text": o.Facilitators})

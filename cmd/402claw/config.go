@@ -50,8 +50,11 @@ type Config struct {
 	MetricsToken   string
 	// The dev facilitator's latency and faults (local mode).
 	DevVerifyDelay, DevSettleDelay time.Duration
-	DevFaults                      map[facilitator.Fault]float64
-	TelemetryRetention             time.Duration
+	// OptimisticRefuse is how long a payer whose optimistic settlement failed is refused on the
+	// app's optimistic routes (0: never).
+	OptimisticRefuse   time.Duration
+	DevFaults          map[facilitator.Fault]float64
+	TelemetryRetention time.Duration
 
 	StripeSecretKey     string
 	StripeWebhookSecret string
@@ -220,6 +223,14 @@ var options = []option{
 	}},
 	{"CLAW_INGEST_TOKEN", "ingest-token", "", "shared secret the dispatcher sends with telemetry; generated in local mode", true, str(func(c *Config) *string { return &c.IngestToken })},
 	{"CLAW_FACILITATOR_URL", "facilitator-url", "", "x402 facilitator (default: the built-in dev facilitator locally, https://x402.org/facilitator with Cloudflare)", false, httpURL(func(c *Config) *string { return &c.FacilitatorURL })},
+	{"CLAW_OPTIMISTIC_REFUSE", "optimistic-refuse", "1h", "how long a payer whose optimistic settlement failed is refused on that app's optimistic routes (0s: never; at most 720h)", false, func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 30*24*time.Hour || d%time.Second != 0 {
+			return fmt.Errorf("must be whole seconds from 0s to 720h like 1h or 15m, got %q", v)
+		}
+		c.OptimisticRefuse = d
+		return nil
+	}},
 	{"CLAW_DEV_FACILITATOR_VERIFY_DELAY", "dev-facilitator-verify-delay", "0s", "how long the dev facilitator takes to verify (a real one: tens of ms)", false, durOrZero(func(c *Config) *time.Duration { return &c.DevVerifyDelay })},
 	{"CLAW_DEV_FACILITATOR_SETTLE_DELAY", "dev-facilitator-settle-delay", "0s", "how long the dev facilitator takes to settle (Base: about 2s)", false, durOrZero(func(c *Config) *time.Duration { return &c.DevSettleDelay })},
 	{"CLAW_DEV_FACILITATOR_FAULTS", "dev-facilitator-faults", "", "faults the dev facilitator injects, per payment: insufficient_funds, settlement_pending (then success on retry), timeout, 5xx, each with a rate, like settlement_pending:0.2,5xx:0.01", false, func(c *Config, v string) error {

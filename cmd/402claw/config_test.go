@@ -59,6 +59,11 @@ func TestLoadConfig(t *testing.T) {
 		{"dev facilitator like a chain", map[string]string{"CLAW_DEV_FACILITATOR_VERIFY_DELAY": "40ms", "CLAW_DEV_FACILITATOR_SETTLE_DELAY": "1.5s", "CLAW_DEV_FACILITATOR_FAULTS": "settlement_pending:0.2,5xx:0.01"}, nil, "", func(c *Config) bool {
 			return c.DevVerifyDelay == 40*time.Millisecond && c.DevSettleDelay == 1500*time.Millisecond && c.DevFaults["settlement_pending"] == 0.2 && c.DevFaults["5xx"] == 0.01
 		}},
+		{"optimistic refusal an hour by default", nil, nil, "", func(c *Config) bool { return c.OptimisticRefuse == time.Hour }},
+		{"optimistic refusal configured", map[string]string{"CLAW_OPTIMISTIC_REFUSE": "15m"}, nil, "", func(c *Config) bool { return c.OptimisticRefuse == 15*time.Minute }},
+		{"optimistic refusal off", map[string]string{"CLAW_OPTIMISTIC_REFUSE": "0s"}, nil, "", func(c *Config) bool { return c.OptimisticRefuse == 0 }},
+		{"optimistic refusal too long", map[string]string{"CLAW_OPTIMISTIC_REFUSE": "1000h"}, nil, "CLAW_OPTIMISTIC_REFUSE", nil},
+		{"optimistic refusal negative", map[string]string{"CLAW_OPTIMISTIC_REFUSE": "-1s"}, nil, "CLAW_OPTIMISTIC_REFUSE", nil},
 		{"dev facilitator delay too long", map[string]string{"CLAW_DEV_FACILITATOR_SETTLE_DELAY": "2h"}, nil, "CLAW_DEV_FACILITATOR_SETTLE_DELAY", nil},
 		{"dev facilitator unknown fault", map[string]string{"CLAW_DEV_FACILITATOR_FAULTS": "explode:0.1"}, nil, "CLAW_DEV_FACILITATOR_FAULTS", nil},
 		{"billing stripe with a key", map[string]string{"CLAW_STRIPE_SECRET_KEY": "sk", "CLAW_STRIPE_WEBHOOK_SECRET": "whsec_x"}, nil, "", func(c *Config) bool { return c.Billing == "stripe" }},

@@ -231,7 +231,8 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 		}
 	}
 	res, err := workers.Bootstrap(ctx, e.cf, workers.BootstrapOptions{Namespace: e.namespace, BaseDomain: cfg.BaseDomain,
-		IngestURL: ingestURL, IngestToken: ingestToken, FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth})
+		IngestURL: ingestURL, IngestToken: ingestToken, FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth,
+		OptimisticRefuse: &cfg.OptimisticRefuse})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -254,7 +255,7 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 		PrivateEgress: cfg.PrivateEgress, Platform: portalAddr(cfg), ConfigKey: workers.ConfigKeyHex(key),
 		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
 		DataDir: cfg.DataDir, Logger: log, AsyncTrace: true, SubrequestEmulation: true,
-		FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth,
+		FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth, OptimisticRefuse: &cfg.OptimisticRefuse,
 		OnRunaway: e.reportRunaway(log),
 	})
 	if err != nil {

@@ -15,7 +15,8 @@ export { DEFAULT_FACILITATOR_URL } from "./settle.js";
 export const NO_MATCH = "No matching payment requirements";
 const RETRY_AFTER_S = "5";
 // A payer whose optimistic settlement failed is refused on the app's
-// optimistic routes this long (route.refuse_s overrides).
+// optimistic routes this long, unless the edge's OPTIMISTIC_REFUSE_S
+// (the operator's CLAW_OPTIMISTIC_REFUSE) or route.refuse_s says otherwise.
 export const DEFAULT_REFUSE_S = 3600;
 const REQ_FIELDS = ["scheme", "network", "amount", "asset", "payTo", "maxTimeoutSeconds"];
 const NETWORK_NAMES = { "eip155:84532": "Base Sepolia", "eip155:8453": "Base" };
@@ -84,6 +85,14 @@ export const MODE_NOTES = {
   optimistic: "The payment is checked, the app answers at once, and the payment is settled right after: if it then fails to settle (say the funds moved), your address is refused on this app's instant routes for a while.",
 };
 
+// refuseSeconds reads a refusal duration (route.refuse_s, the binding
+// OPTIMISTIC_REFUSE_S): null when unset or not a number ≥ 0.
+function refuseSeconds(v) {
+  if (v === undefined || v === null || v === "") return null;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? Math.min(Math.floor(n), 30 * 86400) : null;
+}
+
 // ---- per-route preparation -------------------------------------------------
 
 class Prepared {
@@ -95,8 +104,7 @@ class Prepared {
     this.extra = req.extra && typeof req.extra === "object" ? req.extra : {};
     this.reqJSON = JSON.stringify(req);
     this.mode = route.settle === "before" || route.settle === "optimistic" ? route.settle : "after";
-    const refuse = Number(route.refuse_s);
-    this.refuseS = Number.isFinite(refuse) && refuse >= 0 ? Math.min(refuse, 30 * 86400) : DEFAULT_REFUSE_S;
+    this.refuseS = refuseSeconds(route.refuse_s); // null: the edge's OPTIMISTIC_REFUSE_S
     this.route = route;
     this.limits = callerLimits(route);
     const res = route.resource || {};
@@ -470,7 +478,8 @@ async function paid(request, p, text, auth, env, ctx, ev, run, lim) {
     // ledger gets the outcome from the lock's outbox.
     ev.settlement_result = "optimistic";
     const rec = { ...ev };
-    later(settleOptimistic(env, stub, lockKey, rec, r.asset, body, refuseKey, p.refuseS));
+    const refuseS = p.refuseS ?? refuseSeconds(env.OPTIMISTIC_REFUSE_S) ?? DEFAULT_REFUSE_S;
+    later(settleOptimistic(env, stub, lockKey, rec, r.asset, body, refuseKey, refuseS));
     const h = response.headers;
     h.set("cache-control", "private");
     return response;

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/402claw/402claw/workers/dispatcher"
 	"github.com/402claw/402claw/workers/outbound"
@@ -114,6 +115,9 @@ func configFiles(opts Options, edgeAddr, lockDir string, egress egressEndpoint) 
 	}
 	if opts.FacilitatorURL != "" {
 		bindings = append(bindings, text("FACILITATOR_URL", opts.FacilitatorURL))
+	}
+	if opts.OptimisticRefuse != nil {
+		bindings = append(bindings, text("OPTIMISTIC_REFUSE_S", strconv.FormatInt(int64(*opts.OptimisticRefuse/time.Second), 10)))
 	}
 	if opts.Facilitators != "" {
 		bindings = append(bindings, text("FACILITATORS", opts.Facilitators))

@@ -59,6 +59,10 @@ type Options struct {
 	// Facilitators and FacilitatorAuth become the dispatcher's FACILITATORS and
 	// FACILITATOR_AUTH (workers.FacilitatorBindings); SetFacilitators changes them.
 	Facilitators, FacilitatorAuth string
+	// OptimisticRefuse becomes the dispatcher's OPTIMISTIC_REFUSE_S: how long a payer whose
+	// optimistic settlement failed is refused on the app's optimistic routes (nil: the
+	// dispatcher's default, an hour; 0: never).
+	OptimisticRefuse *time.Duration
 	// EdgeAPIToken is the local Cloudflare API's runtime token: workerd
 	// sends it on every request to EdgeAPIURL (scripts with their secrets,
 	// KV). Required.

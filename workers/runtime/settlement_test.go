@@ -153,3 +153,53 @@ func TestSettlementModes(t *testing.T) {
 		}
 	})
 }
+
+// TestOptimisticRefusalDuration: how long a payer whose optimistic settlement failed is
+// refused is the operator's (CLAW_OPTIMISTIC_REFUSE → Options.OptimisticRefuse → the
+// dispatcher's OPTIMISTIC_REFUSE_S); 0 refuses nobody.
+func TestOptimisticRefusalDuration(t *testing.T) {
+	c := newConformance(t)
+	lose := func(path string) {
+		t.Helper()
+		c.fac.mode.Store(facSettleFails)
+		sig := c.sign(c.challengeFor(path, nil))[0]
+		if r := c.send(path, sig); r.status != 200 {
+			t.Fatalf("optimistic answer: %d %s", r.status, r.body)
+		}
+		c.ingest.waitSettlement(t, 10*time.Second, func(m map[string]any) bool {
+			return strings.EqualFold(m["nonce"].(string), nonceOf(t, sig)) && m["success"] == false
+		})
+		c.fac.mode.Store(facOK)
+	}
+	// Signed ahead: the client takes a second or more on a busy machine.
+	sigs := map[string]string{}
+	for _, p := range []string{"/optimistic/short-refused", "/optimistic/short-after", "/optimistic/zero-after"} {
+		sigs[p] = c.sign(c.challengeFor(p, nil))[0]
+	}
+	status := func(path string) int {
+		t.Helper()
+		return c.send(path, sigs[path]).status
+	}
+	restart := func(d time.Duration) {
+		c.stop()
+		c.opts.OptimisticRefuse = &d
+		c.start()
+	}
+
+	restart(4 * time.Second)
+	lose("/optimistic/short-loss")
+	lost := time.Now()
+	if st := status("/optimistic/short-refused"); st != 402 {
+		t.Errorf("right after the loss: %d, want 402 payer_refused", st)
+	}
+	time.Sleep(time.Until(lost.Add(5 * time.Second)))
+	if st := status("/optimistic/short-after"); st != 200 {
+		t.Errorf("after the 4 s refusal: %d, want 200", st)
+	}
+
+	restart(0)
+	lose("/optimistic/zero-loss")
+	if st := status("/optimistic/zero-after"); st != 200 {
+		t.Errorf("with no refusal configured: %d, want 200", st)
+	}
+}
