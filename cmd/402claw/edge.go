@@ -52,6 +52,7 @@ func (e *edge) applyFacilitators(ctx context.Context, store *models.Store, key [
 	if err != nil {
 		return err
 	}
+	redactFacilitatorAuth(auth)
 	switch {
 	case e.local && e.runtime != nil:
 		return e.runtime.SetFacilitators(list, auth)
@@ -226,6 +227,7 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 		if err == nil {
 			facList, facAuth, err = workers.FacilitatorBindings(fs, key)
 		}
+		redactFacilitatorAuth(facAuth)
 		if err != nil {
 			log.Error("configured facilitators not read; every network goes to the default facilitator", "err", err)
 		}

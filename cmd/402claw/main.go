@@ -124,6 +124,11 @@ func hasHelp(args []string) bool {
 }
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	rw := &redactWriter{w: w}
+	logSecrets.mu.Lock()
+	logSecrets.r = rw
+	logSecrets.mu.Unlock()
+	w = rw
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: lvl}
