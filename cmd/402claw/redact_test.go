@@ -42,9 +42,13 @@ func TestLogsNeverCarryFacilitatorCredentials(t *testing.T) {
 		redactFacilitatorAuth(auth)
 		lines := []func(){
 			func() { log.Info("facilitator answered: Bearer " + token) },
-			func() { log.Error("upload failed", "err", fmt.Errorf("cloudflare: %w", errors.New("binding FACILITATOR_AUTH="+auth+" refused"))) },
+			func() {
+				log.Error("upload failed", "err", fmt.Errorf("cloudflare: %w", errors.New("binding FACILITATOR_AUTH="+auth+" refused")))
+			},
 			func() { log.Warn("key", "jwk_d", d) },
-			func() { log.With("edge", "local").WithGroup("facilitator").Debug("call", "authorization", "Bearer "+token, "auth", auth) },
+			func() {
+				log.With("edge", "local").WithGroup("facilitator").Debug("call", "authorization", "Bearer "+token, "auth", auth)
+			},
 			func() { log.Info("quoted", "v", fmt.Sprintf("%q", auth)) },
 		}
 		for i, line := range lines {
