@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -70,54 +69,6 @@ func publicApps(q *gorm.DB) *gorm.DB {
 	return q.Joins("JOIN tenants ON tenants.id = apps.tenant_id").
 		Where("apps.listed = ? AND apps.status = ? AND tenants.status = ? AND apps.deployed_version_id IS NOT NULL AND apps.sync_state <> ?",
 			true, AppActive, TenantActive, SyncDeleting)
-}
-
-// Catalog lists the x402 routes of listed apps, in app then route order, and their total count.
-func (s *Store) Catalog(ctx context.Context, cq CatalogQuery) ([]CatalogEntry, int64, error) {
-	if cq.Type != "" && cq.Type != "http" {
-		return nil, 0, nil
-	}
-	q := publicApps(s.db.WithContext(ctx).Table("routes").Joins("JOIN apps ON apps.id = routes.app_id")).
-		Where("routes.access = ?", AccessX402)
-	if cq.Network != "" {
-		q = q.Where("routes.network = ?", cq.Network)
-	}
-	if t := strings.ToLower(strings.TrimSpace(cq.Text)); t != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(t) + "%"
-		q = q.Where(`(LOWER(apps.name) LIKE ? ESCAPE '\' OR LOWER(apps.slug) LIKE ? ESCAPE '\' OR LOWER(apps.description) LIKE ? ESCAPE '\' OR LOWER(apps.tags) LIKE ? ESCAPE '\' OR LOWER(routes.description) LIKE ? ESCAPE '\' OR LOWER(routes.path) LIKE ? ESCAPE '\')`,
-			like, like, like, like, like, like)
-	}
-	var total int64
-	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("store: unable to count the catalog: %w", err)
-	}
-	var routes []Route
-	if err := q.Session(&gorm.Session{}).Select("routes.*").Order("apps.id, routes.position, routes.id").
-		Limit(cq.Limit).Offset(cq.Offset).Find(&routes).Error; err != nil {
-		return nil, 0, fmt.Errorf("store: unable to read the catalog: %w", err)
-	}
-	apps := map[uint]*App{}
-	var ids []uint
-	for _, r := range routes {
-		if apps[r.AppID] == nil {
-			apps[r.AppID] = &App{}
-			ids = append(ids, r.AppID)
-		}
-	}
-	if len(ids) > 0 {
-		var rows []App
-		if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-			return nil, 0, fmt.Errorf("store: unable to read the catalog's apps: %w", err)
-		}
-		for i := range rows {
-			apps[rows[i].ID] = &rows[i]
-		}
-	}
-	out := make([]CatalogEntry, len(routes))
-	for i, r := range routes {
-		out[i] = CatalogEntry{App: *apps[r.AppID], Route: r}
-	}
-	return out, total, nil
 }
 
 // PublicApp returns a listed, public app by slug with its routes, or ErrNotFound (also for an

@@ -14,6 +14,8 @@ import (
 type Store struct {
 	db    *gorm.DB
 	cache *readCache
+	// catalog is the public catalog in memory (consumers_catalog.go).
+	catalog catalogCache
 }
 
 // CacheTTL bounds how long another replica's write can stay unseen by this

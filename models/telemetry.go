@@ -184,8 +184,11 @@ const (
 	CounterUnknownAppSettlement = "unknown_app_settlement"
 )
 
-// Error codes of the dispatcher that mean a plan limit was hit.
-var limitErrorCodes = map[string]bool{"cpu_limit_exceeded": true, "subrequest_limit_exceeded": true}
+// Error codes of the dispatcher that mean a limit was hit: a plan's (CPU, subrequests) or a
+// route's per-caller limit (workers/dispatcher/quota.js: 429 rate_limited, quota_exhausted,
+// spend_cap_reached).
+var limitErrorCodes = map[string]bool{"cpu_limit_exceeded": true, "subrequest_limit_exceeded": true,
+	"rate_limited": true, "quota_exhausted": true, "spend_cap_reached": true}
 
 // TelemetryBatch is one post of the dispatcher: request events and settlement records.
 type TelemetryBatch struct {

@@ -45,6 +45,9 @@ type Config struct {
 	// PrivateEgress lets tenant code on the local edge reach loopback and
 	// private addresses (CLAW_EDGE_PRIVATE_EGRESS=allow).
 	PrivateEgress bool
+	// TrustClientIP keeps the CF-Connecting-IP a request reaches the local edge with (a
+	// reverse proxy in front writes it); otherwise the edge writes the peer's address there.
+	TrustClientIP bool
 
 	FacilitatorURL string
 	MetricsToken   string
@@ -219,6 +222,14 @@ var options = []option{
 			return fmt.Errorf("must be deny or allow, got %q", v)
 		}
 		c.PrivateEgress = v == "allow"
+		return nil
+	}},
+	{"CLAW_EDGE_TRUST_CLIENT_IP", "edge-trust-client-ip", "false", "true only when a reverse proxy in front of the local edge writes the client's address in CF-Connecting-IP (per-IP limits count by it); false: the edge overwrites the header with the peer's address, so a consumer cannot pick its own per-IP limit", false, func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false, got %q", v)
+		}
+		c.TrustClientIP = b
 		return nil
 	}},
 	{"CLAW_INGEST_TOKEN", "ingest-token", "", "shared secret the dispatcher sends with telemetry; generated in local mode", true, str(func(c *Config) *string { return &c.IngestToken })},

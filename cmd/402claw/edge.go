@@ -254,7 +254,7 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 	e.runaways = make(chan runtime.Runaway, 16)
 	rt, err := runtime.Start(ctx, runtime.Options{
 		WorkerdPath: path, ListenAddr: cfg.EdgeAddr, EdgeAPIURL: apiURL, EdgeAPIToken: runtimeToken, Namespace: e.namespace,
-		PrivateEgress: cfg.PrivateEgress, Platform: portalAddr(cfg), ConfigKey: workers.ConfigKeyHex(key),
+		PrivateEgress: cfg.PrivateEgress, TrustClientIP: cfg.TrustClientIP, Platform: portalAddr(cfg), ConfigKey: workers.ConfigKeyHex(key),
 		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
 		DataDir: cfg.DataDir, Logger: log, AsyncTrace: true, SubrequestEmulation: true,
 		FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth, OptimisticRefuse: &cfg.OptimisticRefuse,

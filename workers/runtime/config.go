@@ -3,6 +3,8 @@ package runtime
 import (
 	"embed"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -173,7 +175,8 @@ const config :Workerd.Config = (
     (name = "payment-locks", disk = (path = %s, writable = true)),%s
   ],
   sockets = [
-    (name = "http", address = %s, http = (), service = "dispatcher"),
+    # CF-Connecting-IP is the peer's address (clientIPHeader), as on Cloudflare.
+    (name = "http", address = %s, http = (%s), service = "dispatcher"),
     # Only the runtime uses it, once after every start (see Runtime.warmUp).
     (name = "warm-up", address = "127.0.0.1:0", http = (), service = (name = "dispatcher", entrypoint = "WarmUp"))%s
   ],
@@ -201,7 +204,7 @@ const configKV :Workerd.Worker = %s;
 
 const tenantKV :Workerd.Worker = %s;
 `, capnpString(edgeAddr), capnpString("Bearer "+opts.EdgeAPIToken), capnpString(egress.addr), capnpString(egress.header), capnpString(egress.token),
-		capnpString(lockDir), extraService, capnpString(opts.ListenAddr), extraSocket, capnpList(V8Flags),
+		capnpString(lockDir), extraService, capnpString(opts.ListenAddr), clientIPHeader(opts), extraSocket, capnpList(V8Flags),
 		strings.Join(modules, ",\n    "), capnpString(CompatibilityDate),
 		strings.Join(bindings, ",\n    "),
 		routerWorker(opts.ConfigKVNamespaceID), routerWorker(""))
@@ -293,4 +296,26 @@ func writeConfig(dir string, files map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// clientIPHeader is the http options of the edge's socket: unless a trusted proxy in front sets
+// it (TrustClientIP), CF-Connecting-IP is overwritten with the peer's address. workerd does not
+// tell a worker the address a connection came from, so the runtime writes the only one it can
+// know: on a loopback listen address every peer is that loopback address; on any other every
+// caller is counted as "unknown" (one bucket for all), and a proxy in front that sets the
+// header with TrustClientIP is the way to tell callers apart.
+func clientIPHeader(opts Options) string {
+	if opts.TrustClientIP {
+		return ""
+	}
+	ip := "unknown"
+	if host, _, err := net.SplitHostPort(opts.ListenAddr); err == nil {
+		if host == "localhost" {
+			host = "127.0.0.1"
+		}
+		if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+			ip = a.String()
+		}
+	}
+	return fmt.Sprintf(`injectRequestHeaders = [ (name = "CF-Connecting-IP", value = %s) ]`, capnpString(ip))
 }

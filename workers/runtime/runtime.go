@@ -71,6 +71,12 @@ type Options struct {
 	// documents whose digest does not verify with it are refused. Empty: not
 	// verified (tests that write documents by hand).
 	ConfigKey string
+	// TrustClientIP keeps the CF-Connecting-IP header a request arrives with: set it only when
+	// the local edge sits behind a reverse proxy that writes the client's address there
+	// (CLAW_EDGE_TRUST_CLIENT_IP=true), as Cloudflare's edge does. Otherwise the edge overwrites
+	// the header with the peer's address, so that a consumer cannot choose its own per-IP
+	// limit bucket (quota.js keys public routes and unpaid challenges by it).
+	TrustClientIP bool
 	// PrivateEgress lets tenant code reach loopback and private addresses
 	// (CLAW_EDGE_PRIVATE_EGRESS=allow: local development). The platform's
 	// own listeners stay closed either way.

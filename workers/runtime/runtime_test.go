@@ -135,6 +135,7 @@ func edge(t *testing.T) *edgeEnv {
 			EdgeAPIURL:          edgeSrv.URL,
 			EdgeAPIToken:        testRuntimeToken,
 			PrivateEgress:       true, // e.allowed, the tests' upstream, is on loopback
+			TrustClientIP:       true, // tests tell callers apart by CF-Connecting-IP, as a proxy in front would
 			Namespace:           testNS,
 			ConfigKVNamespaceID: testConfigNS,
 			BaseDomain:          "localhost",
