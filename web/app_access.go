@@ -99,10 +99,11 @@ func (s *Server) keyRevoke(c *fiber.Ctx) error {
 	u := currentUser(c)
 	s.audit(c, &u.ID, "consumer_key_revoked", "app:"+a.Slug, "key:"+c.Params("id"))
 	s.syncNow(a)
+	msg := "Key revoked: callers using it are refused once the edge has the change."
 	if !isHTMX(c) {
-		return c.Redirect("/apps/"+a.Slug+"/access", fiber.StatusSeeOther)
+		return s.redirectFlash(c, "/apps/"+a.Slug+"/access", msg)
 	}
-	return s.renderKeys(c, a, views.Keys{}, fiber.StatusOK)
+	return s.renderKeys(c, a, views.Keys{Message: msg}, fiber.StatusOK)
 }
 
 // renderEgress answers htmx with the allowlist partial and plain forms with the page.
@@ -140,10 +141,11 @@ func (s *Server) egressAdd(c *fiber.Ctx) error {
 		return err
 	}
 	s.syncNow(a)
+	msg := host + " allowed." + egressSyncNote
 	if !isHTMX(c) {
-		return c.Redirect("/apps/"+a.Slug+"/access", fiber.StatusSeeOther)
+		return s.redirectFlash(c, "/apps/"+a.Slug+"/access", msg)
 	}
-	return s.renderEgress(c, a, views.Egress{Message: host + " allowed." + egressSyncNote}, fiber.StatusOK)
+	return s.renderEgress(c, a, views.Egress{Message: msg}, fiber.StatusOK)
 }
 
 func (s *Server) egressRemove(c *fiber.Ctx) error {
@@ -162,8 +164,9 @@ func (s *Server) egressRemove(c *fiber.Ctx) error {
 		return err
 	}
 	s.syncNow(a)
+	msg := "Removed." + egressSyncNote
 	if !isHTMX(c) {
-		return c.Redirect("/apps/"+a.Slug+"/access", fiber.StatusSeeOther)
+		return s.redirectFlash(c, "/apps/"+a.Slug+"/access", msg)
 	}
-	return s.renderEgress(c, a, views.Egress{Message: "Removed." + egressSyncNote}, fiber.StatusOK)
+	return s.renderEgress(c, a, views.Egress{Message: msg}, fiber.StatusOK)
 }

@@ -448,7 +448,7 @@ func (s *Server) appDeploy(c *fiber.Ctx) error {
 		}
 		return render(c, views.DeploymentStatus(s.page(c, ""), dv))
 	}
-	return c.Redirect("/apps/"+a.Slug, fiber.StatusSeeOther)
+	return s.redirectFlash(c, "/apps/"+a.Slug, "Deploy started: the status on the Code tab follows it to the edge.")
 }
 
 // appDeployment is the live status fragment the page polls.

@@ -238,7 +238,7 @@ func (s *Server) afterRouteChange(c *fiber.Ctx, a *models.App, err error, form *
 	if err == nil {
 		s.syncNow(a)
 		if !isHTMX(c) {
-			return c.Redirect("/apps/"+a.Slug+"/routes", fiber.StatusSeeOther)
+			return s.redirectFlash(c, "/apps/"+a.Slug+"/routes", routeChangeMessage(okMsg, saved))
 		}
 	}
 	t, terr := s.routesTab(c, a)

@@ -116,6 +116,9 @@ func (s *Server) appVarSet(c *fiber.Ctx) error {
 	if t.VarForm.Message != "" && !isHTMX(c) {
 		c.Status(fiber.StatusUnprocessableEntity)
 	}
+	if t.VarFlash != "" && !isHTMX(c) {
+		return s.redirectFlash(c, "/apps/"+a.Slug+"/settings#vars", t.VarFlash)
+	}
 	return s.renderAppSettings(c, a, t)
 }
 
@@ -135,6 +138,9 @@ func (s *Server) appVarDelete(c *fiber.Ctx) error {
 		t.VarFlash = name + " deleted; the app is redeploying."
 		s.audit(c, &currentUser(c).ID, "var_deleted", "app:"+a.Slug, name)
 		s.syncNow(a)
+		if !isHTMX(c) {
+			return s.redirectFlash(c, "/apps/"+a.Slug+"/settings#vars", t.VarFlash)
+		}
 	}
 	return s.renderAppSettings(c, a, t)
 }
@@ -171,7 +177,7 @@ func (s *Server) appResume(c *fiber.Ctx) error {
 		}
 		s.audit(c, &currentUser(c).ID, "app_resumed", "app:"+a.Slug, "cpu stop")
 		s.syncNow(a)
-		return c.Redirect("/apps/"+a.Slug, fiber.StatusSeeOther)
+		return s.redirectFlash(c, "/apps/"+a.Slug, a.Name+" is resumed; the edge serves it again once it is in sync.")
 	}
 	still, err := s.store.ResumeApps(c.UserContext(), a.TenantID)
 	if err != nil {
@@ -189,5 +195,5 @@ func (s *Server) appResume(c *fiber.Ctx) error {
 			s.syncNow(&apps[i])
 		}
 	}
-	return c.Redirect("/apps/"+a.Slug, fiber.StatusSeeOther)
+	return s.redirectFlash(c, "/apps/"+a.Slug, a.Name+" is resumed; the edge serves it again once it is in sync.")
 }

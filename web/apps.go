@@ -166,7 +166,11 @@ func (s *Server) appCreate(c *fiber.Ctx) error {
 		}
 	}
 	s.syncNow(a)
-	return c.Redirect("/apps/"+a.Slug, fiber.StatusSeeOther)
+	msg := a.Name + " (" + a.Slug + ") is created: write its code below, then Save and deploy."
+	if st != nil {
+		msg = a.Name + " (" + a.Slug + ") is created from a starter and is being deployed."
+	}
+	return s.redirectFlash(c, "/apps/"+a.Slug, msg)
 }
 
 func (s *Server) adminSync(c *fiber.Ctx) error {

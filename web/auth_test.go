@@ -57,6 +57,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	w := newWorld(t)
 	type expect struct{ anon, tenant, other, admin int }
 	see, login, none, forbidden := http.StatusOK, http.StatusSeeOther, http.StatusNotFound, http.StatusForbidden
+	saved := http.StatusSeeOther // a plain form that succeeds redirects (post/redirect/get)
 	revokeB := fmt.Sprintf("/settings/tokens/%d/revoke", w.tokenOfB)
 	cases := []struct {
 		method, path string
@@ -74,7 +75,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/usage", expect{login, see, see, forbidden}},
 		{"GET", "/settings", expect{login, see, see, see}},
 		{"POST", "/settings/tokens", expect{login, see, see, see}},
-		{"POST", revokeB, expect{login, none, see, none}},
+		{"POST", revokeB, expect{login, none, saved, none}},
 		{"GET", "/admin/", expect{login, none, none, see}},
 		{"GET", "/admin/tenants", expect{login, none, none, see}},
 		{"GET", "/healthz", expect{see, see, see, see}},
@@ -101,7 +102,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/apps/b-app/logs/live", expect{login, none, see, forbidden}},
 		{"POST", "/apps/b-app/rename", expect{login, none, login, forbidden}},
 		{"POST", "/apps/b-app/listing", expect{login, none, login, forbidden}},
-		{"POST", "/apps/b-app/vars", expect{login, none, see, forbidden}},
+		{"POST", "/apps/b-app/vars", expect{login, none, saved, forbidden}},
 		{"POST", "/apps/b-app/keys", expect{login, none, see, forbidden}},
 		{"POST", "/apps/b-app/egress", expect{login, none, http.StatusUnprocessableEntity, forbidden}},
 		{"POST", "/apps/b-app/routes", expect{login, none, http.StatusUnprocessableEntity, forbidden}},

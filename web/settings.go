@@ -53,6 +53,10 @@ func (s *Server) passwordSave(c *fiber.Ctx) error {
 		f.Message = "The password was not changed."
 		c.Status(fiber.StatusUnprocessableEntity)
 	}
+	if !isHTMX(c) && len(f.Errors) == 0 {
+		// Post/redirect/get: the next page says what changed, and a reload resubmits nothing.
+		return s.redirectFlash(c, "/settings", f.Message)
+	}
 	if isHTMX(c) {
 		if c.Response().StatusCode() >= 400 {
 			// htmx 2 ignores 4xx bodies by default; answer 200 with the form showing its errors.
@@ -134,6 +138,10 @@ func (s *Server) tokenRevoke(c *fiber.Ctx) error {
 		return err
 	} else {
 		s.audit(c, &u.ID, "token_revoked", "token:"+c.Params("id"), "")
+		t.Message = "Token revoked: programs using it are refused from now on."
+		if !isHTMX(c) {
+			return s.redirectFlash(c, "/settings", t.Message)
+		}
 	}
 	return s.renderTokens(c, t)
 }

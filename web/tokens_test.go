@@ -121,7 +121,7 @@ func TestPasswordChangeRevokesTokens(t *testing.T) {
 		json.Unmarshal([]byte(r.Body), &out)
 		return out.Token
 	}()
-	if r := b.post("/settings/password", url.Values{"current": {"a third long password"}, "password": {"a fourth long password"}}); r.Status != http.StatusOK {
+	if r := b.post("/settings/password", url.Values{"current": {"a third long password"}, "password": {"a fourth long password"}}); r.Status != http.StatusSeeOther {
 		t.Fatalf("plain form: %d", r.Status)
 	}
 	if me := p.api(t, "GET", "/api/v1/me", tok2, "", ""); me.Status != http.StatusUnauthorized {
