@@ -8,15 +8,34 @@ import (
 	"github.com/402claw/402claw/models/scan"
 )
 
-// adminLinks are the admin area's sections: label, URL.
-var adminLinks = [][2]string{
-	{"Overview", "/admin/"},
-	{"Tenants", "/admin/tenants"},
-	{"Review queue", "/admin/review"},
-	{"Rules", "/admin/rules"},
-	{"Sync", "/admin/sync"},
-	{"Plans", "/admin/plans"},
+// adminLinks are the admin area's sections: the Page.Nav key, label, URL. The plans page
+// exists only when billing is configured (Page.PlansPage).
+var adminLinks = [][3]string{
+	{"admin", "Overview", "/admin/"},
+	{"admin-tenants", "Tenants", "/admin/tenants"},
+	{"admin-review", "Review queue", "/admin/review"},
+	{"admin-reports", "Reports", "/admin/reports"},
+	{"admin-rules", "Rules", "/admin/rules"},
+	{"admin-audit", "Audit", "/admin/audit"},
+	{"admin-sync", "Sync", "/admin/sync"},
+	{"admin-plans", "Plans", "/admin/plans"},
+	{"admin-facilitators", "Facilitators", "/admin/facilitators"},
 }
+
+// adminNavLinks are the sections this page's viewer can open.
+func adminNavLinks(p Page) [][3]string {
+	out := make([][3]string, 0, len(adminLinks))
+	for _, l := range adminLinks {
+		if l[0] == "admin-plans" && !p.PlansPage {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// InAdmin reports whether the page belongs to the admin area (its Nav key starts with admin).
+func (p Page) InAdmin() bool { return p.User.IsAdmin() && strings.HasPrefix(p.Nav, "admin") }
 
 // matchedRules names the rules among matches, each once, in order.
 func matchedRules(ms []scan.Match) []string {

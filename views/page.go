@@ -20,6 +20,8 @@ type Page struct {
 	// ReplaceURL is the GET address of a page rendered as the answer to a plain
 	// form's POST; app.js puts it in the history so a reload does not resubmit.
 	ReplaceURL string
+	// PlansPage: the admin plans page exists (billing is configured).
+	PlansPage bool
 }
 
 // LoggedIn reports whether a user is on the page.

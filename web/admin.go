@@ -1,6 +1,9 @@
 package web
 
 import (
+	"context"
+
+	"github.com/402claw/402claw/models"
 	"strconv"
 
 	"github.com/402claw/402claw/views"
@@ -10,27 +13,31 @@ import (
 const adminPageSize = 50
 
 func (s *Server) adminHome(c *fiber.Ctx) error {
-	_, total, err := s.store.Tenants(c.UserContext(), "", 0, 0)
+	ctx := c.UserContext()
+	counts, err := s.store.AdminCounts(ctx)
 	if err != nil {
 		return err
 	}
-	audit, err := s.store.AuditEvents(c.UserContext(), 20)
+	audit, err := s.store.AuditEvents(ctx, 20)
 	if err != nil {
 		return err
 	}
-	failing, err := s.store.SyncJobs(c.UserContext(), true, 1000)
+	actors, err := s.auditActors(ctx, audit)
 	if err != nil {
 		return err
 	}
-	plans := -1
-	if s.opts.Billing != nil {
-		ps, err := s.store.Plans(c.UserContext())
-		if err != nil {
-			return err
+	return render(c, views.AdminHome(s.navPage(c, "Admin", "admin"), views.AdminHomeView{Counts: counts, Audit: audit, Actors: actors}))
+}
+
+// auditActors maps the actors of es to their emails.
+func (s *Server) auditActors(ctx context.Context, es []models.AuditEvent) (map[uint]string, error) {
+	var ids []uint
+	for _, e := range es {
+		if e.ActorUserID != nil {
+			ids = append(ids, *e.ActorUserID)
 		}
-		plans = len(ps)
 	}
-	return render(c, views.AdminHome(s.navPage(c, "Admin", "admin"), total, len(failing), plans, audit))
+	return s.store.UserEmails(ctx, ids)
 }
 
 func (s *Server) adminTenants(c *fiber.Ctx) error {

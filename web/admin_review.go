@@ -26,7 +26,7 @@ func (s *Server) adminReview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AdminReviewPage(s.navPage(c, "Review queue", "admin"), views.ReviewQueue{State: state, Items: items, Reports: reports}))
+	return render(c, views.AdminReviewPage(s.navPage(c, "Review queue", "admin-review"), views.ReviewQueue{State: state, Items: items, Reports: reports}))
 }
 
 func reviewVersionID(c *fiber.Ctx) (uint, error) {
@@ -69,7 +69,7 @@ func (s *Server) renderReviewItem(c *fiber.Ctx, f views.Form, status int) error 
 	}
 	d := views.ReviewDetail{Item: *it, Previous: prev, Diff: bundle.Diff(old, it.Version.Sources), History: history, Form: f}
 	c.Status(status)
-	return render(c, views.AdminReviewItemPage(s.navPage(c, fmt.Sprintf("Review %s v%d", it.App.Slug, it.Version.Number), "admin"), d))
+	return render(c, views.AdminReviewItemPage(s.navPage(c, fmt.Sprintf("Review %s v%d", it.App.Slug, it.Version.Number), "admin-review"), d))
 }
 
 // adminReviewDecision approves or rejects. The form carries the state the reviewer saw: if the

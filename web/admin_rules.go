@@ -45,7 +45,7 @@ func (s *Server) renderAdminRules(c *fiber.Ctx, a views.AdminRules, status int) 
 		return err
 	}
 	c.Status(status)
-	return render(c, views.AdminRulesPage(s.navPage(c, "Moderation rules", "admin"), a))
+	return render(c, views.AdminRulesPage(s.navPage(c, "Moderation rules", "admin-rules"), a))
 }
 
 // ruleFromForm reads the rule form; the values come back for re-display on an error.
@@ -113,7 +113,7 @@ func (s *Server) adminRule(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AdminRulePage(s.navPage(c, "Rule "+r.Name, "admin"), views.AdminRule{Rule: *r, Form: views.Form{Values: ruleValues(r)}}))
+	return render(c, views.AdminRulePage(s.navPage(c, "Rule "+r.Name, "admin-rules"), views.AdminRule{Rule: *r, Form: views.Form{Values: ruleValues(r)}}))
 }
 
 func (s *Server) adminRuleUpdate(c *fiber.Ctx) error {
@@ -126,7 +126,7 @@ func (s *Server) adminRuleUpdate(c *fiber.Ctx) error {
 	if err := s.store.SaveModerationRule(c.UserContext(), &r); err != nil {
 		if f, ok := ruleFormError(err, values); ok {
 			c.Status(fiber.StatusUnprocessableEntity)
-			return render(c, views.AdminRulePage(s.navPage(c, "Rule "+old.Name, "admin"), views.AdminRule{Rule: *old, Form: f}))
+			return render(c, views.AdminRulePage(s.navPage(c, "Rule "+old.Name, "admin-rules"), views.AdminRule{Rule: *old, Form: f}))
 		}
 		return err
 	}
@@ -165,7 +165,7 @@ func (s *Server) adminRuleDeleteConfirm(c *fiber.Ctx) error {
 		return err
 	}
 	back := fmt.Sprintf("/admin/rules/%d", r.ID)
-	return render(c, views.ConfirmPage(s.navPage(c, "Delete rule "+r.Name, "admin"), views.ConfirmAction{
+	return render(c, views.ConfirmPage(s.navPage(c, "Delete rule "+r.Name, "admin-rules"), views.ConfirmAction{
 		Heading: "Delete the rule " + r.Name + "?",
 		What:    "New versions will no longer be scanned against it. Versions it flagged keep their matches and their review state. This cannot be undone; disabling the rule keeps it for later.",
 		Action:  back + "/delete", Button: "Delete rule", Back: back,

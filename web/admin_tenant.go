@@ -32,8 +32,17 @@ func (s *Server) renderAdminTenant(c *fiber.Ctx, f views.Form, status int) error
 	if err != nil {
 		return err
 	}
+	audit, _, err := s.store.AuditPage(ctx, models.AuditFilter{Tenant: t.Slug}, 20)
+	if err != nil {
+		return err
+	}
+	actors, err := s.auditActors(ctx, audit)
+	if err != nil {
+		return err
+	}
 	c.Status(status)
-	a := views.AdminTenant{Tenant: t, Users: users, Apps: apps, Plans: plans, Billing: s.opts.Billing != nil && s.opts.Billing.Mode() == "stripe", Form: f}
+	a := views.AdminTenant{Tenant: t, Users: users, Apps: apps, Plans: plans, Billing: s.opts.Billing != nil && s.opts.Billing.Mode() == "stripe", Form: f,
+		Audit: audit, Actors: actors}
 	return render(c, views.AdminTenantPage(s.navPage(c, t.Name, "admin-tenants"), a))
 }
 

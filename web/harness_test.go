@@ -16,6 +16,7 @@ import (
 	"github.com/402claw/402claw/models/modeltest"
 	"github.com/402claw/402claw/web"
 	"github.com/PuerkitoBio/goquery"
+	"github.com/gofiber/fiber/v2"
 )
 
 // portal is a real portal on a loopback port backed by a real database.
@@ -23,6 +24,7 @@ type portal struct {
 	URL   string
 	Store *models.Store
 	DB    modeltest.DB
+	App   *fiber.App
 }
 
 func startPortal(t testing.TB, mutate ...func(*web.Options)) *portal {
@@ -56,7 +58,7 @@ func startPortalOn(t testing.TB, db modeltest.DB, mutate ...func(*web.Options)) 
 	}
 	go app.Listener(ln)
 	t.Cleanup(func() { app.ShutdownWithContext(context.Background()) })
-	return &portal{URL: "http://" + ln.Addr().String(), Store: store, DB: db}
+	return &portal{URL: "http://" + ln.Addr().String(), Store: store, DB: db, App: app}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

@@ -11,7 +11,7 @@ import (
 // page builds the layout model for the current request.
 func (s *Server) page(c *fiber.Ctx, title string) views.Page {
 	csrf, _ := c.Locals(localCSRF).(string)
-	p := views.Page{Title: title, User: currentUser(c), CSRF: csrf, SignupOpen: s.opts.SignupOpen}
+	p := views.Page{Title: title, User: currentUser(c), CSRF: csrf, SignupOpen: s.opts.SignupOpen, PlansPage: s.opts.Billing != nil}
 	if !isHTMX(c) {
 		switch c.Method() {
 		case fiber.MethodGet:

@@ -97,5 +97,34 @@ func (s *Server) adminReportDecision(c *fiber.Ctx) error {
 		return err
 	}
 	s.audit(c, &currentUser(c).ID, "report_"+r.State, fmt.Sprintf("report:%d", r.ID), "app:"+r.AppSlug+" "+r.Note)
-	return c.Redirect("/admin/review#reports", fiber.StatusSeeOther)
+	back := "/admin/review#reports"
+	if c.FormValue("back") == "reports" {
+		back = "/admin/reports"
+	}
+	return c.Redirect(back, fiber.StatusSeeOther)
+}
+
+// adminReports lists the abuse reports in one state (open by default), open ones with
+// their decision forms.
+func (s *Server) adminReports(c *fiber.Ctx) error {
+	state := c.Query("state", models.ReportOpen)
+	if state != models.ReportActioned && state != models.ReportDismissed {
+		state = models.ReportOpen
+	}
+	ctx := c.UserContext()
+	rs, err := s.store.Reports(ctx, state, 200)
+	if err != nil {
+		return err
+	}
+	var ids []uint
+	for _, r := range rs {
+		if r.DecidedBy != nil {
+			ids = append(ids, *r.DecidedBy)
+		}
+	}
+	actors, err := s.store.UserEmails(ctx, ids)
+	if err != nil {
+		return err
+	}
+	return render(c, views.AdminReportsPage(s.navPage(c, "Abuse reports", "admin-reports"), views.ReportsView{State: state, Reports: rs, Actors: actors}))
 }

@@ -35,7 +35,7 @@ func (s *Service) renderAdminPlans(c *fiber.Ctx, v views.AdminPlans, lookup stri
 		}
 		v.Tenant = t
 	}
-	return render(c, views.AdminPlansPage(page(c, "Plans", "admin"), v))
+	return render(c, views.AdminPlansPage(page(c, "Plans", "admin-plans"), v))
 }
 
 // ParsePlanForm reads the plan editor's fields into p and returns one

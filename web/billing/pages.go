@@ -17,7 +17,7 @@ func currentUser(c *fiber.Ctx) *models.User {
 
 func page(c *fiber.Ctx, title, nav string) views.Page {
 	csrf, _ := c.Locals("csrf").(string)
-	return views.Page{Title: title, User: currentUser(c), CSRF: csrf, Nav: nav}
+	return views.Page{Title: title, User: currentUser(c), CSRF: csrf, Nav: nav, PlansPage: true}
 }
 
 func render(c *fiber.Ctx, comp templ.Component) error {
