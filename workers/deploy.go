@@ -186,11 +186,22 @@ type ConfigRoute struct {
 	Access       string             `json:"access"`
 	Settle       string             `json:"settle"`
 	Requirements *x402.Requirements `json:"requirements,omitempty"`
-	Resource     ConfigResource     `json:"resource"`
+	// Display carries what the 402 page shows beside the requirements (the network's name, the
+	// asset's decimals), from the networks table in models/x402: the dispatcher keeps no table
+	// of its own.
+	Display  *ConfigDisplay `json:"display,omitempty"`
+	Resource ConfigResource `json:"resource"`
 	// Extensions is the 402 challenge's extensions object (bazaar.go); Limits, the per-caller
 	// limits the edge checks before anything else (limits.go).
 	Extensions json.RawMessage `json:"extensions,omitempty"`
 	Limits     *ConfigLimits   `json:"limits,omitempty"`
+}
+
+// ConfigDisplay is how a priced route's payment is shown to a person: the network's name and
+// the number of decimals of its asset ("10000" atomic units at 6 decimals are 0.01).
+type ConfigDisplay struct {
+	NetworkName string `json:"network_name"`
+	Decimals    int    `json:"decimals"`
 }
 
 // ConfigResource describes what a paid route sells.
@@ -248,6 +259,9 @@ func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 				return ConfigDoc{}, fmt.Errorf("workers: unable to build route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)
 			}
 			cr.Requirements = &req
+			if n, ok := x402.NetworkByCAIP2(req.Network); ok {
+				cr.Display = &ConfigDisplay{NetworkName: n.Name, Decimals: n.Decimals}
+			}
 			cr.Resource = WithServiceMetadata(cr.Resource, st.App)
 			if cr.Extensions, err = BazaarExtensions(st.App, r); err != nil {
 				return ConfigDoc{}, fmt.Errorf("workers: unable to build the discovery data of route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)

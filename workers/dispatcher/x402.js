@@ -10,6 +10,7 @@ import { settlementRecord } from "./outbox.js";
 import { callFacilitator, settleOnce, isPending, probeFacilitators, PENDING } from "./settle.js";
 import { callerLimits, take, refusal as limitRefusal, withLimitHeaders } from "./quota.js";
 import { PAYMENT_IDENTIFIER, PAYMENT_IDENTIFIER_DECLARATION, paymentIdentifier, idempotent } from "./idem.js";
+import { fnv1a } from "./hash.js";
 
 export { DEFAULT_FACILITATOR_URL } from "./settle.js";
 export const NO_MATCH = "No matching payment requirements";
@@ -19,7 +20,6 @@ const RETRY_AFTER_S = "5";
 // (the operator's CLAW_OPTIMISTIC_REFUSE) or route.refuse_s says otherwise.
 export const DEFAULT_REFUSE_S = 3600;
 const REQ_FIELDS = ["scheme", "network", "amount", "asset", "payTo", "maxTimeoutSeconds"];
-const NETWORK_NAMES = { "eip155:84532": "Base Sepolia", "eip155:8453": "Base" };
 const HEX_ADDR = /^0x[0-9a-fA-F]{40}$/;
 const HEX_NONCE = /^0x[0-9a-fA-F]{64}$/;
 
@@ -70,8 +70,9 @@ function escapeHTML(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-// "10000" atomic units at 6 decimals → "0.01", with string arithmetic.
-export function formatAmount(atomic, decimals = 6) {
+// "10000" atomic units at 6 decimals → "0.01", with string arithmetic (the
+// same as models/x402 FormatAmount; testdata/config_doc.json checks the two).
+export function formatAmount(atomic, decimals) {
   const s = String(atomic).replace(/^0+/, "") || "0";
   const whole = s.length > decimals ? s.slice(0, s.length - decimals) : "0";
   const frac = s.padStart(decimals, "0").slice(-decimals).replace(/0+$/, "");
@@ -106,6 +107,11 @@ class Prepared {
     this.mode = route.settle === "before" || route.settle === "optimistic" ? route.settle : "after";
     this.refuseS = refuseSeconds(route.refuse_s); // null: the edge's OPTIMISTIC_REFUSE_S
     this.route = route;
+    // How the page names the network and the amount comes with the document
+    // (workers/deploy.go ConfigDisplay, from the portal's networks table).
+    const d = route.display && typeof route.display === "object" ? route.display : {};
+    this.networkName = typeof d.network_name === "string" && d.network_name ? d.network_name : req.network;
+    this.decimals = Number.isInteger(d.decimals) && d.decimals >= 0 && d.decimals <= 36 ? d.decimals : null;
     this.limits = callerLimits(route);
     const res = route.resource || {};
     this.description = String(res.description || "");
@@ -148,8 +154,11 @@ class Prepared {
   page() {
     if (this.html) return this.html;
     const r = this.req;
-    const net = NETWORK_NAMES[r.network] || r.network;
-    const price = formatAmount(r.amount, 6);
+    const net = this.networkName;
+    // Without the decimals (a document older than its display facts) the
+    // page states the atomic amount rather than guess a precision.
+    const price = this.decimals === null ? r.amount + " atomic units of" : formatAmount(r.amount, this.decimals);
+    const amount = this.decimals === null ? "" : " (" + escapeHTML(r.amount) + " atomic units)";
     const what = this.description ? escapeHTML(this.description) : "this resource";
     this.html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -159,7 +168,7 @@ dt{font-weight:600;margin-top:.6rem}dd{margin:0;font-family:ui-monospace,monospa
 .note{color:#555;font-size:.9rem;margin-top:2rem}</style></head>
 <body><h1>Payment required</h1>
 <p>Access to ${what} costs <strong>${escapeHTML(price)} USDC</strong> per request on <strong>${escapeHTML(net)}</strong>, paid with the x402 protocol (version 2).</p>
-<dl><dt>Amount</dt><dd>${escapeHTML(price)} USDC (${escapeHTML(r.amount)} atomic units)</dd>
+<dl><dt>Amount</dt><dd>${escapeHTML(price)} USDC${amount}</dd>
 <dt>Network</dt><dd>${escapeHTML(net)} (${escapeHTML(r.network)})</dd>
 <dt>Pay to</dt><dd>${escapeHTML(r.payTo)}</dd>
 <dt>Token contract</dt><dd>${escapeHTML(r.asset)}</dd>
@@ -285,14 +294,6 @@ function facilitatorDown(reason, ev, stage) {
 // serialize every payment of the platform. LOCK_SHARDS overrides the count
 // (the local edge, one machine, uses 1: fewer storage commits).
 const LOCK_SHARDS = 64;
-function fnv1a(s) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 // warmLocks makes sure every PaymentLock shard exists and has loaded its
 // entries, so the first payment does not pay for creating it (the local

@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/x402"
+	"github.com/402claw/402claw/workers"
 	"github.com/402claw/402claw/workers/facilitator"
 	"github.com/402claw/402claw/workers/localcf"
 )
@@ -155,19 +157,29 @@ func newConformance(t *testing.T) *conformance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paid := func(path, settle string) map[string]any {
-		return map[string]any{"method": "GET", "path": path, "access": "x402", "settle": settle, "requirements": c.req,
-			"resource": map[string]any{"description": "A paid answer", "mimeType": "application/json"}}
+	// The document is the portal's own (workers.BuildConfig), not one written by hand.
+	paid := func(path, settle string) models.Route {
+		return models.Route{Method: "GET", Path: path, Access: models.AccessX402, Network: c.req.Network, Amount: c.req.Amount,
+			PayTo: payTo, Settle: settle, Description: "A paid answer", MimeType: "application/json"}
 	}
-	doc, _ := json.Marshal(map[string]any{"v": 1, "config_version": 1, "slug": "shop", "script": "app-shop", "etag": "v1", "tenant_id": 7,
-		"status": "active", "plan": map[string]any{"cpuMs": 50, "subRequests": 10}, "api_keys": []any{}, "egress": []any{},
-		"routes": []any{
-			map[string]any{"method": "GET", "path": "/free", "access": "public"},
+	st := models.EdgeState{
+		App:     models.App{ID: 1, TenantID: 7, Slug: "shop", ScriptName: "app-shop", Status: models.AppActive},
+		Tenant:  models.Tenant{ID: 7, Status: models.TenantActive},
+		Plan:    models.Plan{Key: "free", CPUMs: 50, SubRequests: 10},
+		Version: &models.Version{SHA256: "v1"},
+		Routes: []models.Route{
+			{Method: "GET", Path: "/free", Access: models.AccessPublic},
 			paid("/paid", "after"), paid("/replay/*", "after"), paid("/fail/*", "after"), paid("/before", "before"),
 			paid("/before-fail", "before"), paid("/down", "after"), paid("/settle-fails/*", "after"),
 			paid("/pending/*", "after"), paid("/pending-before/*", "before"), paid("/optimistic/*", "optimistic"),
-		}})
-	c.api("PUT", "storage/kv/namespaces/"+c.cfgNS+"/values/app:shop", "application/octet-stream", doc, nil)
+		},
+	}
+	built, err := workers.BuildConfig(st, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := built.Encode()
+	c.api("PUT", "storage/kv/namespaces/"+c.cfgNS+"/values/"+workers.ConfigKey(st.App.Slug), "application/octet-stream", doc, nil)
 
 	c.opts = Options{WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: c.cf.URL, EdgeAPIToken: testRuntimeToken, Namespace: "prod",
 		ConfigKVNamespaceID: c.cfgNS, DataDir: c.dataDir, FacilitatorURL: c.facSrv.URL,

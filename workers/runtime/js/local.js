@@ -15,6 +15,7 @@ import { handle, preload } from "./dispatcher.js";
 import { EXPOSE_HEADERS } from "./cors.js";
 import { warmLocks, probeFacilitator } from "./x402.js";
 import { isSlug } from "./resolve.js";
+import { fnv1a } from "./hash.js";
 import { newEvent, sendEvent, sendLogs } from "./telemetry.js";
 // Durable Object classes must be exported by the main module.
 export { PaymentLock } from "./lock.js";
@@ -35,20 +36,12 @@ const DEFAULT_COMPAT_DATE = "2026-11-01";
 // bumps the generation and the next request loads under a fresh id.
 const generations = new Map();
 
-function fnv1a(s) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(36);
-}
 
 const outboundKeys = new WeakMap();
 function outboundKey(outbound) {
   let k = outboundKeys.get(outbound);
   if (!k) {
-    k = fnv1a(JSON.stringify(outbound));
+    k = fnv1a(JSON.stringify(outbound)).toString(36);
     outboundKeys.set(outbound, k);
   }
   return k;
