@@ -27,3 +27,33 @@ func (s *Store) PaymentsBefore(ctx context.Context, appID, before uint, limit in
 	}
 	return rows, next, nil
 }
+
+// UsageRouteKnown reports whether route ("METHOD /path", as the edge reports it) is one the
+// app has now or has usage rollups for: a usage query for any other route is a mistake.
+func (s *Store) UsageRouteKnown(ctx context.Context, appID uint, route string) (bool, error) {
+	routes, err := s.Routes(ctx, appID)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range routes {
+		if RouteLabel(r) == route {
+			return true, nil
+		}
+	}
+	var n int64
+	// The rollups' unique key starts with (app_id, route): one index probe.
+	err = s.db.WithContext(ctx).Model(&UsageRollup{}).Where("app_id = ? AND route = ?", appID, route).Limit(1).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("store: unable to look up route %q of app %d: %w", route, appID, err)
+	}
+	return n > 0, nil
+}
+
+// RouteLabel is a route as the dispatcher names it in telemetry (dispatcher.js): "GET /path",
+// or the bare path for a route stored without a method.
+func RouteLabel(r Route) string {
+	if r.Method == "" {
+		return r.Path
+	}
+	return r.Method + " " + r.Path
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/x402"
@@ -288,55 +287,4 @@ func edgeChangeAPIError(err error) error {
 		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fe.Message, Field: fe.Field}
 	}
 	return err
-}
-
-type usageOut struct {
-	Hour          time.Time `json:"hour"`
-	Route         string    `json:"route"`
-	Requests      int64     `json:"requests"`
-	Paid          int64     `json:"paid"`
-	RevenueAtomic string    `json:"revenue_atomic"`
-	Errors        int64     `json:"errors"`
-	CPUMs         float64   `json:"cpu_ms"`
-	Subrequests   int64     `json:"subrequests"`
-	LimitHits     int64     `json:"limit_hits"`
-}
-
-// maxUsageRange bounds one usage query: 31 days of hourly rows per route.
-const maxUsageRange = 31 * 24 * time.Hour
-
-// apiUsage is GET /api/v1/apps/{slug}/usage?from=&to= (RFC 3339; default the last 24 hours):
-// the hourly rollups, oldest first.
-func (s *Server) apiUsage(c *fiber.Ctx) error {
-	a, err := s.apiApp(c)
-	if err != nil {
-		return err
-	}
-	to := time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
-	from := to.Add(-24 * time.Hour)
-	for _, q := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if v := c.Query(q.name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: q.name + " must be an RFC 3339 time, like 2026-01-02T15:00:00Z.", Field: q.name}
-			}
-			*q.dst = t
-		}
-	}
-	if !to.After(from) || to.Sub(from) > maxUsageRange {
-		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: "from must be before to, at most 31 days apart.", Field: "from"}
-	}
-	rows, err := s.store.UsageRollups(c.UserContext(), a.ID, from, to)
-	if err != nil {
-		return err
-	}
-	out := make([]usageOut, len(rows))
-	for i, r := range rows {
-		out[i] = usageOut{Hour: r.Hour.UTC(), Route: r.Route, Requests: r.Requests, Paid: r.Paid, RevenueAtomic: r.RevenueAtomic,
-			Errors: r.Errors, CPUMs: r.CPUMs, Subrequests: r.Subrequests, LimitHits: r.LimitHits}
-	}
-	return c.JSON(out)
 }

@@ -1,6 +1,9 @@
 package web
 
 import (
+	"time"
+
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
 	"github.com/gofiber/fiber/v2"
 )
@@ -32,10 +35,45 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 		return err
 	}
 	d := views.Dashboard{Tenant: u.Tenant, Plan: plan, Tokens: active, Apps: len(apps)}
+	if d.Numbers, err = s.dashboardNumbers(c, apps, time.Now()); err != nil {
+		return err
+	}
 	return render(c, views.DashboardPage(s.navPage(c, "Dashboard", "dashboard"), d))
 }
 
 func (s *Server) billingShow(c *fiber.Ctx) error {
 	return render(c, views.Placeholder(s.navPage(c, "Billing", "billing"), "Billing",
 		"Billing is not built yet: every account is on the Free plan, and an admin can change plans. Stripe subscriptions come in a later release."))
+}
+
+// dashboardNumbers reads the tenant's headline numbers from the usage rollups: requests and
+// error rate of the current UTC day, and real revenue (simulated settlements apart) of the
+// current UTC month, from one daily usage query over the month.
+func (s *Server) dashboardNumbers(c *fiber.Ctx, apps []models.App, now time.Time) (views.DashboardNumbers, error) {
+	now = now.UTC()
+	today := now.Truncate(24 * time.Hour)
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	q := models.UsageQuery{From: month, To: today.Add(24 * time.Hour), Granularity: models.Daily}
+	for _, a := range apps {
+		q.AppIDs = append(q.AppIDs, a.ID)
+	}
+	rep, err := s.store.Usage(c.UserContext(), q)
+	if err != nil {
+		return views.DashboardNumbers{}, err
+	}
+	n := views.DashboardNumbers{Month: now.Format("January"), RevenueMonth: views.USDC(rep.Total.RevenueAtomic)}
+	if k := len(rep.Buckets); k > 0 {
+		day := rep.Buckets[k-1]
+		n.RequestsToday, n.ErrorsToday = day.Requests, day.Errors
+	}
+	sim := "0"
+	for _, r := range rep.Revenue {
+		if r.Simulated {
+			sim = models.AddAtomic(sim, r.Atomic)
+		}
+	}
+	if sim != "0" {
+		n.SimulatedMonth = views.USDC(sim)
+	}
+	return n, nil
 }

@@ -117,27 +117,6 @@ func TestPaymentsLedgerPages(t *testing.T) {
 	}
 }
 
-func TestAPIUsage(t *testing.T) {
-	p := startPortal(t, withIngestToken("tok"))
-	tenantApp(t, p, "use@example.com", "Use", "useapp")
-	tok := apiToken(t, p, "use@example.com")
-	now := time.Now().UnixMilli()
-	body := fmt.Sprintf(`{"events":[{"ts":%d,"app":"useapp","route":"/a","status_code":200},{"ts":%d,"app":"useapp","route":"/a","status_code":503,"error_code":"subrequest_limit_exceeded"}]}`, now, now)
-	if r := p.api(t, "POST", "/internal/telemetry", "tok", "application/json", body); r.Status != 202 {
-		t.Fatalf("ingest %d", r.Status)
-	}
-	r := p.api(t, "GET", "/api/v1/apps/useapp/usage", tok, "", "")
-	if r.Status != 200 || !strings.Contains(r.Body, `"requests":2`) || !strings.Contains(r.Body, `"errors":1`) || !strings.Contains(r.Body, `"limit_hits":1`) {
-		t.Fatalf("usage: %d %s", r.Status, r.Body)
-	}
-	if r := p.api(t, "GET", "/api/v1/apps/useapp/usage?from=yesterday", tok, "", ""); r.Status != 422 {
-		t.Errorf("bad from: %d", r.Status)
-	}
-	if r := p.api(t, "GET", "/api/v1/apps/useapp/usage?from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z", tok, "", ""); r.Status != 422 {
-		t.Errorf("a year: %d", r.Status)
-	}
-}
-
 func TestUsagePageSumsTelemetry(t *testing.T) {
 	p := startPortal(t)
 	b := p.browser(t)

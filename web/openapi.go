@@ -45,8 +45,19 @@ var openAPI = map[string]any{
 				"network_name": strT, "asset": strT, "eip712_name": strT, "eip712_version": strT, "pay_to": strT, "settle": strT, "description": strT,
 				"mime_type": strT, "body_type": strT, "input_example": anyT, "input_schema": anyT, "output_example": anyT, "limits": routeLimitsT, "warning": strT}, "id", "path", "access"),
 			"Egress": obj(map[string]any{"allow": arrT(strT)}, "allow"),
-			"Usage": obj(map[string]any{"hour": strT, "route": strT, "requests": intT, "paid": intT, "revenue_atomic": strT, "errors": intT,
-				"cpu_ms": map[string]any{"type": "number"}, "subrequests": intT, "limit_hits": intT}),
+			"UsageBucket": obj(map[string]any{"start": dateTimeT, "requests": intT, "paid": intT, "revenue_atomic": strT, "errors": intT, "limit_hits": intT,
+				"challenges": intT, "payment_failures": intT, "subrequests": intT, "cpu_ms": numT, "p50_ms": numT, "p95_ms": numT, "p99_ms": numT},
+				"start", "requests", "paid", "revenue_atomic", "errors", "limit_hits", "subrequests", "cpu_ms"),
+			"Usage": obj(map[string]any{"app": strT, "from": dateTimeT, "to": dateTimeT, "granularity": enumT("hour", "day"), "route": strT,
+				"buckets": arrT(schemaRef("UsageBucket")), "total": schemaRef("UsageBucket"), "routes": arrT(strT),
+				"revenue":          arrT(obj(map[string]any{"network": strT, "simulated": boolT, "payments": intT, "revenue_atomic": strT}, "network", "simulated", "payments", "revenue_atomic")),
+				"errors":           arrT(obj(map[string]any{"code": strT, "count": intT}, "code", "count")),
+				"payment_failures": arrT(obj(map[string]any{"code": strT, "count": intT}, "code", "count"))},
+				"app", "from", "to", "granularity", "buckets", "total"),
+			"Payment": obj(map[string]any{"id": intT, "at": dateTimeT, "route": strT, "payer": strT, "amount_atomic": strT, "amount": strT, "network": strT,
+				"result": strT, "success": boolT, "simulated": boolT, "transaction": strT, "explorer_url": strT}, "id", "at", "amount_atomic", "network", "simulated"),
+			"Payments": obj(map[string]any{"payments": arrT(schemaRef("Payment")), "next_cursor": map[string]any{"type": []string{"string", "null"}, "description": "Pass as cursor for the next page; null on the last page."}},
+				"payments", "next_cursor"),
 			"Me": obj(map[string]any{"email": strT, "role": map[string]any{"type": "string", "enum": []string{"tenant", "admin"}},
 				"tenant": map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{"slug": strT, "plan": strT, "status": strT}}}, "email", "role", "tenant"),
 		},
@@ -96,16 +107,27 @@ var openAPI = map[string]any{
 			"get": op("The egress allowlist.", bearer, nil, errs(map[string]any{"200": ref("Egress")}, 401, 404)),
 			"put": op("Replace the egress allowlist (exact hosts and *.domain patterns).", bearer, map[string]any{"$ref": "#/components/schemas/Egress"}, errs(map[string]any{"200": ref("Egress")}, 400, 401, 404, 415, 422)),
 		},
-		"/apps/{slug}/usage": map[string]any{"get": op("Hourly rollups; query from and to are RFC 3339 times (default: the last 24 hours).", bearer, nil, errs(map[string]any{"200": refArr("Usage")}, 401, 404, 422))},
+		"/apps/{slug}/usage": map[string]any{"get": withParams(op("Usage from the rollups: one bucket per hour or UTC day of [from, to) (empty ones included), their total, and revenue per network, errors per code and failed payments per reason. Defaults: granularity hour, the last 24 hours (day: the last 30 days). An hourly range is at most 31 days, a daily one 400. With Accept: text/csv, the buckets as CSV.", bearer, nil,
+			withCSV(errs(map[string]any{"200": ref("Usage")}, 400, 401, 403, 404))),
+			queryParam("from", "Start, inclusive: RFC 3339 time or UTC date (2026-01-02); rounded down to the bucket."),
+			queryParam("to", "End, exclusive: RFC 3339 time or UTC date; rounded up to the bucket. Default: the end of the current bucket."),
+			enumParam("granularity", "Bucket width.", "hour", "day"),
+			queryParam("route", "One route as the edge names it (\"GET /path\"); 400 for a route the app neither has nor has usage for."))},
+		"/apps/{slug}/payments": map[string]any{"get": withParams(op("The payments ledger, newest first, by cursor. With Accept: text/csv, the whole ledger from the cursor on as CSV (with block-explorer links for real networks).", bearer, nil,
+			withCSV(errs(map[string]any{"200": ref("Payments")}, 400, 401, 403, 404))),
+			queryParam("cursor", "next_cursor of the previous page."),
+			map[string]any{"name": "limit", "in": "query", "description": "Page size, 1 to 1000 (default 100).", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 1000}})},
 	},
 }
 
 var (
-	strT     = map[string]any{"type": "string"}
-	intT     = map[string]any{"type": "integer"}
-	boolT    = map[string]any{"type": "boolean"}
-	nullIntT = map[string]any{"type": []string{"integer", "null"}}
-	bearer   = []any{map[string]any{"bearer": []any{}}}
+	dateTimeT = map[string]any{"type": "string", "format": "date-time"}
+	numT      = map[string]any{"type": "number"}
+	strT      = map[string]any{"type": "string"}
+	intT      = map[string]any{"type": "integer"}
+	boolT     = map[string]any{"type": "boolean"}
+	nullIntT  = map[string]any{"type": []string{"integer", "null"}}
+	bearer    = []any{map[string]any{"bearer": []any{}}}
 )
 
 func enumT(vals ...string) map[string]any { return map[string]any{"type": "string", "enum": vals} }
@@ -160,3 +182,36 @@ func op(summary string, security []any, body map[string]any, responses map[strin
 }
 
 func (s *Server) apiOpenAPI(c *fiber.Ctx) error { return c.JSON(openAPI) }
+
+func schemaRef(name string) map[string]any {
+	return map[string]any{"$ref": "#/components/schemas/" + name}
+}
+
+func queryParam(name, desc string) map[string]any {
+	return map[string]any{"name": name, "in": "query", "description": desc, "schema": strT}
+}
+
+func enumParam(name, desc string, vals ...string) map[string]any {
+	return map[string]any{"name": name, "in": "query", "description": desc, "schema": enumT(vals...)}
+}
+
+// withParams adds query parameters to an operation.
+func withParams(o map[string]any, params ...map[string]any) map[string]any {
+	list := make([]any, len(params))
+	for i, p := range params {
+		list[i] = p
+	}
+	o["parameters"] = list
+	return o
+}
+
+// withCSV adds the text/csv form of a 200 answer (Accept: text/csv).
+func withCSV(responses map[string]any) map[string]any {
+	ok := responses["200"].(map[string]any)
+	content := map[string]any{"text/csv": map[string]any{"schema": strT}}
+	for k, v := range ok["content"].(map[string]any) {
+		content[k] = v
+	}
+	responses["200"] = map[string]any{"description": ok["description"], "content": content}
+	return responses
+}

@@ -59,6 +59,7 @@ func (s *Server) routes(app *fiber.App) {
 	api.Get("/apps/:slug/egress", s.apiAuth, s.apiEgress)
 	api.Put("/apps/:slug/egress", s.apiAuth, s.apiEgressPut)
 	api.Get("/apps/:slug/usage", s.apiAuth, s.apiUsage)
+	api.Get("/apps/:slug/payments", s.apiAuth, s.apiPayments)
 	api.Get("/apps/:slug/logs", s.apiAuth, s.apiLogs)
 
 	// The public catalog in the bazaar discovery format: no session, read-only JSON.

@@ -98,21 +98,17 @@ func (s *Server) appUsageCSV(c *fiber.Ctx) error {
 }
 
 // paymentsCSV writes an app's whole ledger, newest first, page by page.
-func (s *Server) paymentsCSV(c *fiber.Ctx, a *models.App) error {
+// before (0: from the newest) starts it below a payments cursor.
+func (s *Server) paymentsCSV(c *fiber.Ctx, a *models.App, before uint) error {
 	w := csvHeaders(c, "payments-"+a.Slug+".csv")
 	writeCSV(w, "at_utc", "route", "payer", "amount_atomic", "amount", "network", "result", "simulated", "transaction", "explorer_url")
-	var before uint
 	for {
 		rows, next, err := s.store.PaymentsBefore(c.UserContext(), a.ID, before, 1000)
 		if err != nil {
 			return err
 		}
 		for _, p := range rows {
-			amount := p.Amount
-			if n, ok := x402.NetworkByCAIP2(p.Network); ok {
-				amount = x402.FormatAmount(p.Amount, n.Decimals) + " USDC"
-			}
-			writeCSV(w, p.At.UTC().Format("2006-01-02T15:04:05Z"), p.Route, p.Payer, p.Amount, amount, p.Network,
+			writeCSV(w, p.At.UTC().Format("2006-01-02T15:04:05Z"), p.Route, p.Payer, p.Amount, paymentAmount(p), p.Network,
 				views.PaymentResultText(p), strconv.FormatBool(p.Simulated), p.Transaction, explorerTx(p))
 		}
 		w.Flush()
@@ -128,5 +124,5 @@ func (s *Server) appPaymentsCSV(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.paymentsCSV(c, a)
+	return s.paymentsCSV(c, a, 0)
 }
