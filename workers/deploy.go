@@ -170,6 +170,9 @@ type ConfigDoc struct {
 	APIKeys       []string      `json:"api_keys"`
 	Egress        []string      `json:"egress"`
 	KV            *ConfigKV     `json:"kv,omitempty"`
+	// Listed: the app is in the public catalog; the edge then answers /llms.txt with the
+	// portal's and links the docs page from the 402 HTML page (dispatcher/docs.js).
+	Listed bool `json:"listed,omitempty"`
 }
 
 // ConfigPlan carries the limits the dispatcher passes to the user worker.
@@ -281,6 +284,7 @@ func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 	if st.App.KVEnabled && st.App.KVNamespaceID != "" {
 		doc.KV = &ConfigKV{NamespaceID: st.App.KVNamespaceID}
 	}
+	doc.Listed = st.App.Listed
 	return doc, nil
 }
 

@@ -108,6 +108,11 @@ func TestBuildConfig(t *testing.T) {
 	if !strings.Contains(got, `"payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C"`) {
 		t.Errorf("payTo not normalized to EIP-55: %s", got)
 	}
+	// A listed app says so: the edge then serves its llms.txt and links its docs page.
+	st.App.Listed = true
+	if d, err := BuildConfig(st, 17); err != nil || !d.Listed || !strings.HasSuffix(string(d.Encode()), `"kv":{"namespace_id":"kvid"},"listed":true}`) {
+		t.Errorf("listed app: %s %v", d.Encode(), err)
+	}
 
 	cases := []struct {
 		name          string

@@ -12,6 +12,7 @@ import { newEvent, sendEvent } from "./telemetry.js";
 import { stripPortalCookies } from "./cookies.js";
 import { edgeFavicon } from "./favicon.js";
 import { callerLimits, clientIP, take, refusal, withLimitHeaders } from "./quota.js";
+import { servesLLMs, llmsText } from "./docs.js";
 
 // Every request the edge answers gets an id: the Claw-Request-Id response
 // header, the request_id of its telemetry event and of the log lines its
@@ -150,6 +151,9 @@ export function handle(request, env, ctx, platform = {}) {
       const reason = cfg.reason || (cfg.status === "paused" ? "The app is paused." : "The app is suspended.");
       return finish(jsonError(403, "app_" + cfg.status, reason), { error_code: "app_" + cfg.status });
     }
+
+    // A listed app's llms.txt (docs.js): the portal's, passed on.
+    if (servesLLMs(request.method, where.path, cfg)) return llmsText(request, env, cfg).then((r) => finish(r, {}));
 
     const route = matchRoute(cfg.routes, request.method, where.path);
     ev.route = route ? (route.method ? route.method + " " : "") + route.path : null;

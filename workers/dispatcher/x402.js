@@ -8,6 +8,7 @@ import { jsonError, tagErrorCode } from "./errors.js";
 import { EXPOSE_HEADERS } from "./cors.js";
 import { settlementRecord } from "./outbox.js";
 import { callFacilitator, settleOnce, isPending, probeFacilitators, PENDING } from "./settle.js";
+import { docsURL } from "./docs.js";
 import { callerLimits, take, refusal as limitRefusal, withLimitHeaders } from "./quota.js";
 import { PAYMENT_IDENTIFIER, PAYMENT_IDENTIFIER_DECLARATION, paymentIdentifier, idempotent } from "./idem.js";
 import { fnv1a } from "./hash.js";
@@ -234,12 +235,14 @@ function wantsHTML(request) {
 // A 402 carries the challenge in PAYMENT-REQUIRED (what x402 clients read);
 // the JSON body has the platform's error shape plus the same challenge, so
 // one parser serves every error of the edge.
-function challengeResponse(request, p, code, error, receipt, report) {
+function challengeResponse(request, p, code, error, receipt, report, docs) {
   const pr = p.paymentRequired(error, request.url);
   let body, type;
   if (wantsHTML(request)) {
     body = p.page();
     // The portal's public abuse form for this app (web/reports.go).
+    // A listed app's docs page on the portal (docs.js).
+    if (docs) body = body.replace("</body>", '<p class="note"><a href="' + escapeHTML(docs) + '">API docs</a>: every route, its price, examples and limits.</p>\n</body>');
     if (report) body = body.replace("</body>", '<p class="note"><a href="' + escapeHTML(report) + '" rel="nofollow">Report this API</a> to the platform (abuse, fraud, phishing).</p>\n</body>');
     type = "text/html; charset=utf-8";
   } else {
@@ -334,7 +337,7 @@ export function paywall(request, route, cfg, env, ctx, ev, run) {
       ev.verify_result = "x402_v1_not_supported";
       return challengeResponse(request, p, "x402_version_not_supported", "x402 version 2 is required: send the payment in the PAYMENT-SIGNATURE header (X-PAYMENT is version 1)");
     }
-    return challengeResponse(request, p, "payment_required", "Payment required", undefined, reportURL(env, cfg.slug));
+    return challengeResponse(request, p, "payment_required", "Payment required", undefined, reportURL(env, cfg.slug), docsURL(env, cfg));
   }
 
   let text, payment;
