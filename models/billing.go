@@ -217,8 +217,10 @@ func (s *Store) StripeEvents(ctx context.Context, limit int) ([]StripeEvent, err
 func (s *Store) SavePlan(ctx context.Context, p Plan) error {
 	res := s.db.WithContext(ctx).Model(&Plan{}).Where("key = ?", p.Key).Select(
 		"Name", "MonthlyPriceCents", "StripePriceID", "CPUMs", "SubRequests", "MaxApps", "MaxRoutes", "MaxScriptBytes", "Active", "UpdatedAt",
+		"LogLinesPerRequest", "LogRetentionHours", "LogMaxBytes",
 	).Updates(&Plan{Name: p.Name, MonthlyPriceCents: p.MonthlyPriceCents, StripePriceID: p.StripePriceID, CPUMs: p.CPUMs, SubRequests: p.SubRequests,
-		MaxApps: p.MaxApps, MaxRoutes: p.MaxRoutes, MaxScriptBytes: p.MaxScriptBytes, Active: p.Active, UpdatedAt: time.Now().UTC()})
+		MaxApps: p.MaxApps, MaxRoutes: p.MaxRoutes, MaxScriptBytes: p.MaxScriptBytes, Active: p.Active, UpdatedAt: time.Now().UTC(),
+		LogLinesPerRequest: p.LogLinesPerRequest, LogRetentionHours: p.LogRetentionHours, LogMaxBytes: p.LogMaxBytes})
 	if res.Error != nil {
 		return fmt.Errorf("store: unable to save plan %s: %w", p.Key, res.Error)
 	}

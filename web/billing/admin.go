@@ -75,6 +75,10 @@ func ParsePlanForm(p models.Plan, get func(string) string) (models.Plan, map[str
 		{"max_apps", 1, 100000, func(v int) { p.MaxApps = v }, "Between 1 and 100000."},
 		{"max_routes", 1, 10000, func(v int) { p.MaxRoutes = v }, "Between 1 and 10000."},
 		{"max_script_kib", 1, 64 << 10, func(v int) { p.MaxScriptBytes = int64(v) << 10 }, "Between 1 and 65536 KiB."},
+		// Logs (issue 11): the edge captures at most 1000 lines of a request, so more cannot be kept.
+		{"log_lines", 1, 1000, func(v int) { p.LogLinesPerRequest = v }, "Between 1 and 1000 lines."},
+		{"log_retention_hours", 1, 24 * 90, func(v int) { p.LogRetentionHours = v }, "Between 1 and 2160 hours (90 days)."},
+		{"log_max_mib", 1, 1024, func(v int) { p.LogMaxBytes = int64(v) << 20 }, "Between 1 and 1024 MiB."},
 	}
 	for _, f := range ints {
 		v, err := strconv.Atoi(strings.TrimSpace(get(f.field)))

@@ -8,7 +8,8 @@ import (
 
 func TestParsePlanForm(t *testing.T) {
 	good := map[string]string{"name": "Pro", "price": "19.99", "stripe_price_id": "price_1Abc", "cpu_ms": "200", "sub_requests": "50",
-		"max_apps": "50", "max_routes": "100", "max_script_kib": "10240", "active": "1"}
+		"max_apps": "50", "max_routes": "100", "max_script_kib": "10240", "active": "1",
+		"log_lines": "50", "log_retention_hours": "24", "log_max_mib": "5"}
 	cases := []struct {
 		name, key, field, value string
 		bad                     string // the field that must be reported, "" for none
@@ -27,6 +28,10 @@ func TestParsePlanForm(t *testing.T) {
 		{"cpu beyond Cloudflare", "pro", "cpu_ms", "300001", "cpu_ms"},
 		{"subrequests not a number", "pro", "sub_requests", "many", "sub_requests"},
 		{"script too large", "pro", "max_script_kib", "70000", "max_script_kib"},
+		{"no log lines", "pro", "log_lines", "0", "log_lines"},
+		{"more log lines than the edge captures", "pro", "log_lines", "1001", "log_lines"},
+		{"logs kept forever", "pro", "log_retention_hours", "100000", "log_retention_hours"},
+		{"log storage not a number", "pro", "log_max_mib", "lots", "log_max_mib"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -45,7 +50,7 @@ func TestParsePlanForm(t *testing.T) {
 				if len(errs) != 0 {
 					t.Fatalf("errors %v", errs)
 				}
-				if p.CPUMs != 200 || p.MaxScriptBytes != 10<<20 || !p.Active {
+				if p.CPUMs != 200 || p.MaxScriptBytes != 10<<20 || !p.Active || p.LogLinesPerRequest != 50 || p.LogRetentionHours != 24 || p.LogMaxBytes != 5<<20 {
 					t.Fatalf("parsed %+v", p)
 				}
 				return
