@@ -172,6 +172,9 @@ func newConformance(t *testing.T) *conformance {
 			paid("/paid", "after"), paid("/replay/*", "after"), paid("/fail/*", "after"), paid("/before", "before"),
 			paid("/before-fail", "before"), paid("/down", "after"), paid("/settle-fails/*", "after"),
 			paid("/pending/*", "after"), paid("/pending-before/*", "before"), paid("/optimistic/*", "optimistic"),
+			// Base mainnet: USDC at its mainnet address, EIP-712 domain "USD Coin" version 2.
+			{Method: "GET", Path: "/mainnet/*", Access: models.AccessX402, Network: "eip155:8453", Amount: "10000",
+				PayTo: payTo, Settle: "after", Description: "A paid answer on Base", MimeType: "application/json"},
 		},
 	}
 	built, err := workers.BuildConfig(st, 1)

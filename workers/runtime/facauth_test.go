@@ -115,7 +115,7 @@ func TestFacilitatorJWTThroughWorkerd(t *testing.T) {
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
 
-	list, _ := json.Marshal([]map[string]any{{"url": srv.URL, "networks": []string{x402.DefaultNetwork}}})
+	list, _ := json.Marshal([]map[string]any{{"url": srv.URL, "networks": []string{x402.DefaultNetwork, "eip155:8453"}}})
 	authWith := func(kid, secret string) string {
 		t.Helper()
 		a, err := workers.JWTAuth(kid, secret)
@@ -153,6 +153,15 @@ func TestFacilitatorJWTThroughWorkerd(t *testing.T) {
 	t.Run("Ed25519 key", func(t *testing.T) {
 		c.setFacilitators(string(list), edAuth)
 		paysThrough(t, "/replay/ed")
+	})
+
+	t.Run("Base mainnet: the official client pays the USD Coin domain through the JWT facilitator", func(t *testing.T) {
+		pr := decodeRequired(t, c.e.do(t, "GET", "", "/shop/mainnet/x", nil))
+		a := pr.Accepts[0]
+		if a.Network != "eip155:8453" || a.Asset != "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913" || a.Extra["name"] != "USD Coin" || a.Extra["version"] != "2" {
+			t.Fatalf("mainnet requirements: %+v", a)
+		}
+		paysThrough(t, "/mainnet/x")
 	})
 
 	t.Run("SetFacilitators switches to an ES256 key", func(t *testing.T) {
