@@ -71,3 +71,11 @@ func planPolicyOf(plans []models.Plan, key string) string {
 	}
 	return models.PolicyOff
 }
+
+// moderationReason is the reason an admin gave for suspending or taking down an app.
+func moderationReason(a *models.App) string {
+	if a.ModerationReason == "" {
+		return "none given"
+	}
+	return a.ModerationReason
+}

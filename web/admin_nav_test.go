@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -10,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web"
+	"github.com/402claw/402claw/web/billing"
 	"github.com/PuerkitoBio/goquery"
 )
 
@@ -174,5 +179,70 @@ func TestAdminAudit(t *testing.T) {
 	// A tenant cannot read the audit.
 	if r := w.a.get("/admin/audit.csv"); r.Status != http.StatusNotFound {
 		t.Fatalf("tenant reading the audit csv: %d", r.Status)
+	}
+}
+
+// TestTenantSeesModerationReason: after an admin suspends or takes down an app, every tab of
+// the app shows the tenant what happened and the admin's reason.
+func TestTenantSeesModerationReason(t *testing.T) {
+	w := newWorld(t)
+	for _, c := range []struct{ action, reason, says string }{
+		{"suspend", "phishing kit, report 12", "An admin suspended this app"},
+		{"takedown", "miner found in v3", "An admin took this app down"},
+	} {
+		if r := w.admin.post("/admin/tenants/tenant-b/apps/b-app/"+c.action, url.Values{"reason": {c.reason}, "confirm": {"yes"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("%s: %d %.300s", c.action, r.Status, r.Body)
+		}
+		for _, tab := range []string{"", "/versions", "/settings"} {
+			r := w.b.get("/apps/b-app" + tab)
+			got := r.doc(t).Find("#moderation").Text()
+			if r.Status != http.StatusOK || !strings.Contains(got, c.says) || !strings.Contains(got, c.reason) {
+				t.Fatalf("%s, tab %q: %d %q", c.action, tab, r.Status, got)
+			}
+		}
+	}
+	if r := w.admin.post("/admin/tenants/tenant-b/apps/b-app/restore", url.Values{"confirm": {"yes"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("restore: %d", r.Status)
+	}
+	if r := w.b.get("/apps/b-app"); r.doc(t).Find("#moderation").Length() != 0 {
+		t.Fatalf("the notice stays after restore")
+	}
+}
+
+// TestAdminTenantBillingLine: the tenant page's billing line matches the billing mode; with
+// demo billing and a subscription it shows the subscription, never "Billing is off".
+func TestAdminTenantBillingLine(t *testing.T) {
+	for _, demo := range []bool{false, true} {
+		t.Run(fmt.Sprint("demo=", demo), func(t *testing.T) {
+			p := startPortal(t, func(o *web.Options) {
+				if !demo {
+					return
+				}
+				svc, err := billing.New(billing.Options{Store: o.Store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BaseURL: o.BaseURL, Demo: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Billing = svc
+			})
+			p.browser(t).signup("sub@example.com", "Sub")
+			tenant := mustUser(t, p, "sub@example.com").Tenant
+			since := time.Now().Add(-48 * time.Hour)
+			if err := p.DB.Gorm.Create(&models.Subscription{TenantID: tenant.ID, StripeSubscriptionID: "sub_demo_1", Status: "past_due", PlanKey: "pro", PastDueSince: &since}).Error; err != nil {
+				t.Fatal(err)
+			}
+			hash, _ := models.HashPassword("admin password 123")
+			p.Store.CreateUser(context.Background(), "root@example.com", hash, models.RoleAdmin, nil)
+			admin := p.browser(t)
+			admin.login("root@example.com", "admin password 123")
+			d := admin.get("/admin/tenants/" + tenant.Slug).doc(t)
+			line, subs := d.Find("#billing-line").Text(), d.Find("#subscriptions").Text()
+			if demo {
+				if strings.Contains(line, "Billing is off") || !strings.Contains(line, "Demo billing") || !strings.Contains(subs, "sub_demo_1") || !strings.Contains(subs, "past due since") {
+					t.Fatalf("demo billing: line %q, subscriptions %q", line, subs)
+				}
+			} else if !strings.Contains(line, "Billing is off") || subs != "" {
+				t.Fatalf("billing off: line %q, subscriptions %q", line, subs)
+			}
+		})
 	}
 }

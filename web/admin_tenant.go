@@ -40,8 +40,16 @@ func (s *Server) renderAdminTenant(c *fiber.Ctx, f views.Form, status int) error
 	if err != nil {
 		return err
 	}
+	subs, err := s.store.TenantSubscriptions(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	mode := "off"
+	if s.opts.Billing != nil {
+		mode = string(s.opts.Billing.Mode())
+	}
 	c.Status(status)
-	a := views.AdminTenant{Tenant: t, Users: users, Apps: apps, Plans: plans, Billing: s.opts.Billing != nil && s.opts.Billing.Mode() == "stripe", Form: f,
+	a := views.AdminTenant{Tenant: t, Users: users, Apps: apps, Plans: plans, BillingMode: mode, Subscriptions: subs, Form: f,
 		Audit: audit, Actors: actors}
 	return render(c, views.AdminTenantPage(s.navPage(c, t.Name, "admin-tenants"), a))
 }
