@@ -28,3 +28,16 @@ func MigrateTo(db *gorm.DB, version int) error {
 	}
 	return nil
 }
+
+// RegisterForTest adds a step for one test; the returned func removes it.
+func RegisterForTest(m Migration) func() {
+	register(m)
+	return func() {
+		for i := range migrations {
+			if migrations[i].Version == m.Version && migrations[i].Name == m.Name {
+				migrations = append(migrations[:i], migrations[i+1:]...)
+				return
+			}
+		}
+	}
+}

@@ -11,7 +11,11 @@ import (
 )
 
 // Migration is one step of the schema. Steps are frozen once released: a new
-// change is a new step with a higher version, never an edit of an old one.
+// change is a new step, never an edit of an old one. Versions order the steps
+// but are not a high-water mark: steps written in parallel may land with a
+// version below one a database already has, so Migrate applies every step
+// that schema_migrations does not list, and CheckSchema refuses a database
+// that lacks any of them.
 type Migration struct {
 	Version int
 	Name    string
@@ -65,20 +69,51 @@ func SchemaVersion(db *gorm.DB) (int, error) {
 // ErrSchemaOutdated is returned by CheckSchema when migrations are pending.
 var ErrSchemaOutdated = errors.New("database schema is outdated")
 
-// CheckSchema refuses a database that is behind or ahead of this binary.
+// CheckSchema refuses a database that lacks a step of this binary or holds a
+// step this binary does not know (a newer binary migrated it).
 func CheckSchema(db *gorm.DB) error {
-	have, err := SchemaVersion(db)
+	done, err := appliedVersions(db)
 	if err != nil {
 		return err
 	}
-	want := LatestVersion()
+	known := map[int]bool{}
+	var missing []int
+	for _, m := range Migrations() {
+		known[m.Version] = true
+		if !done[m.Version] {
+			missing = append(missing, m.Version)
+		}
+	}
+	var unknown []int
+	for v := range done {
+		if !known[v] {
+			unknown = append(unknown, v)
+		}
+	}
+	sort.Ints(unknown)
 	switch {
-	case have < want:
-		return fmt.Errorf("%w: at version %d, this binary needs %d; run `402claw migrate`", ErrSchemaOutdated, have, want)
-	case have > want:
-		return fmt.Errorf("database schema is at version %d, newer than this binary (%d): upgrade 402claw", have, want)
+	case len(unknown) > 0:
+		return fmt.Errorf("database schema has steps %v that this binary does not know (it needs up to %d): upgrade 402claw", unknown, LatestVersion())
+	case len(missing) > 0:
+		return fmt.Errorf("%w: steps %v are not applied; run `402claw migrate`", ErrSchemaOutdated, missing)
 	}
 	return nil
+}
+
+// appliedVersions lists the steps schema_migrations records.
+func appliedVersions(db *gorm.DB) (map[int]bool, error) {
+	done := map[int]bool{}
+	if !db.Migrator().HasTable(&schemaMigration{}) {
+		return done, nil
+	}
+	var vs []int
+	if err := db.Model(&schemaMigration{}).Pluck("version", &vs).Error; err != nil {
+		return nil, fmt.Errorf("models: unable to read applied migrations: %w", err)
+	}
+	for _, v := range vs {
+		done[v] = true
+	}
+	return done, nil
 }
 
 // Migrate applies every pending step, each in its own transaction, and
@@ -104,13 +139,13 @@ func Migrate(db *gorm.DB) ([]int, error) {
 		}
 		defer c.ExecContext(bgctx(), "SELECT pg_advisory_unlock(402402)")
 	}
-	have, err := SchemaVersion(db)
+	done, err := appliedVersions(db)
 	if err != nil {
 		return nil, err
 	}
 	var applied []int
 	for _, m := range Migrations() {
-		if m.Version <= have {
+		if done[m.Version] {
 			continue
 		}
 		err := db.Transaction(func(tx *gorm.DB) error {

@@ -3,12 +3,14 @@ package models_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/modeltest"
+	"gorm.io/gorm"
 )
 
 func TestMigrationsAreOrderedAndUnique(t *testing.T) {
@@ -165,4 +167,39 @@ func TestPasswordHash(t *testing.T) {
 			t.Errorf("CheckPassword(%q, %q) = %v", c.hash, c.pw, got)
 		}
 	}
+}
+
+// Steps are written in parallel, so one may land with a version below a
+// step that a running database already has. It must still be applied, and
+// serve must refuse the database until it is.
+func TestMigrateAppliesAStepBelowTheNewest(t *testing.T) {
+	modeltest.Each(t, func(t *testing.T, db modeltest.DB) {
+		if models.LatestVersion() < 3 {
+			t.Skip("needs a newest step above 2")
+		}
+		remove := models.RegisterForTest(models.Migration{Version: 2, Name: "late_step", Up: func(tx *gorm.DB) error {
+			return tx.Exec("CREATE TABLE late_step_probe (id INTEGER PRIMARY KEY)").Error
+		}})
+		defer remove()
+		if err := models.CheckSchema(db.Gorm); !errors.Is(err, models.ErrSchemaOutdated) || !strings.Contains(err.Error(), "[2]") {
+			t.Fatalf("CheckSchema without step 2 = %v, want outdated naming [2]", err)
+		}
+		applied, err := models.Migrate(db.Gorm)
+		if err != nil || len(applied) != 1 || applied[0] != 2 {
+			t.Fatalf("Migrate applied %v, err %v; want [2]", applied, err)
+		}
+		if !db.Gorm.Migrator().HasTable("late_step_probe") {
+			t.Fatal("step 2 did not run")
+		}
+		if err := models.CheckSchema(db.Gorm); err != nil {
+			t.Fatalf("CheckSchema after Migrate = %v", err)
+		}
+		// A step this binary does not know means a newer binary migrated it.
+		if err := db.Gorm.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, 'future', ?)", time.Now()).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := models.CheckSchema(db.Gorm); err == nil || errors.Is(err, models.ErrSchemaOutdated) || !strings.Contains(err.Error(), "upgrade 402claw") {
+			t.Fatalf("CheckSchema with an unknown step = %v", err)
+		}
+	})
 }
