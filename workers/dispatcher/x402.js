@@ -470,11 +470,21 @@ async function paid(request, p, text, auth, env, ctx, ev, run, lim) {
     return withReceipt(response, s.text);
   }
 
-  const response = await run(request, true);
+  let response = await run(request, true);
   if (response.status >= 400) {
     // Never charge for a failure.
     ev.settlement_result = "not_settled_status_" + response.status;
     return response;
+  }
+  if (!optimistic) {
+    // Settlement takes a block (seconds): hold the whole answer first, so a
+    // body that breaks off while we wait, or before, is never paid for.
+    const whole = await wholeAnswer(response);
+    if (!whole) {
+      ev.settlement_result = "not_settled_answer_broken";
+      return jsonError(502, "answer_broken", "The app's answer broke off before it was complete, so the payment was not settled: nothing was charged. Sign a new payment to try again.");
+    }
+    response = whole;
   }
 
   if (optimistic) {
@@ -512,6 +522,55 @@ async function paid(request, p, text, auth, env, ctx, ev, run, lim) {
   settled(s, ev);
   await record(stub, lockKey, ev, r.asset);
   return withReceipt(response, s.text);
+}
+
+// ANSWER_HOLD_MAX bounds the answer held in memory before settling; a longer
+// one is passed on as it comes once this much has arrived whole.
+export const ANSWER_HOLD_MAX = 8 << 20;
+
+// wholeAnswer reads the tenant's answer to its end and returns it as a new
+// Response (status and headers kept), or null when the body failed midway.
+// A Content-Length above ANSWER_HOLD_MAX, or a body that grows past it, is
+// streamed as before: holding it would risk the isolate's memory.
+export async function wholeAnswer(response, max = ANSWER_HOLD_MAX) {
+  if (!response.body) return response;
+  if (Number(response.headers.get("content-length")) > max) return response;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+      if (size > max) {
+        const rest = new ReadableStream({
+          start(c) {
+            for (const ch of chunks) c.enqueue(ch);
+          },
+          async pull(c) {
+            const r = await reader.read();
+            if (r.done) c.close();
+            else c.enqueue(r.value);
+          },
+          cancel(reason) {
+            return reader.cancel(reason);
+          },
+        });
+        return new Response(rest, response);
+      }
+    }
+  } catch {
+    return null;
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const ch of chunks) {
+    body.set(ch, at);
+    at += ch.byteLength;
+  }
+  return new Response(body, response);
 }
 
 // keepPending records a settlement the facilitator answered

@@ -41,6 +41,14 @@ const countingWorker = `export default { async fetch(req, env) {
   const u = new URL(req.url);
   await env.KV.put("run:" + u.pathname + ":" + crypto.randomUUID(), "1");
   if (u.pathname.startsWith("/fail") || u.pathname === "/before-fail") return new Response("tenant failed", { status: 500 });
+  if (u.pathname.startsWith("/broken")) {
+    // 200 and a first chunk, then the body fails: an answer that never completes.
+    let sent = false;
+    return new Response(new ReadableStream({ pull(c) {
+      if (sent) { c.error(new Error("the tenant's stream broke")); return; }
+      sent = true; c.enqueue(new TextEncoder().encode('{"partial":'));
+    } }), { headers: { "content-type": "application/json" } });
+  }
   return Response.json({ ok: true, path: u.pathname, sawSignature: req.headers.has("payment-signature") });
 } };`
 
@@ -172,6 +180,7 @@ func newConformance(t *testing.T) *conformance {
 			paid("/paid", "after"), paid("/replay/*", "after"), paid("/fail/*", "after"), paid("/before", "before"),
 			paid("/before-fail", "before"), paid("/down", "after"), paid("/settle-fails/*", "after"),
 			paid("/pending/*", "after"), paid("/pending-before/*", "before"), paid("/optimistic/*", "optimistic"),
+			paid("/broken/*", "after"),
 			// Base mainnet: USDC at its mainnet address, EIP-712 domain "USD Coin" version 2.
 			{Method: "GET", Path: "/mainnet/*", Access: models.AccessX402, Network: "eip155:8453", Amount: "10000",
 				PayTo: payTo, Settle: "after", Description: "A paid answer on Base", MimeType: "application/json"},

@@ -144,6 +144,25 @@ func TestSettlementModes(t *testing.T) {
 		}
 	})
 
+	t.Run("an answer that breaks off is never settled", func(t *testing.T) {
+		before := c.fac.settles.Load()
+		sig := c.sign(c.challengeFor("/broken/a", nil))[0]
+		r := c.send("/broken/a", sig)
+		if r.status != 502 || r.errorCode() != "answer_broken" || r.header.Get("PAYMENT-RESPONSE") != "" {
+			t.Errorf("broken answer: %d %s receipt %q, want 502 answer_broken without a receipt", r.status, r.body, r.header.Get("PAYMENT-RESPONSE"))
+		}
+		if n := c.fac.settles.Load() - before; n != 0 {
+			t.Errorf("%d settlements for an answer the payer never got", n)
+		}
+		if n := c.runs("/broken/a"); n != 1 {
+			t.Errorf("tenant ran %d times, want 1", n)
+		}
+		// It ran code, so the same payment never runs again.
+		if r := c.send("/broken/a", sig); r.status != 402 || r.errorCode() != "payment_already_used" {
+			t.Errorf("the same payment again: %d %s", r.status, r.body)
+		}
+	})
+
 	t.Run("the 402 page says what the mode means", func(t *testing.T) {
 		for path, want := range map[string]string{"/optimistic/x": "answers at once", "/pending-before/x": "settled before", "/paid": "only after"} {
 			r := c.e.do(t, "GET", "", "/shop"+path, map[string]string{"Accept": "text/html"})
