@@ -36,6 +36,7 @@ type BootstrapOptions struct {
 	KVNamespaceID  string // config KV; empty: find or create one titled ConfigKVTitle
 	BaseDomain     string
 	IngestURL      string // the portal's telemetry endpoint
+	PortalURL      string // the portal's public base URL: the 402 page's docs and report links
 	IngestToken    string
 	FacilitatorURL string
 	// Facilitators and FacilitatorAuth are the dispatcher's FACILITATORS (plain text) and
@@ -293,6 +294,9 @@ func DispatcherUpload(o BootstrapOptions, kvID string) ScriptUpload {
 		u.Bindings = append(u.Bindings,
 			Binding{"type": "plain_text", "name": "INGEST_URL", "text": o.IngestURL},
 			Binding{"type": "secret_text", "name": "INGEST_TOKEN", "text": o.IngestToken})
+	}
+	if o.PortalURL != "" {
+		u.Bindings = append(u.Bindings, Binding{"type": "plain_text", "name": "PORTAL_URL", "text": o.PortalURL})
 	}
 	if o.FacilitatorURL != "" {
 		u.Bindings = append(u.Bindings, Binding{"type": "plain_text", "name": "FACILITATOR_URL", "text": o.FacilitatorURL})

@@ -24,7 +24,8 @@ func TestBootstrapIsIdempotentAgainstLocalCloudflare(t *testing.T) {
 	defer hs.Close()
 	cf := workers.NewCloudflare(workers.CloudflareConfig{APIToken: "t", AccountID: "acc", BaseURL: hs.URL + "/client/v4"})
 	ctx := context.Background()
-	opts := workers.BootstrapOptions{Namespace: "402claw", BaseDomain: "apps.example.com", IngestURL: "https://portal.example.com/internal/telemetry", IngestToken: "s3cret"}
+	opts := workers.BootstrapOptions{Namespace: "402claw", BaseDomain: "apps.example.com", IngestURL: "https://portal.example.com/internal/telemetry", IngestToken: "s3cret",
+		PortalURL: "https://portal.example.com/claw"}
 
 	first, err := workers.Bootstrap(ctx, cf, opts)
 	if err != nil {
@@ -72,6 +73,10 @@ func TestBootstrapIsIdempotentAgainstLocalCloudflare(t *testing.T) {
 	ob, _ := json.Marshal(ns["outbound"])
 	if !strings.Contains(string(ob), `"service":"402claw-outbound"`) || !strings.Contains(string(ob), `{"name":"allow"}`) {
 		t.Fatalf("outbound declaration %s", ob)
+	}
+	// The 402 page's "API docs" and "Report this API" links point at the portal's public address.
+	if p := byName["PORTAL_URL"]; p["type"] != "plain_text" || p["text"] != "https://portal.example.com/claw" {
+		t.Fatalf("PORTAL_URL binding %v", p)
 	}
 	if byName["CONFIG"]["namespace_id"] != first.KVNamespaceID || byName["INGEST_TOKEN"]["type"] != "secret_text" {
 		t.Fatalf("bindings %v", byName)

@@ -233,7 +233,7 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 		}
 	}
 	res, err := workers.Bootstrap(ctx, e.cf, workers.BootstrapOptions{Namespace: e.namespace, BaseDomain: cfg.BaseDomain,
-		IngestURL: ingestURL, IngestToken: ingestToken, FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth,
+		IngestURL: ingestURL, IngestToken: ingestToken, PortalURL: cfg.BaseURL, FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth,
 		OptimisticRefuse: &cfg.OptimisticRefuse})
 	if err != nil {
 		e.close()
@@ -255,7 +255,7 @@ func startEdge(ctx context.Context, cfg *Config, ingestToken string, key []byte,
 	rt, err := runtime.Start(ctx, runtime.Options{
 		WorkerdPath: path, ListenAddr: cfg.EdgeAddr, EdgeAPIURL: apiURL, EdgeAPIToken: runtimeToken, Namespace: e.namespace,
 		PrivateEgress: cfg.PrivateEgress, TrustClientIP: cfg.TrustClientIP, Platform: portalAddr(cfg), ConfigKey: workers.ConfigKeyHex(key),
-		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken,
+		ConfigKVNamespaceID: e.kvID, BaseDomain: cfg.BaseDomain, IngestURL: ingestURL, IngestToken: ingestToken, PortalURL: cfg.BaseURL,
 		DataDir: cfg.DataDir, Logger: log, AsyncTrace: true, SubrequestEmulation: true,
 		FacilitatorURL: facURL, Facilitators: facList, FacilitatorAuth: facAuth, OptimisticRefuse: &cfg.OptimisticRefuse,
 		OnRunaway: e.reportRunaway(log),

@@ -4,13 +4,16 @@
 // (/a/<app>) and llms.txt (/a/<app>/llms.txt) from the same data: the edge
 // passes the portal's llms.txt on instead of rendering a second copy.
 
-// portalOrigin is the portal's public origin: PORTAL_URL if set, else the
+// portalBase is the portal's public address, without a trailing slash:
+// PORTAL_URL (the operator's base URL, path prefix kept) if set, else the
 // origin the dispatcher posts telemetry to (INGEST_URL); null when neither.
-export function portalOrigin(env) {
-  const u = env.PORTAL_URL || env.INGEST_URL;
-  if (!u) return null;
+export function portalBase(env) {
   try {
-    return new URL(u).origin;
+    if (env.PORTAL_URL) {
+      const u = new URL(env.PORTAL_URL);
+      return (u.origin + u.pathname).replace(/\/+$/, "");
+    }
+    return env.INGEST_URL ? new URL(env.INGEST_URL).origin : null;
   } catch {
     return null;
   }
@@ -18,7 +21,7 @@ export function portalOrigin(env) {
 
 // docsURL is a listed app's docs page on the portal, or null.
 export function docsURL(env, cfg) {
-  const o = cfg && cfg.listed ? portalOrigin(env) : null;
+  const o = cfg && cfg.listed ? portalBase(env) : null;
   return o && cfg.slug ? o + "/a/" + encodeURIComponent(cfg.slug) : null;
 }
 

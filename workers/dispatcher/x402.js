@@ -8,7 +8,7 @@ import { jsonError, tagErrorCode } from "./errors.js";
 import { EXPOSE_HEADERS } from "./cors.js";
 import { settlementRecord } from "./outbox.js";
 import { callFacilitator, settleOnce, isPending, probeFacilitators, PENDING } from "./settle.js";
-import { docsURL } from "./docs.js";
+import { docsURL, portalBase } from "./docs.js";
 import { callerLimits, take, refusal as limitRefusal, withLimitHeaders } from "./quota.js";
 import { PAYMENT_IDENTIFIER, PAYMENT_IDENTIFIER_DECLARATION, paymentIdentifier, idempotent } from "./idem.js";
 import { fnv1a } from "./hash.js";
@@ -53,16 +53,13 @@ function pad3(s) {
   return n === 0 ? s : s + "  ".slice(0, 3 - n);
 }
 
-// reportURL is the portal's abuse form for an app: REPORT_URL if set, else the portal's origin
-// (the one the dispatcher posts telemetry to) + /report; null when neither is known.
-function reportURL(env, slug) {
+// reportURL is the portal's abuse form for an app: REPORT_URL if set, else
+// the portal's public address (portalBase) + /report; null when neither is known.
+export function reportURL(env, slug) {
   let base = env.REPORT_URL;
-  if (!base && env.INGEST_URL) {
-    try {
-      base = new URL(env.INGEST_URL).origin + "/report";
-    } catch {
-      return null;
-    }
+  if (!base) {
+    const portal = portalBase(env);
+    base = portal ? portal + "/report" : null;
   }
   return base && slug ? base + "?app=" + encodeURIComponent(slug) : null;
 }

@@ -106,6 +106,7 @@ func configFiles(opts Options, edgeAddr, lockDir string, egress egressEndpoint) 
 		text("LOGS", logs),
 		text("INGEST_URL", opts.IngestURL),
 		text("INGEST_TOKEN", opts.IngestToken),
+		text("PORTAL_URL", opts.PortalURL),
 		`(name = "LOCK", durableObjectNamespace = "PaymentLock")`,
 		// Per-caller limits (dispatcher limit.js): one object per app, route and caller.
 		`(name = "LIMIT", durableObjectNamespace = "CallerLimiter")`,

@@ -195,7 +195,7 @@ func newConformance(t *testing.T) *conformance {
 
 	c.opts = Options{WorkerdPath: wd, ListenAddr: "127.0.0.1:0", EdgeAPIURL: c.cf.URL, EdgeAPIToken: testRuntimeToken, Namespace: "prod",
 		ConfigKVNamespaceID: c.cfgNS, DataDir: c.dataDir, FacilitatorURL: c.facSrv.URL,
-		IngestURL: c.ingest.URL + "/ingest", IngestToken: "ingest-secret",
+		IngestURL: c.ingest.URL + "/ingest", IngestToken: "ingest-secret", PortalURL: c.ingest.URL + "/portal",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if os.Getenv("CLAW_TEST_WORKERD_LOG") != "" {
 		c.opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -442,7 +442,7 @@ func TestX402Conformance(t *testing.T) {
 		}
 		// The "report this API" link goes to the portal's public form (its origin is the
 		// telemetry endpoint's).
-		for _, want := range []string{"0.01 USDC", "Base Sepolia", payTo, "A paid answer", `href="` + c.ingest.URL + `/report?app=shop"`} {
+		for _, want := range []string{"0.01 USDC", "Base Sepolia", payTo, "A paid answer", `href="` + c.ingest.URL + `/portal/report?app=shop"`} {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("page lacks %q", want)
 			}

@@ -46,6 +46,7 @@ type Options struct {
 	ConfigKVNamespaceID string       // the KV namespace holding app:<slug> documents
 	BaseDomain          string       // apps are <slug>.<BaseDomain>; default localhost
 	IngestURL           string       // where telemetry events are POSTed; empty = none
+	PortalURL           string       // the portal's public base URL (docs and "report this API" links); empty: IngestURL's origin
 	IngestToken         string       // bearer secret for IngestURL
 	DataDir             string       // the generated config lives in DataDir/workerd
 	Logger              *slog.Logger // workerd's output and supervision events
