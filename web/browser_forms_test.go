@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,30 +154,80 @@ func evalRaw(ctx context.Context, expr string) (string, error) {
 	return out, nil
 }
 
+// heldProxy stands in front of the portal and counts and holds, server side, every POST
+// whose path ends in suffix until release is closed; everything else passes. The browser
+// talks to the proxy, so what reaches the server is what the browser sent, whatever the
+// browser itself would have cancelled afterwards.
+type heldProxy struct {
+	URL     string
+	arrived chan struct{} // one value per held request that reached the proxy
+	release chan struct{}
+}
+
+func startHeldProxy(t *testing.T, target, suffix string) *heldProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &heldProxy{arrived: make(chan struct{}, 16), release: make(chan struct{})}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var held atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/__held" { // how many requests are held, for the page's script
+			fmt.Fprint(w, held.Load())
+			return
+		}
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, suffix) {
+			held.Add(1)
+			h.arrived <- struct{}{}
+			<-h.release
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		select {
+		case <-h.release:
+		default:
+			close(h.release)
+		}
+		srv.Close()
+	})
+	h.URL = srv.URL
+	return h
+}
+
 // TestBrowserBusyAndDoubleSubmit holds a plain form's request (KV switch) and an htmx form's
-// request (new API token) in the browser: while each waits, its button is disabled and
-// marked busy (the htmx form also carries htmx's request class), a second submit sends
-// nothing, and the page then shows the single result. (Chromium and htmx already drop a
-// second submission of the same form while the first is pending, so the single request
-// is checked as an outcome; the disabled and busy state is what static/js/app.js adds.)
+// request (new API token): while each waits, its button is disabled and marked busy (the
+// htmx form also carries htmx's request class), a second submit sends nothing, and the page
+// then shows the single result. The plain form's request is held and counted server side
+// (a proxy in front of the portal): a second requestSubmit once the first request has left
+// the browser starts a new navigation that Chromium does not drop (it only cancels the
+// first one in the page, after the server has it), so only the guard in static/js/app.js
+// keeps the count at one.
 func TestBrowserBusyAndDoubleSubmit(t *testing.T) {
 	ctx := browsertest.New(t)
 	p := startPortal(t)
 	_, a := tenantApp(t, p, "busy@example.com", "Busy Co", "busy")
-	browserLogin(t, ctx, p, "busy@example.com")
-	if err := chromedp.Do(ctx, chromedp.Navigate(p.URL+"/apps/"+a.Slug+"/settings"), chromedp.WaitReady(chromedp.CSS(`form[action$="/kv"]`))); err != nil {
+	browserLogin(t, ctx, p, "busy@example.com") // cookies are per host, not per port: the proxy sees them
+	px := startHeldProxy(t, p.URL, "/kv")
+	if err := chromedp.Do(ctx, chromedp.Navigate(px.URL+"/apps/"+a.Slug+"/settings"), chromedp.WaitReady(chromedp.CSS(`form[action$="/kv"]`))); err != nil {
 		t.Fatal(err)
 	}
 	paused := pausedRequests(t, ctx)
-	holdRequests(t, ctx, "*/kv")
 
-	// Plain form: submit, read the button once the submit handlers have run, submit again
-	// (a double click), all in one evaluation: DevTools holds commands to the page while
-	// a navigation is pending, and the held request keeps the navigation pending.
+	// Plain form: submit, wait until the server holds the request (the page asks the
+	// proxy), read the button, submit again (a double click), all in one evaluation:
+	// DevTools holds commands to the page while a navigation is pending, and the held
+	// request keeps the navigation pending.
 	js, err := evalRaw(ctx, `(async function () {
   var f = document.querySelector('form[action$="/kv"]');
   f.requestSubmit();
-  await new Promise(function (r) { setTimeout(r, 0); });
+  for (var i = 0; i < 200; i++) {
+    var n = await (await fetch('/__held')).text();
+    if (n !== '0') break;
+    await new Promise(function (r) { setTimeout(r, 50); });
+  }
   var st = `+busyState+`('form[action$="/kv"]');
   f.requestSubmit();
   return JSON.stringify(st);
@@ -184,16 +239,20 @@ func TestBrowserBusyAndDoubleSubmit(t *testing.T) {
 	if err != nil || !st.Disabled || !st.Busy {
 		t.Fatalf("while the KV switch waits its button is %+v (%v), want disabled and busy", st, err)
 	}
-	first := waitPaused(t, paused, "KV switch")
-	release(ctx, first)
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#flash .flash.ok`))); err != nil {
-		t.Fatal(err)
+	select {
+	case <-px.arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the KV switch did not reach the server within 20 s")
 	}
 	select {
-	case id := <-paused:
-		release(ctx, id)
-		t.Fatal("the second submit sent a second request")
-	default:
+	case <-px.arrived:
+		close(px.release)
+		t.Fatal("the second submit sent a second KV request to the server")
+	case <-time.After(2 * time.Second):
+	}
+	close(px.release)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#flash .flash.ok`))); err != nil {
+		t.Fatal(err)
 	}
 	if flash, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#flash .flash.ok`))); !strings.Contains(flash, "KV store switched on") {
 		t.Fatalf("flash after the switch: %q", flash)
@@ -206,6 +265,7 @@ func TestBrowserBusyAndDoubleSubmit(t *testing.T) {
 	if switches != 1 {
 		t.Fatalf("%d KV switches recorded, want 1", switches)
 	}
+	var first fetch.RequestID
 	if _, err := chromedp.Call(ctx, fetch.Disable, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}
