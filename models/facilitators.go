@@ -164,15 +164,7 @@ func (s *Store) Facilitators(ctx context.Context) ([]Facilitator, error) {
 
 // FacilitatorByID returns one facilitator or ErrNotFound.
 func (s *Store) FacilitatorByID(ctx context.Context, id uint) (*Facilitator, error) {
-	var f Facilitator
-	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&f).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to read facilitator %d: %w", id, err)
-	}
-	return &f, nil
+	return take[Facilitator](s.db.WithContext(ctx).Where("id = ?", id), fmt.Sprintf("read facilitator %d", id))
 }
 
 // SaveFacilitator creates (f.ID == 0) or updates a facilitator. secret is the credential to seal
@@ -183,13 +175,11 @@ func (s *Store) SaveFacilitator(ctx context.Context, f *Facilitator, secret []by
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var cur Facilitator
 		if f.ID != 0 {
-			err := tx.Where("id = ?", f.ID).Take(&cur).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrNotFound
-			}
+			got, err := take[Facilitator](tx.Where("id = ?", f.ID), fmt.Sprintf("read facilitator %d", f.ID))
 			if err != nil {
 				return err
 			}
+			cur = *got
 			f.Position, f.CreatedAt = cur.Position, cur.CreatedAt
 		} else {
 			var maxPos *int
