@@ -15,7 +15,7 @@ import (
 // /llms.txt is the tenant's to answer.
 func TestEdgeAppDocs(t *testing.T) {
 	l := newLedgerEdge(t)
-	portal := l.tap.URL // the portal as the edge sees it: the origin of INGEST_URL
+	portal := l.tap.URL // the portal as the edge sees it (PORTAL_URL)
 	// The portal lists the app: deployed, listed, with a paid route.
 	if err := l.db.Gorm.Exec("UPDATE apps SET listed = ?, deployed_version_id = 1, description = 'Weather by the call' WHERE id = ?", true, l.app.ID).Error; err != nil {
 		t.Fatal(err)

@@ -123,6 +123,7 @@ func newLedgerEdge(t *testing.T) *ledgerEdge {
 	t.Cleanup(func() { fa.ShutdownWithContext(context.Background()) })
 	tap := newIngestTap(t, "http://"+ln.Addr().String())
 	c.opts.IngestURL = tap.URL + "/internal/telemetry"
+	c.opts.PortalURL = tap.URL // the portal's public address: where its docs and report links point
 	c.opts.IngestToken = ledgerIngestToken
 	c.start()
 	return &ledgerEdge{conformance: c, db: db, app: app, tap: tap}
