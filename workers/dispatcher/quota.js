@@ -1,6 +1,6 @@
-// The per-caller limits (limit.js has the Durable Object): the arithmetic
-// and the dispatcher's side, without cloudflare:workers so that node can
-// import and test it.
+// The per-caller limits: the arithmetic, and the dispatcher's side (rate
+// windows in the isolate's memory, quotas in limit.js's Durable Object),
+// without cloudflare:workers so that node can import and test it.
 import { jsonError } from "./errors.js";
 
 const DAY_MS = 86400 * 1000;
@@ -99,19 +99,127 @@ export function clientIP(request) {
   return request.headers.get("cf-connecting-ip") || "unknown";
 }
 
-// take asks the caller's limiter. It resolves to null when the limiter is
-// unavailable (no binding, or the call failed): limits then fail open, and
-// the failure is logged.
-export async function take(env, app, route, caller, limits, cost) {
-  const ns = env.LIMIT;
-  if (!ns) return null;
-  try {
-    const key = app + "|" + (route.method || "*") + " " + route.path + "|" + caller;
-    return await ns.get(ns.idFromName(key)).take(limits, cost || "0");
-  } catch (err) {
-    console.error("limiter " + app + ": " + ((err && err.message) || err));
-    return null;
+// refund gives back what decide took from the rate windows (token bucket
+// and minute) for a request that a later check refused, so that a refused
+// request uses no quota anywhere. now is the time decide counted it at.
+export function refund(state, limits, now) {
+  const perSecond = Number(limits.perSecond) || 0;
+  if (perSecond > 0 && state.tb) {
+    const cap = Number(limits.burst) > 0 ? Number(limits.burst) : perSecond;
+    state.tb = { tokens: Math.min(cap, state.tb.tokens + 1), at: state.tb.at };
   }
+  if (Number(limits.perMinute) > 0 && state.minute && state.minute.k === Math.floor(now / 60000)) {
+    state.minute = { k: state.minute.k, n: Math.max(0, state.minute.n - 1) };
+  }
+}
+
+// A route's limits split in two: the rate windows (perSecond with burst,
+// perMinute), counted in this isolate's memory, and the quotas (daily,
+// monthly, dailySpend), counted in the caller's Durable Object. Cached per
+// limits object (a route's limits live as long as its cached config).
+const splits = new WeakMap();
+
+function split(limits) {
+  let s = splits.get(limits);
+  if (s) return s;
+  const num = (v) => Number(v) || 0;
+  s = { rate: null, durable: null };
+  if (num(limits.perSecond) > 0 || num(limits.perMinute) > 0) {
+    s.rate = { perSecond: num(limits.perSecond), burst: num(limits.burst), perMinute: num(limits.perMinute) };
+  }
+  if (num(limits.daily) > 0 || num(limits.monthly) > 0 || limits.dailySpend) {
+    s.durable = { daily: num(limits.daily), monthly: num(limits.monthly), dailySpend: limits.dailySpend || "" };
+  }
+  splits.set(limits, s);
+  return s;
+}
+
+// The rate windows of this isolate: app|route|caller → decide's state plus
+// idle, the time from which the state equals a fresh one (the minute window
+// is over and the bucket is full again), so it can be forgotten without
+// granting anything. At MAX_WINDOWS the idle ones are dropped, then, if
+// still full, the least recently created (those callers start afresh).
+export const MAX_WINDOWS = 100000;
+const windows = new Map();
+
+function windowOf(key, now) {
+  let s = windows.get(key);
+  if (s) return s;
+  if (windows.size >= MAX_WINDOWS) {
+    for (const [k, w] of windows) if (w.idle <= now) windows.delete(k);
+    let over = windows.size - Math.floor(MAX_WINDOWS * 0.9);
+    for (const k of windows.keys()) {
+      if (over-- <= 0) break;
+      windows.delete(k);
+    }
+  }
+  s = { idle: 0 };
+  windows.set(key, s);
+  return s;
+}
+
+function idleAt(state, rate, now) {
+  let t = rate.perMinute > 0 ? now - (now % 60000) + 60000 : now;
+  if (state.tb && rate.perSecond > 0) {
+    const cap = rate.burst > 0 ? rate.burst : rate.perSecond;
+    t = Math.max(t, state.tb.at + ((cap - state.tb.tokens) / rate.perSecond) * 1000);
+  }
+  return t;
+}
+
+// windowCount is how many callers' rate windows this isolate holds (tests).
+export function windowCount() {
+  return windows.size;
+}
+
+// take counts one request of a caller (cost: atomic units of the route's
+// price on x402 routes, else "0") and resolves to decide's answer {ok, code,
+// retryAfter, policies}, or to null when no limit could be asked.
+//
+// The rate windows are counted here, in the dispatcher's isolate, with no
+// await between the check and the update: no round trip, no storage write.
+// Only a route with a daily or monthly quota or a spend cap then asks the
+// caller's CallerLimiter object (limit.js), which writes its state through
+// to storage. A request refused by a rate window never reaches the object;
+// one the object refuses is given back to the rate windows.
+//
+// Accuracy: the rate windows are exact within an isolate (of N concurrent
+// requests exactly the allowed number pass) and start empty when the
+// isolate does (a restart, a deploy of the edge), so a caller may get one
+// window's allowance again after a restart. Where the edge runs in several
+// isolates (Cloudflare runs the dispatcher on many machines) each enforces
+// the rate on its own: a caller whose requests reach k isolates can get up to
+// k times the rate. The quotas and spend caps are exact across isolates and
+// restarts. When the object cannot be reached the quotas fail open (logged).
+export async function take(env, app, route, caller, limits, cost) {
+  const { rate, durable } = split(limits || {});
+  if (!rate && !durable) return null;
+  const key = app + "|" + (route.method || "*") + " " + route.path + "|" + caller;
+  const now = Date.now();
+  let d = null;
+  let state = null;
+  if (rate) {
+    state = windowOf(key, now);
+    d = decide(state, rate, "0", now);
+    state.idle = idleAt(state, rate, now);
+    if (!d.ok) return d;
+  }
+  if (!durable) return d;
+  const ns = env.LIMIT;
+  let q = null;
+  if (ns) {
+    try {
+      q = await ns.get(ns.idFromName(key)).take(durable, cost || "0");
+    } catch (err) {
+      console.error("limiter " + app + ": " + ((err && err.message) || err));
+    }
+  }
+  if (!q) return d;
+  if (!d) return q;
+  if (q.ok) return { ok: true, policies: d.policies.concat(q.policies) };
+  refund(state, rate, now);
+  for (const p of d.policies) p.r = Math.min(p.q, p.r + 1);
+  return { ok: false, code: q.code, retryAfter: q.retryAfter, policies: d.policies.concat(q.policies) };
 }
 
 // The IETF draft headers (draft-ietf-httpapi-ratelimit-headers):

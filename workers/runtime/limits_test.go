@@ -25,6 +25,7 @@ func TestCallerLimits(t *testing.T) {
 		c.Routes = []map[string]any{
 			{"method": "GET", "path": "/open", "access": "public", "limits": map[string]any{"perMinute": 3}},
 			{"method": "GET", "path": "/keyed", "access": "api_key", "limits": map[string]any{"perMinute": 5}},
+			{"method": "GET", "path": "/daily", "access": "api_key", "limits": map[string]any{"perMinute": 10, "daily": 3}},
 			{"method": "GET", "path": "/free", "access": "public"},
 		}
 		c.APIKeys = []string{sha("key-a"), sha("key-b"), sha("key-c")}
@@ -66,35 +67,58 @@ func TestCallerLimits(t *testing.T) {
 		}
 	})
 
-	t.Run("20 concurrent callers on one key: exactly 5 pass; the other keys are not affected", func(t *testing.T) {
-		var mu sync.Mutex
-		counts := map[int]int{}
-		var wg sync.WaitGroup
-		for i := 0; i < 20; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := e.do(t, "GET", "", "/limited/keyed", map[string]string{"X-API-Key": "key-a"})
-				mu.Lock()
-				counts[r.status]++
-				mu.Unlock()
-				if r.status == 429 && (r.errorCode() != "rate_limited" || r.header.Get("Retry-After") == "") {
-					t.Errorf("refusal: %s %v", r.body, r.header)
+	// The minute window is counted in the dispatcher's memory, the daily quota in the caller's
+	// Durable Object; both are exact with 20 requests at once, and a request the quota refuses
+	// uses none of the minute (so the second burst reaches the quota again, not the minute).
+	for _, tc := range []struct {
+		name, path, key string
+		pass, quota     int // answers 200; at least this many 429 quota_exhausted (the rest: 429 rate_limited)
+	}{
+		{"perMinute=5 (memory)", "/limited/keyed", "key-a", 5, 0},
+		// At least 10 pass the minute window and reach the quota, 3 of them pass it. The ones
+		// it refuses are given back to the minute, so how many more reach the quota depends on
+		// when they arrive.
+		{"daily=3 under perMinute=10 (Durable Object)", "/limited/daily", "key-c", 3, 7},
+	} {
+		t.Run("20 concurrent callers on one key, "+tc.name+": exactly the allowed number pass", func(t *testing.T) {
+			var mu sync.Mutex
+			counts := map[string]int{}
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := e.do(t, "GET", "", tc.path, map[string]string{"X-API-Key": tc.key})
+					mu.Lock()
+					counts[fmt.Sprint(r.status)+" "+r.errorCode()]++
+					mu.Unlock()
+					if r.status == 429 && (r.header.Get("Retry-After") == "" || r.header.Get("RateLimit-Policy") == "") {
+						t.Errorf("refusal without its headers: %s %v", r.body, r.header)
+					}
+				}()
+			}
+			wg.Wait()
+			if counts["200 "] != tc.pass || counts["429 quota_exhausted"] < tc.quota ||
+				counts["200 "]+counts["429 rate_limited"]+counts["429 quota_exhausted"] != 20 {
+				t.Fatalf("answers %v, want %d×200, at least %d×quota_exhausted, the rest rate_limited", counts, tc.pass, tc.quota)
+			}
+			if tc.quota > 0 {
+				// The refused requests used none of the minute: the next one reaches the quota again.
+				r := e.do(t, "GET", "", tc.path, map[string]string{"X-API-Key": tc.key})
+				if r.status != 429 || r.errorCode() != "quota_exhausted" || !strings.Contains(r.header.Get("RateLimit"), `"day";r=0;`) {
+					t.Fatalf("after the burst: %d %s %v", r.status, r.body, r.header)
 				}
-			}()
-		}
-		wg.Wait()
-		if counts[200] != 5 || counts[429] != 15 {
-			t.Fatalf("statuses %v, want 5×200 and 15×429", counts)
-		}
-		if r := e.do(t, "GET", "", "/limited/keyed", map[string]string{"X-API-Key": "key-b"}); r.status != 200 {
-			t.Errorf("another key: %d %s", r.status, r.body)
-		}
-	})
+			}
+			if r := e.do(t, "GET", "", tc.path, map[string]string{"X-API-Key": "key-b"}); r.status != 200 {
+				t.Errorf("another key: %d %s", r.status, r.body)
+			}
+		})
+	}
 }
 
 // A payer over the route's limit gets a 429 before anything is settled, and
-// the limit holds across a restart of workerd.
+// the daily quota (the caller's Durable Object) holds across a restart of
+// workerd; the minute window (the dispatcher's memory) starts afresh.
 func TestCallerLimitsPaid(t *testing.T) {
 	c := newConformance(t)
 	if r := c.pay("/paid"); r.Status != 200 {
@@ -103,7 +127,7 @@ func TestCallerLimitsPaid(t *testing.T) {
 	doc, _ := json.Marshal(map[string]any{"v": 1, "config_version": 1, "slug": "lim", "script": "app-shop", "etag": "v1", "tenant_id": 7,
 		"status": "active", "plan": map[string]any{"cpuMs": 50, "subRequests": 10}, "api_keys": []any{}, "egress": []any{},
 		"routes": []any{map[string]any{"method": "GET", "path": "/limited", "access": "x402", "settle": "before", "requirements": c.req,
-			"limits": map[string]any{"perMinute": 1, "challengesPerMinute": 2}}}})
+			"limits": map[string]any{"perMinute": 1, "daily": 1, "challengesPerMinute": 2}}}})
 	c.api("PUT", "storage/kv/namespaces/"+c.cfgNS+"/values/app:lim", "application/octet-stream", doc, nil)
 	pr := x402.PaymentRequired{X402Version: 2, Resource: &x402.Resource{URL: c.e.rt.URL() + "/lim/limited"}, Accepts: []x402.Requirements{c.req}}
 	sigs := c.sign(pr, pr, pr)
@@ -113,7 +137,8 @@ func TestCallerLimitsPaid(t *testing.T) {
 		return c.e.do(t, "GET", "", "/lim/limited", map[string]string{"PAYMENT-SIGNATURE": sig})
 	}
 	before := c.fac.settles.Load()
-	if r := send(sigs[0]); r.status != 200 || r.header.Get("PAYMENT-RESPONSE") == "" || !strings.HasPrefix(r.header.Get("RateLimit"), `"minute";r=0;`) {
+	if r := send(sigs[0]); r.status != 200 || r.header.Get("PAYMENT-RESPONSE") == "" || !strings.HasPrefix(r.header.Get("RateLimit"), `"minute";r=0;`) ||
+		!strings.Contains(r.header.Get("RateLimit"), `"day";r=0;`) {
 		t.Fatalf("first payment: %d %s %v", r.status, r.body, r.header)
 	}
 	r := send(sigs[1])
@@ -142,10 +167,10 @@ func TestCallerLimitsPaid(t *testing.T) {
 		}
 	})
 
-	t.Run("the limit survives a restart", func(t *testing.T) {
+	t.Run("the daily quota survives a restart", func(t *testing.T) {
 		c.stop()
 		c.start()
-		if r := send(sigs[2]); r.status != 429 || r.errorCode() != "rate_limited" {
+		if r := send(sigs[2]); r.status != 429 || r.errorCode() != "quota_exhausted" || r.header.Get("PAYMENT-RESPONSE") != "" {
 			t.Fatalf("after the restart: %d %s", r.status, r.body)
 		}
 		if n := c.fac.settles.Load() - before; n != 1 {
