@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// TestBenchLimiter measures what the per-caller limit check (quota.js, one CallerLimiter
-// Durable Object per app, route and caller) adds to a request through the local edge: a public
+// TestBenchLimiter measures what the per-caller limit check (quota.js: a per-minute window is
+// counted in the dispatcher isolate's memory) adds to a request through the local edge: a public
 // route with a per-minute limit that is never reached against the same worker's route without
 // limits, in one edge and in alternating rounds. The budget: ≤ 0.5 ms on the p50 of a
 // request and ≤ 10% of the throughput. A measurement, not a check: runs with CLAW_BENCH=1.
