@@ -3,12 +3,10 @@ package views
 import (
 	"strconv"
 	"strings"
-
-	"github.com/402claw/402claw/workers/bundle"
 )
 
 // editorLines marks, per line of the editor's code, whether a problem points at it.
-func editorLines(code string, problems []bundle.Problem, file string) []bool {
+func editorLines(code string, problems []Problem, file string) []bool {
 	n := strings.Count(code, "\n") + 1
 	if n > 20000 {
 		n = 20000
@@ -22,7 +20,7 @@ func editorLines(code string, problems []bundle.Problem, file string) []bool {
 	return bad
 }
 
-func anyChange(files []bundle.FileDiff) bool {
+func anyChange(files []FileDiff) bool {
 	for _, f := range files {
 		if f.Status != "unchanged" {
 			return true

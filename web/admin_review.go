@@ -8,7 +8,6 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
-	"github.com/402claw/402claw/workers/bundle"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -67,7 +66,7 @@ func (s *Server) renderReviewItem(c *fiber.Ctx, f views.Form, status int) error 
 	if err != nil {
 		return err
 	}
-	d := views.ReviewDetail{Item: *it, Previous: prev, Diff: bundle.Diff(old, it.Version.Sources), History: history, Form: f}
+	d := views.ReviewDetail{Item: *it, Previous: prev, Diff: viewDiff(old, it.Version.Sources), History: history, Form: f}
 	c.Status(status)
 	return render(c, views.AdminReviewItemPage(s.navPage(c, fmt.Sprintf("Review %s v%d", it.App.Slug, it.Version.Number), "admin-review"), d))
 }

@@ -363,7 +363,7 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 		if t.Latest != nil {
 			explainNoMain(be, up, t.Latest.MainModule)
 		}
-		t.Problems = be.Problems
+		t.Problems = viewProblems(be.Problems)
 		c.Status(fiber.StatusUnprocessableEntity)
 		if be.Has("too_large") {
 			c.Status(fiber.StatusRequestEntityTooLarge)
@@ -374,19 +374,19 @@ func (s *Server) appVersionSave(c *fiber.Ctx) error {
 				f.Code = toValidUTF8(f.Code)
 			}
 			if msg, ok := up.Unnamed[i]; ok {
-				f.Problems = append(f.Problems, bundle.Problem{Kind: "bad_name", Message: msg})
+				f.Problems = append(f.Problems, views.Problem{Kind: "bad_name", Message: msg})
 			}
 		}
 		for _, pr := range be.Problems {
 			if i := up.slotOf(pr); i >= 0 && i < len(t.Files) {
-				t.Files[i].Problems = append(t.Files[i].Problems, pr)
+				t.Files[i].Problems = append(t.Files[i].Problems, viewProblem(pr))
 			}
 		}
 	case errors.As(err, &pl):
-		t.Problems = []bundle.Problem{{Kind: "too_large", Message: pl.Error()}}
+		t.Problems = []views.Problem{{Kind: "too_large", Message: pl.Error()}}
 		c.Status(fiber.StatusRequestEntityTooLarge)
 	case errors.As(err, &blocked):
-		t.Problems = []bundle.Problem{{Kind: "moderation", Message: blocked.Message + " (moderation rule " + blocked.Rule + ")"}}
+		t.Problems = []views.Problem{{Kind: "moderation", Message: blocked.Message + " (moderation rule " + blocked.Rule + ")"}}
 		c.Status(fiber.StatusUnprocessableEntity)
 	case errors.Is(err, models.ErrAppBusy):
 		return fiber.NewError(fiber.StatusConflict, "The app is being deleted.")
@@ -514,7 +514,7 @@ func (s *Server) appVersions(c *fiber.Ctx) error {
 		if err2 != nil {
 			return err2
 		}
-		t.From, t.To, t.Diff = fv, tv, bundle.Diff(fv.Sources, tv.Sources)
+		t.From, t.To, t.Diff = fv, tv, viewDiff(fv.Sources, tv.Sources)
 	}
 	return render(c, views.AppVersionsPage(s.navPage(c, a.Name+" versions", "apps"), t))
 }
