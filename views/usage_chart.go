@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/402claw/402claw/models"
-	"github.com/402claw/402claw/models/x402"
 )
 
 // Chart geometry, in the SVG's own units (it scales to its box).
@@ -19,7 +18,7 @@ const (
 	chartPlotW, chartPlotH = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
 	chartBarFill           = 0.7 // share of a bucket's band its bar takes
 	chartMaxXLabels        = 8
-	usageRevenueDecimals   = 6 // every supported network's USDC
+	usageRevenueDecimals   = models.RevenueDecimals
 	chartPatternDots       = "dots"
 	chartPatternHatch      = "hatch"
 	chartPatternCrossHatch = "cross"
@@ -121,7 +120,7 @@ func axisLabel(t time.Time, g models.Granularity) string {
 // RevenueUSDC is an atomic USDC amount as a float, for drawing only (tables show the exact
 // decimal).
 func RevenueUSDC(atomic string) float64 {
-	v, err := strconv.ParseFloat(x402.FormatAmount(atomic, usageRevenueDecimals), 64)
+	v, err := strconv.ParseFloat(models.FormatRevenue(atomic), 64)
 	if err != nil {
 		return 0
 	}
@@ -133,7 +132,7 @@ func USDC(atomic string) string {
 	if atomic == "" {
 		atomic = "0"
 	}
-	return x402.FormatAmount(atomic, usageRevenueDecimals) + " USDC"
+	return models.FormatRevenue(atomic) + " USDC"
 }
 
 // NewChart lays one series of a report out as bars.

@@ -1,5 +1,7 @@
 package views
 
+import "github.com/402claw/402claw/models"
+
 // The types below are views' own copies of what the portal shows from the build and the diff
 // engines (workers/bundle): handlers convert (web/viewmodels.go), so views imports nothing that
 // runs at or builds for the edge.
@@ -33,4 +35,36 @@ type DiffLine struct {
 	Text  string
 	OldNo int // 0 for an added line
 	NewNo int // 0 for a removed line
+}
+
+// Network is a network tenants can price on, as the portal shows it (web builds it from
+// models/x402's table).
+type Network struct {
+	Name, CAIP2               string
+	Asset                     string // the USDC contract
+	EIP712Name, EIP712Version string
+	Testnet                   bool
+	Default                   bool // preselected in the route editors
+}
+
+// RouteRow is one route of the routes table, with what the handler worked out for display.
+type RouteRow struct {
+	models.Route
+	PriceLabel  string // "0.01 USDC", or the atomic amount on a network outside the table
+	NetworkName string // the network's name, or its CAIP-2 id when unknown
+}
+
+// PaymentRow is one ledger row with its amount and explorer link worked out.
+type PaymentRow struct {
+	models.Payment
+	AmountLabel string // "0.01 USDC", "123 atomic units" off the table, "" for none
+	NetworkName string
+	TxURL       string // the block explorer page of a real settlement, "" otherwise
+}
+
+// RevenueRow is one route's revenue with its amount worked out.
+type RevenueRow struct {
+	models.RouteRevenue
+	AmountLabel string
+	NetworkName string
 }

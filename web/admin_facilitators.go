@@ -129,7 +129,7 @@ func (s *Server) networkChoices(ctx context.Context) []views.NetworkChoice {
 	var out []views.NetworkChoice
 	for _, n := range x402.Networks() {
 		_, ok := by[n.CAIP2]
-		out = append(out, views.NetworkChoice{Network: n, Settled: ok, Facilitator: by[n.CAIP2]})
+		out = append(out, views.NetworkChoice{Network: viewNetwork(n), Settled: ok, Facilitator: by[n.CAIP2]})
 	}
 	return out
 }
@@ -174,7 +174,7 @@ func (s *Server) adminFacilitatorsView(ctx context.Context) (views.AdminFacilita
 	if err != nil {
 		return views.AdminFacilitators{}, err
 	}
-	v := views.AdminFacilitators{Networks: x402.Networks(), DefaultURL: s.opts.DefaultFacilitatorURL, Local: s.opts.EdgeInfo.Local}
+	v := views.AdminFacilitators{Networks: viewNetworks(), DefaultURL: s.opts.DefaultFacilitatorURL, Local: s.opts.EdgeInfo.Local}
 	for _, f := range fs {
 		row := views.FacilitatorRow{F: f}
 		var sup x402.SupportedResponse
@@ -192,7 +192,7 @@ func (s *Server) adminFacilitatorsView(ctx context.Context) (views.AdminFacilita
 	s.fac.mu.Unlock()
 	for _, n := range x402.Networks() {
 		if by := s.settledBy(ctx); by[n.CAIP2] != "" {
-			v.Offered = append(v.Offered, views.NetworkChoice{Network: n, Settled: true, Facilitator: by[n.CAIP2]})
+			v.Offered = append(v.Offered, views.NetworkChoice{Network: viewNetwork(n), Settled: true, Facilitator: by[n.CAIP2]})
 		}
 	}
 	return v, nil
@@ -247,7 +247,7 @@ func (s *Server) renderFacilitatorForm(c *fiber.Ctx, f *models.Facilitator, form
 	}
 	c.Status(status)
 	return render(c, views.AdminFacilitatorEditPage(s.navPage(c, "Facilitator", "admin-facilitators"),
-		views.FacilitatorEdit{F: *f, Form: form, Networks: x402.Networks(), Local: s.opts.EdgeInfo.Local}))
+		views.FacilitatorEdit{F: *f, Form: form, Networks: viewNetworks(), Local: s.opts.EdgeInfo.Local}))
 }
 
 // adminFacilitatorSave creates (no :id) or updates a facilitator. It is refused with the field's

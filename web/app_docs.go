@@ -23,7 +23,7 @@ func (s *Server) publicDocs(c *fiber.Ctx) (views.AppDocs, error) {
 	if err != nil {
 		return views.AppDocs{}, err
 	}
-	return views.NewAppDocs(*a, routes, s.edgeURL(a)), nil
+	return newAppDocs(*a, routes, s.edgeURL(a)), nil
 }
 
 // appDocs is the public docs page of a listed app: GET /a/<slug>.
@@ -53,7 +53,7 @@ func (s *Server) catalog(c *fiber.Ctx) error {
 	}
 	docs := make([]views.AppDocs, len(apps))
 	for i := range apps {
-		docs[i] = views.NewAppDocs(apps[i], nil, s.edgeURL(&apps[i]))
+		docs[i] = newAppDocs(apps[i], nil, s.edgeURL(&apps[i]))
 	}
 	return render(c, views.CatalogPage(s.page(c, "API catalog"), docs))
 }

@@ -27,5 +27,5 @@ func (s *Server) appPayments(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.PaymentsPage(s.navPage(c, a.Name+" · Payments", "apps"), views.PaymentsTab{Header: s.appHeader(a), Ledger: ledger, Revenue: rev}))
+	return render(c, views.PaymentsPage(s.navPage(c, a.Name+" · Payments", "apps"), views.PaymentsTab{Header: s.appHeader(a), Ledger: ledger, Rows: viewPayments(ledger.List), Revenue: viewRevenue(rev)}))
 }

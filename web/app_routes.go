@@ -40,7 +40,7 @@ func (s *Server) routesTab(c *fiber.Ctx, a *models.App) (views.RoutesTab, error)
 	if err != nil {
 		return t, err
 	}
-	t.Routes = rs
+	t.Routes = viewRoutes(rs)
 	for _, w := range models.RouteWarnings(rs) {
 		t.Warnings[w.Index] = "Warning: " + w.Message + "."
 	}
@@ -85,7 +85,7 @@ func (s *Server) appRoutes(c *fiber.Ctx) error {
 		for _, r := range t.Routes {
 			if r.ID == uint(id) {
 				t.EditID = r.ID
-				t.Edit = views.RouteForm{Values: models.InputOf(r)}
+				t.Edit = views.RouteForm{Values: models.InputOf(r.Route)}
 			}
 		}
 	}
@@ -318,7 +318,7 @@ func (s *Server) tryRoute(ctx context.Context, a *models.App, r models.Route) vi
 	if method == "" {
 		method = http.MethodGet
 	}
-	target := strings.TrimRight(s.edgeURL(a), "/") + views.ExamplePath(r.Path)
+	target := strings.TrimRight(s.edgeURL(a), "/") + examplePath(r.Path)
 	res := views.TryResult{Route: strings.TrimSpace(r.Method + " " + r.Path), URL: method + " " + target}
 	client := &http.Client{Timeout: tryTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 

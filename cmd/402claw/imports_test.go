@@ -10,7 +10,8 @@ import (
 
 // TestImportRules checks the direction of imports ARCHITECTURE.md describes, over the
 // non-test files of every package of the module: models imports none of web, workers and
-// views; views does not import web; workers does not import web or views; and no package
+// views; views imports none of web, workers and models/x402 (handlers give it view models);
+// workers does not import web or views; and no package
 // outside models, except cmd's wiring and modeltest, imports gorm.
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/402claw/402claw/"
@@ -22,7 +23,7 @@ func TestImportRules(t *testing.T) {
 		pkg, imports string
 	}{
 		{"models", "web"}, {"models", "workers"}, {"models", "views"},
-		{"views", "web"},
+		{"views", "web"}, {"views", "workers"}, {"views", "models/x402"},
 		{"workers", "web"}, {"workers", "views"},
 	}
 	under := func(path, dir string) bool { return path == dir || strings.HasPrefix(path, dir+"/") }
