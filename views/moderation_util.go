@@ -20,6 +20,7 @@ var adminLinks = [][3]string{
 	{"admin-sync", "Sync", "/admin/sync"},
 	{"admin-plans", "Plans", "/admin/plans"},
 	{"admin-facilitators", "Facilitators", "/admin/facilitators"},
+	{"admin-economics", "Economics", "/admin/economics"},
 }
 
 // adminNavLinks are the sections this page's viewer can open.

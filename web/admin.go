@@ -5,6 +5,7 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"strconv"
+	"time"
 
 	"github.com/402claw/402claw/views"
 	"github.com/gofiber/fiber/v2"
@@ -26,7 +27,15 @@ func (s *Server) adminHome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AdminHome(s.navPage(c, "Admin", "admin"), views.AdminHomeView{Counts: counts, Audit: audit, Actors: actors}))
+	econ, err := s.store.Economics(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	losses := econ.LossMaking()
+	if len(losses) > 10 {
+		losses = losses[:10]
+	}
+	return render(c, views.AdminHome(s.navPage(c, "Admin", "admin"), views.AdminHomeView{Counts: counts, Audit: audit, Actors: actors, Losses: losses}))
 }
 
 // auditActors maps the actors of es to their emails.

@@ -155,6 +155,8 @@ func (s *Server) routes(app *fiber.App) {
 
 	app.Get("/admin/", admin(s.adminHome)...)
 	app.Get("/admin/tenants", admin(s.adminTenants)...)
+	app.Get("/admin/economics", admin(s.adminEconomics)...)
+	app.Post("/admin/economics", admin(s.adminEconomicsSave)...)
 	app.Get("/admin/sync", admin(s.adminSync)...)
 	app.Get("/admin/facilitators", admin(s.adminFacilitators)...)
 	app.Post("/admin/facilitators", admin(s.adminFacilitatorSave)...)
