@@ -107,6 +107,7 @@ type Version struct {
 	Sources      map[string]string `gorm:"serializer:json;not null"`
 	Bundle       []byte            `gorm:"not null"`
 	BundleName   string            `gorm:"size:200;not null"`
+	SourceMap    []byte            // maps Bundle back to Sources; nil before migration 62
 	SHA256       string            `gorm:"column:sha256;size:64;not null"`
 	Size         int64             `gorm:"not null"`
 	AuthorUserID uint              `gorm:"not null"`
@@ -127,6 +128,7 @@ type NewVersion struct {
 	Sources    map[string]string // the uploaded files by name
 	Bundle     []byte            // the built module
 	BundleName string            // default worker.js
+	SourceMap  []byte            // the bundle's source map, if the build made one
 	SHA256     string            // hex digest of Bundle
 	Message    string
 }

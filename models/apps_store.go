@@ -335,7 +335,7 @@ func (s *Store) CreateVersion(ctx context.Context, app *App, authorID uint, nv N
 			n = *max + 1
 		}
 		v = Version{AppID: cur.ID, Number: n, MainModule: nv.MainModule, Sources: nv.Sources, Bundle: nv.Bundle,
-			BundleName: nv.BundleName, SHA256: digest, Size: int64(len(nv.Bundle)), AuthorUserID: authorID, Message: nv.Message}
+			BundleName: nv.BundleName, SourceMap: nv.SourceMap, SHA256: digest, Size: int64(len(nv.Bundle)), AuthorUserID: authorID, Message: nv.Message}
 		if v.Sources == nil {
 			v.Sources = map[string]string{}
 		}

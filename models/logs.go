@@ -429,3 +429,39 @@ func (s *Store) LogRoutes(ctx context.Context, appID uint) ([]string, error) {
 	}
 	return out, nil
 }
+
+// LiveVersionIDs names, per app slug, the version the edge runs (the deployed one, else the
+// one being deployed): the version whose source map explains the positions in its log lines.
+// Apps without a version are left out.
+func (s *Store) LiveVersionIDs(ctx context.Context, slugs []string) (map[string]uint, error) {
+	var rows []struct {
+		Slug              string
+		DeployedVersionID *uint
+		DesiredVersionID  *uint
+	}
+	if len(slugs) == 0 {
+		return map[string]uint{}, nil
+	}
+	if err := s.db.WithContext(ctx).Model(&App{}).Select("slug, deployed_version_id, desired_version_id").Where("slug IN ?", slugs).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read live versions: %w", err)
+	}
+	out := make(map[string]uint, len(rows))
+	for _, r := range rows {
+		switch {
+		case r.DeployedVersionID != nil:
+			out[r.Slug] = *r.DeployedVersionID
+		case r.DesiredVersionID != nil:
+			out[r.Slug] = *r.DesiredVersionID
+		}
+	}
+	return out, nil
+}
+
+// VersionSourceMap returns the source map of a version's bundle (nil when it has none).
+func (s *Store) VersionSourceMap(ctx context.Context, versionID uint) ([]byte, error) {
+	var row struct{ SourceMap []byte }
+	if err := s.db.WithContext(ctx).Model(&Version{}).Select("source_map").Where("id = ?", versionID).Limit(1).Scan(&row).Error; err != nil {
+		return nil, fmt.Errorf("store: unable to read the source map of version %d: %w", versionID, err)
+	}
+	return row.SourceMap, nil
+}

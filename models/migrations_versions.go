@@ -44,6 +44,18 @@ func init() {
 	}})
 }
 
+// Version 62: a version keeps the source map of its bundle (workers/bundle), uploaded beside
+// it and used to show stack positions in the tenant's own files. Versions saved before have
+// none (NULL): their stacks keep the bundle's lines.
+func init() {
+	register(Migration{Version: 62, Name: "versions_source_map", Up: func(tx *gorm.DB) error {
+		type version struct {
+			SourceMap []byte
+		}
+		return tx.Table("versions").Migrator().AddColumn(&version{}, "SourceMap")
+	}})
+}
+
 // EntryGuess picks the likely main module among file names: the conventional entry names
 // first, then the first name in order.
 func EntryGuess(names []string) string {

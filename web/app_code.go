@@ -310,7 +310,8 @@ func (s *Server) saveVersion(c *fiber.Ctx, a *models.App, up upload) (*models.Ve
 		mod = res.Modules[0].Content
 	}
 	return s.store.CreateVersion(c.UserContext(), a, currentUser(c).ID, models.NewVersion{
-		MainModule: res.Entry, Sources: sources, Bundle: mod, BundleName: bundle.OutputModule, SHA256: res.SHA256, Message: up.Message,
+		MainModule: res.Entry, Sources: sources, Bundle: mod, BundleName: bundle.OutputModule, SourceMap: res.SourceMap, SHA256: res.SHA256,
+		Message: up.Message,
 	})
 }
 

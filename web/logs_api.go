@@ -27,6 +27,9 @@ type ingestLog struct {
 		TS      *float64 `json:"ts"`
 		Level   string   `json:"level"`
 		Message string   `json:"message"`
+		// Mapped: the edge already named the tenant's own files (Cloudflare remaps uncaught
+		// exceptions with the uploaded source map); the portal does not map it again.
+		Mapped bool `json:"mapped"`
 	} `json:"lines"`
 }
 
@@ -51,6 +54,7 @@ func (s *Server) redactor() models.Redactor {
 
 // storeLogs stores the log records of an ingest post.
 func (s *Server) storeLogs(c *fiber.Ctx, logs []ingestLog, now time.Time) (models.LogIngestResult, error) {
+	s.mapLogPositions(c.UserContext(), logs)
 	recs := make([]models.LogRecord, len(logs))
 	for i, l := range logs {
 		recs[i] = l.model(now)

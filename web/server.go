@@ -114,6 +114,8 @@ type Server struct {
 
 	bodyTimeout, uploadTimeout time.Duration
 	fac                        facilitatorState
+	// srcMaps are parsed source maps of versions, for stack positions in log lines.
+	srcMaps sourceMapCache
 }
 
 // New builds the fiber app with every route.

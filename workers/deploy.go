@@ -56,7 +56,7 @@ func ConfigKey(slug string) string { return models.ConfigKey(slug) }
 // DecryptedVar is a var ready for upload.
 type DecryptedVar = models.DecryptedVar
 
-// BuildScript is the upload of an app's version: its bundled module, its vars as plain_text or
+// BuildScript is the upload of an app's version: its bundled module (and its source map), its vars as plain_text or
 // secret_text bindings, its KV store as the KV binding, and the tags the reconciler and
 // delete-by-tag use (seven of Cloudflare's eight, with the fp: tag WithFingerprint adds). Vars
 // come sorted by name so equal state gives equal bytes.
@@ -78,9 +78,15 @@ func BuildScript(app models.App, v models.Version, vars []DecryptedVar, plan mod
 	if app.KVEnabled && app.KVNamespaceID != "" {
 		bindings = append(bindings, Binding{"type": "kv_namespace", "name": "KV", "namespace_id": app.KVNamespaceID})
 	}
+	modules := []ScriptModule{{Name: name, ContentType: "application/javascript+module", Content: v.Bundle}}
+	if len(v.SourceMap) > 0 {
+		// The bundle's last line names it (//# sourceMappingURL=worker.js.map), as in wrangler's
+		// uploads: Cloudflare remaps uncaught exceptions with it. It is no module to run.
+		modules = append(modules, ScriptModule{Name: name + ".map", ContentType: "application/source-map", Content: v.SourceMap})
+	}
 	return ScriptUpload{
 		MainModule:        name,
-		Modules:           []ScriptModule{{Name: name, ContentType: "application/javascript+module", Content: v.Bundle}},
+		Modules:           modules,
 		CompatibilityDate: CompatibilityDate,
 		Bindings:          bindings,
 		Tags: []string{

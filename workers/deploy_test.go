@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
 	"slices"
 	"strings"
 	"testing"
@@ -167,5 +170,51 @@ func TestConfigPairDigest(t *testing.T) {
 	}
 	if DocDigest(key, []byte(`{"v":1}`)) == DocDigest(bytes.Repeat([]byte{2}, 32), []byte(`{"v":1}`)) {
 		t.Error("the digest does not depend on the key")
+	}
+}
+
+// TestBuildScriptSourceMap: a version with a source map uploads it beside the bundle as
+// Cloudflare's source-map part, and a change of the map changes the fingerprint (the edge
+// must get the new one); a version without one uploads the bundle alone.
+func TestBuildScriptSourceMap(t *testing.T) {
+	app, v, plan := testApp()
+	withMap := v
+	withMap.SourceMap = []byte(`{"version":3,"sources":["index.js"],"mappings":"AAAA"}`)
+	for _, tc := range []struct {
+		name    string
+		v       models.Version
+		modules int
+	}{{"no map", v, 1}, {"map", withMap, 2}} {
+		up := BuildScript(app, tc.v, nil, plan)
+		if len(up.Modules) != tc.modules || up.MainModule != "worker.js" || up.Modules[0].Name != "worker.js" {
+			t.Fatalf("%s: modules %+v", tc.name, up.Modules)
+		}
+		ct, body, err := scriptMultipart(up)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		_, params, _ := mime.ParseMediaType(ct)
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		parts := map[string]string{}
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				break
+			}
+			b, _ := io.ReadAll(p)
+			parts[p.FormName()] = p.Header.Get("Content-Type") + " " + string(b)
+		}
+		if tc.modules == 2 && parts["worker.js.map"] != "application/source-map "+string(withMap.SourceMap) {
+			t.Errorf("%s: map part = %q", tc.name, parts["worker.js.map"])
+		}
+		if tc.modules == 1 && len(parts) != 2 {
+			t.Errorf("%s: parts %v", tc.name, parts)
+		}
+	}
+	other := withMap
+	other.SourceMap = []byte(`{"version":3,"sources":["main.js"],"mappings":"AAAA"}`)
+	key := []byte("k")
+	if Fingerprint(BuildScript(app, withMap, nil, plan), key) == Fingerprint(BuildScript(app, other, nil, plan), key) {
+		t.Error("a new source map keeps the fingerprint")
 	}
 }

@@ -111,6 +111,9 @@ type Result struct {
 	// Sources are the uploaded files by name, kept with the version for the
 	// editor and for Diff.
 	Sources map[string]string
+	// SourceMap maps the bundle back to Sources (SourceMapModule); nil when
+	// the bundle and its map together would be over HardMaxBundleBytes.
+	SourceMap []byte
 	// Warnings are esbuild's warnings (e.g. a comparison with -0); they do not
 	// stop the build.
 	Warnings []Problem
@@ -189,6 +192,13 @@ func Build(files []File, mainModule string, lim Limits) (Result, error) {
 		TsconfigRaw: "{}",
 		LogLevel:    api.LogLevelSilent,
 		Plugins:     []api.Plugin{uploadPlugin(sources)},
+		// A linked source map (worker.js.map, named by the bundle's last
+		// line) maps the bundle's lines back to the tenant's files: the
+		// portal rewrites stack positions with it and Cloudflare remaps
+		// uncaught exceptions. The sources themselves are stored with the
+		// version, so the map leaves them out.
+		Sourcemap:      api.SourceMapLinked,
+		SourcesContent: api.SourcesContentExclude,
 	})
 	// esbuild may report errors from parallel parses in any order; sorting
 	// keeps the answer for the same upload the same.
@@ -199,10 +209,13 @@ func Build(files []File, mainModule string, lim Limits) (Result, error) {
 	}
 	warnings := messagesToProblems(res.Warnings, KindWarning)
 
-	var out []byte
+	var out, srcMap []byte
 	for _, f := range res.OutputFiles {
-		if path.Base(f.Path) == OutputModule {
+		switch path.Base(f.Path) {
+		case OutputModule:
 			out = f.Contents
+		case SourceMapModule:
+			srcMap = f.Contents
 		}
 	}
 	if out == nil {
@@ -236,6 +249,17 @@ func Build(files []File, mainModule string, lim Limits) (Result, error) {
 		return Result{}, &Error{Problems: []Problem{{Kind: KindTooLarge, Message: msg}}}
 	}
 
+	if srcMap != nil {
+		if srcMap, err = cleanSourceMap(srcMap); err != nil {
+			return Result{}, &Error{Problems: []Problem{{Kind: KindSyntax, Message: err.Error()}}}
+		}
+		// The map goes up with the bundle: when both would not fit in one
+		// upload, the bundle goes alone and stacks keep the bundle's lines.
+		if size+int64(len(srcMap)) > HardMaxBundleBytes {
+			srcMap = nil
+		}
+	}
+
 	sum := sha256.Sum256(out)
 	return Result{
 		MainModule: OutputModule,
@@ -244,6 +268,7 @@ func Build(files []File, mainModule string, lim Limits) (Result, error) {
 		SHA256:     hex.EncodeToString(sum[:]),
 		Size:       size,
 		Sources:    sources,
+		SourceMap:  srcMap,
 		Warnings:   warnings,
 	}, nil
 }

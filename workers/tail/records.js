@@ -56,9 +56,13 @@ export function toRecord(item, script = "") {
   if (!req) return null;
   const lines = [];
   let dropped = 0;
-  const add = (ts, level, message) => {
+  const add = (ts, level, message, mapped) => {
     if (lines.length >= LOG_LINES) dropped++;
-    else lines.push({ ts: Number(ts) || Date.now(), level, message: cutLine(message) });
+    else {
+      const line = { ts: Number(ts) || Date.now(), level, message: cutLine(message) };
+      if (mapped) line.mapped = true;
+      lines.push(line);
+    }
   };
   for (const l of item.logs || []) {
     const args = Array.isArray(l.message) ? l.message : [l.message];
@@ -67,7 +71,9 @@ export function toRecord(item, script = "") {
   for (const x of item.exceptions || []) {
     const head = (x.name || "Error") + ": " + (x.message || "");
     const stack = typeof x.stack === "string" && x.stack ? x.stack : head;
-    add(x.timestamp, "error", "Uncaught " + (stack.startsWith(head) ? stack : head + "\n" + stack));
+    // Cloudflare remapped this stack with the script's uploaded source map: the portal must
+    // not map it a second time (console lines it does not remap; the portal does).
+    add(x.timestamp, "error", "Uncaught " + (stack.startsWith(head) ? stack : head + "\n" + stack), true);
   }
   if (item.outcome && item.outcome !== "ok" && item.outcome !== "exception" && item.outcome !== "unknown") {
     // The platform stopped the request (exceededCpu, exceededMemory, canceled…): said as a line.

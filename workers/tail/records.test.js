@@ -30,7 +30,7 @@ test("an uncaught exception with its stack, status 500", () => {
   const [r] = toRecords([item({ outcome: "exception", event: { request: item().event.request }, logs: [],
     exceptions: [{ name: "Error", message: "boom", timestamp: 1003, stack: "Error: boom\n    at fetch (index.js:3:9)" }] })]);
   assert.equal(r.status, 500);
-  assert.deepEqual(r.lines, [{ ts: 1003, level: "error", message: "Uncaught Error: boom\n    at fetch (index.js:3:9)" }]);
+  assert.deepEqual(r.lines, [{ ts: 1003, level: "error", message: "Uncaught Error: boom\n    at fetch (index.js:3:9)", mapped: true }]);
 });
 
 test("the platform's outcome is said", () => {
