@@ -187,51 +187,6 @@ func (s *Store) TenantByID(ctx context.Context, id uint) (*Tenant, error) {
 	return first[Tenant](s.db.WithContext(ctx), fmt.Sprintf("read tenant %d", id), id)
 }
 
-// TenantRow is one line of the admin tenant list.
-type TenantRow struct {
-	ID        uint
-	Slug      string
-	Name      string
-	PlanKey   string
-	Status    string
-	Users     int
-	CreatedAt time.Time
-}
-
-// Tenants returns one page of tenants, newest first, optionally filtered by a
-// slug or name prefix, and the total count for the filter.
-func (s *Store) Tenants(ctx context.Context, query string, offset, limit int) ([]TenantRow, int64, error) {
-	type page struct {
-		rows  []TenantRow
-		total int64
-	}
-	key := fmt.Sprintf("tenants:%d:%d:%s", offset, limit, query)
-	p, err := cached(s.cache, key, []string{"tenants", "users"}, func() (page, error) {
-		rows, total, err := s.tenants(ctx, query, offset, limit)
-		return page{rows, total}, err
-	})
-	return p.rows, p.total, err
-}
-
-func (s *Store) tenants(ctx context.Context, query string, offset, limit int) ([]TenantRow, int64, error) {
-	q := s.db.WithContext(ctx).Model(&Tenant{})
-	if query = strings.TrimSpace(strings.ToLower(query)); query != "" {
-		like := escapeLike(query) + "%"
-		q = q.Where("slug LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\'", like, like)
-	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("store: unable to count tenants: %w", err)
-	}
-	var rows []TenantRow
-	err := q.Select("tenants.id, tenants.slug, tenants.name, tenants.plan_key, tenants.status, tenants.created_at, (SELECT COUNT(*) FROM users WHERE users.tenant_id = tenants.id) AS users").
-		Order("tenants.id DESC").Offset(offset).Limit(limit).Scan(&rows).Error
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: unable to list tenants: %w", err)
-	}
-	return rows, total, nil
-}
-
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

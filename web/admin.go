@@ -2,11 +2,12 @@ package web
 
 import (
 	"context"
-
-	"github.com/402claw/402claw/models"
-	"strconv"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
 	"github.com/gofiber/fiber/v2"
 )
@@ -49,22 +50,76 @@ func (s *Server) auditActors(ctx context.Context, es []models.AuditEvent) (map[u
 	return s.store.UserEmails(ctx, ids)
 }
 
+// adminTenants is the tenant list: substring search (emails, slugs, app names, payout
+// wallets), filters, a sort order and cursor pages.
 func (s *Server) adminTenants(c *fiber.Ctx) error {
-	q := toValidUTF8(c.Query("q"))
-	if len(q) > 100 {
-		q = q[:100]
-	}
-	page, _ := strconv.Atoi(c.Query("page"))
-	if page < 1 {
-		page = 1
-	}
-	rows, total, err := s.store.Tenants(c.UserContext(), q, (page-1)*adminPageSize, adminPageSize)
+	q, vals := tenantQuery(c)
+	ctx := c.UserContext()
+	page, err := s.store.SearchTenants(ctx, q)
 	if err != nil {
 		return err
 	}
-	pages := int((total + adminPageSize - 1) / adminPageSize)
-	if pages < 1 {
-		pages = 1
+	plans, err := s.store.Plans(ctx)
+	if err != nil {
+		return err
 	}
-	return render(c, views.AdminTenantsPage(s.navPage(c, "Tenants", "admin-tenants"), views.AdminTenants{Rows: rows, Total: total, Query: q, Page: page, Pages: pages}))
+	link := func(k, cursor string) string {
+		if cursor == "" {
+			return ""
+		}
+		v := url.Values{}
+		for key, vs := range vals {
+			v[key] = vs
+		}
+		v.Set(k, cursor)
+		return "/admin/tenants?" + v.Encode()
+	}
+	v := views.AdminTenants{Page: page, Query: q, Plans: plans, Sorts: models.TenantSorts,
+		Next: link("after", page.Next), Prev: link("before", page.Prev), Paged: q.After != "" || q.Before != ""}
+	if len(vals) > 0 {
+		v.First = "/admin/tenants?" + vals.Encode()
+	} else {
+		v.First = "/admin/tenants"
+	}
+	if isHTMX(c) && c.Get("HX-Target") == "tenant-results" {
+		return render(c, views.AdminTenantResults(v))
+	}
+	return render(c, views.AdminTenantsPage(s.navPage(c, "Tenants", "admin-tenants"), v))
+}
+
+// tenantQuery reads the tenant list's search, filters, sort and cursor, and
+// the query string that keeps them (without the cursor).
+func tenantQuery(c *fiber.Ctx) (models.TenantQuery, url.Values) {
+	search := strings.TrimSpace(toValidUTF8(c.Query("q")))
+	if r := []rune(search); len(r) > models.TenantSearchMax {
+		search = string(r[:models.TenantSearchMax])
+	}
+	q := models.TenantQuery{Search: search, Plan: c.Query("plan"), Status: c.Query("status"),
+		Flagged: c.Query("flagged") != "", PastDue: c.Query("past_due") != "", Sort: c.Query("sort"),
+		After: c.Query("after"), Before: c.Query("before"), Limit: adminPageSize}
+	if len(q.Plan) > 64 {
+		q.Plan = ""
+	}
+	if q.Status != models.TenantActive && q.Status != models.TenantSuspended {
+		q.Status = ""
+	}
+	if !slices.Contains(models.TenantSorts, q.Sort) {
+		q.Sort = models.TenantSortNewest
+	}
+	vals := url.Values{}
+	for k, v := range map[string]string{"q": q.Search, "plan": q.Plan, "status": q.Status} {
+		if v != "" {
+			vals.Set(k, v)
+		}
+	}
+	if q.Flagged {
+		vals.Set("flagged", "1")
+	}
+	if q.PastDue {
+		vals.Set("past_due", "1")
+	}
+	if q.Sort != models.TenantSortNewest {
+		vals.Set("sort", q.Sort)
+	}
+	return q, vals
 }

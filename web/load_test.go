@@ -56,7 +56,7 @@ func TestLoadPages(t *testing.T) {
 	// In-memory twins: the same components, data prepared once.
 	plan, _ := store.PlanByKey(ctx, "free")
 	u, _ := store.UserByID(ctx, tenantUser.ID)
-	rows, total, _ := store.Tenants(ctx, "", 0, 50)
+	tenantPage, _ := store.SearchTenants(ctx, models.TenantQuery{Limit: 50})
 	adminUser, _ := store.UserByID(ctx, admin.ID)
 	twin := fiber.New(fiber.Config{DisableStartupMessage: true})
 	twin.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
@@ -68,7 +68,7 @@ func TestLoadPages(t *testing.T) {
 	twin.Get("/admin/tenants", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 		pg := views.Page{Title: "Tenants", User: adminUser, CSRF: strings.Repeat("x", 43), Nav: "admin"}
-		return views.AdminTenantsPage(pg, views.AdminTenants{Rows: rows, Total: total, Page: 1, Pages: int(total/50) + 1}).Render(c.UserContext(), c.Response().BodyWriter())
+		return views.AdminTenantsPage(pg, views.AdminTenants{Page: tenantPage, Query: models.TenantQuery{Sort: models.TenantSortNewest}, Sorts: models.TenantSorts}).Render(c.UserContext(), c.Response().BodyWriter())
 	})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go twin.Listener(ln)
