@@ -9,6 +9,7 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -250,6 +251,5 @@ func truncateRunes(s string, n int) string {
 
 // csrfToken is the request's CSRF token, for fragments rendered without a Page.
 func csrfToken(c *fiber.Ctx) string {
-	v, _ := c.Locals(localCSRF).(string)
-	return v
+	return reqctx.CSRF(c)
 }

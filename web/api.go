@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -51,7 +52,7 @@ func (s *Server) apiAuth(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localAPIUser, u)
-	c.Locals(localUser, u)
+	reqctx.SetUser(c, u)
 	return c.Next()
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -99,7 +100,7 @@ func (s *Server) csrf(c *fiber.Ctx) error {
 		binding = "anonymous:" + id
 	}
 	tok := s.csrfToken(binding)
-	c.Locals(localCSRF, tok)
+	reqctx.SetCSRF(c, tok)
 	switch c.Method() {
 	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
 		return c.Next()

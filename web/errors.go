@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/402claw/402claw/views"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -62,10 +63,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 			drainRefusedBody(c)
 		}
 	default:
-		s.log.Error("request failed", "request_id", c.Locals(localRequestID), "path", c.Path(), "err", err)
+		s.log.Error("request failed", "request_id", reqctx.RequestID(c), "path", c.Path(), "err", err)
 	}
 	if status >= 500 && fe != nil {
-		s.log.Error("request failed", "request_id", c.Locals(localRequestID), "path", c.Path(), "status", status, "err", err)
+		s.log.Error("request failed", "request_id", reqctx.RequestID(c), "path", c.Path(), "status", status, "err", err)
 	}
 	if code == "" {
 		code = apiErrorCodes[status]

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -192,17 +193,17 @@ func (s *Server) ingestTelemetry(c *fiber.Ctx) error {
 		batch.Settlements = append(batch.Settlements, m)
 	}
 	if invalid > 0 {
-		s.log.Warn("telemetry ingest: settlements without app, network or nonce dropped", "request_id", c.Locals(localRequestID), "count", invalid)
+		s.log.Warn("telemetry ingest: settlements without app, network or nonce dropped", "request_id", reqctx.RequestID(c), "count", invalid)
 	}
 	res, err := s.store.IngestTelemetry(c.UserContext(), batch)
 	if err != nil {
-		s.log.Error("telemetry ingest failed", "request_id", c.Locals(localRequestID), "events", len(batch.Events), "settlements", len(batch.Settlements), "err", err)
+		s.log.Error("telemetry ingest failed", "request_id", reqctx.RequestID(c), "events", len(batch.Events), "settlements", len(batch.Settlements), "err", err)
 		return fail(fiber.StatusInternalServerError, "internal", "The events could not be stored; retry.")
 	}
 	logs, err := s.storeLogs(c, in.Logs, now)
 	if err != nil {
 		// The events are stored: a retry would count them twice. Log lines are best effort.
-		s.log.Error("log ingest failed", "request_id", c.Locals(localRequestID), "records", len(in.Logs), "err", err)
+		s.log.Error("log ingest failed", "request_id", reqctx.RequestID(c), "records", len(in.Logs), "err", err)
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"stored": res.Events, "counted": res.Counted, "dropped": res.Dropped + invalid,
 		"payments": res.Payments, "duplicates": res.Duplicates, "log_lines": logs.Stored, "log_lines_dropped": logs.Dropped})

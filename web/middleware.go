@@ -12,21 +12,14 @@ import (
 	"time"
 
 	"github.com/402claw/402claw/models"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
-)
-
-// Locals keys.
-const (
-	localUser      = "user"
-	localSession   = "session"
-	localCSRF      = "csrf"
-	localRequestID = "request_id"
 )
 
 func (s *Server) recoverer(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("panic", "request_id", c.Locals(localRequestID), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			s.log.Error("panic", "request_id", reqctx.RequestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = fiber.ErrInternalServerError
 		}
 	}()
@@ -41,7 +34,7 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 		// Log lines and errors may carry it after the request's buffers are reused.
 		id = strings.Clone(id)
 	}
-	c.Locals(localRequestID, id)
+	reqctx.SetRequestID(c, id)
 	c.Set(fiber.HeaderXRequestID, id)
 	return c.Next()
 }
@@ -73,13 +66,13 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		return nil
 	}
 	// LogAttrs with typed attributes: this line runs for every request.
-	rid, _ := c.Locals(localRequestID).(string)
+	rid := reqctx.RequestID(c)
 	attrs := [9]slog.Attr{
 		slog.String("request_id", rid), slog.String("method", method), slog.String("route", route),
 		slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", s.clientIP(c)),
 	}
 	n := 6
-	if u, ok := c.Locals(localUser).(*models.User); ok {
+	if u := reqctx.User(c); u != nil {
 		attrs[n] = slog.Uint64("user_id", uint64(u.ID))
 		n++
 	}
@@ -136,8 +129,8 @@ func (s *Server) loadSession(c *fiber.Ctx) error {
 		sess, u, err := s.store.SessionUser(c.UserContext(), tok, s.opts.Session)
 		switch {
 		case err == nil:
-			c.Locals(localUser, u)
-			c.Locals(localSession, sess)
+			reqctx.SetUser(c, u)
+			reqctx.SetSession(c, sess)
 		case errors.Is(err, models.ErrNotFound):
 			s.clearCookie(c, s.cookies.session)
 		default:
@@ -170,13 +163,11 @@ func (s *Server) requireAdmin(c *fiber.Ctx) error {
 }
 
 func currentUser(c *fiber.Ctx) *models.User {
-	u, _ := c.Locals(localUser).(*models.User)
-	return u
+	return reqctx.User(c)
 }
 
 func currentSession(c *fiber.Ctx) *models.Session {
-	s, _ := c.Locals(localSession).(*models.Session)
-	return s
+	return reqctx.Session(c)
 }
 
 // rateLimiter is a fixed-window counter per client IP; enough for login and

@@ -5,13 +5,13 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
 // page builds the layout model for the current request.
 func (s *Server) page(c *fiber.Ctx, title string) views.Page {
-	csrf, _ := c.Locals(localCSRF).(string)
-	p := views.Page{Title: title, User: currentUser(c), CSRF: csrf, SignupOpen: s.opts.SignupOpen, PlansPage: s.opts.Billing != nil}
+	p := views.Page{Title: title, User: currentUser(c), CSRF: reqctx.CSRF(c), SignupOpen: s.opts.SignupOpen, PlansPage: s.opts.Billing != nil}
 	if !isHTMX(c) {
 		switch c.Method() {
 		case fiber.MethodGet:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -166,6 +167,6 @@ func (s *Server) renderTokens(c *fiber.Ctx, t views.Tokens) error {
 // audit records an action; a failure is logged, never shown.
 func (s *Server) audit(c *fiber.Ctx, actor *uint, action, target, detail string) {
 	if err := s.store.Audit(c.UserContext(), actor, action, target, detail, s.clientIP(c)); err != nil {
-		s.log.Error("audit write failed", "request_id", c.Locals(localRequestID), "action", action, "err", err)
+		s.log.Error("audit write failed", "request_id", reqctx.RequestID(c), "action", action, "err", err)
 	}
 }

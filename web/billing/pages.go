@@ -6,23 +6,17 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
-	"github.com/a-h/templ"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
-func currentUser(c *fiber.Ctx) *models.User {
-	u, _ := c.Locals("user").(*models.User)
-	return u
-}
+var (
+	currentUser = reqctx.User
+	render      = reqctx.Render
+)
 
 func page(c *fiber.Ctx, title, nav string) views.Page {
-	csrf, _ := c.Locals("csrf").(string)
-	return views.Page{Title: title, User: currentUser(c), CSRF: csrf, Nav: nav, PlansPage: true}
-}
-
-func render(c *fiber.Ctx, comp templ.Component) error {
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return comp.Render(c.UserContext(), c.Response().BodyWriter())
+	return views.Page{Title: title, User: currentUser(c), CSRF: reqctx.CSRF(c), Nav: nav, PlansPage: true}
 }
 
 // currentTenant is the logged-in user's tenant, re-read so that a plan

@@ -19,6 +19,7 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/models/modeltest"
+	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -99,8 +100,8 @@ func asUser(f *fixture, email string) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		c.Locals("user", u)
-		c.Locals("csrf", "tok")
+		reqctx.SetUser(c, u)
+		reqctx.SetCSRF(c, "tok")
 		return c.Next()
 	}
 }
