@@ -172,15 +172,3 @@ func (s *Server) appCreate(c *fiber.Ctx) error {
 	}
 	return s.redirectFlash(c, "/apps/"+a.Slug, msg)
 }
-
-func (s *Server) adminSync(c *fiber.Ctx) error {
-	jobs, err := s.store.SyncJobs(c.UserContext(), true, 200)
-	if err != nil {
-		return err
-	}
-	last, err := s.store.LastReconcileReport(c.UserContext())
-	if err != nil {
-		return err
-	}
-	return render(c, views.AdminSyncPage(s.navPage(c, "Sync health", "admin-sync"), jobs, last))
-}

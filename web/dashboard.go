@@ -41,11 +41,6 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 	return render(c, views.DashboardPage(s.navPage(c, "Dashboard", "dashboard"), d))
 }
 
-func (s *Server) billingShow(c *fiber.Ctx) error {
-	return render(c, views.Placeholder(s.navPage(c, "Billing", "billing"), "Billing",
-		"Billing is not built yet: every account is on the Free plan, and an admin can change plans. Stripe subscriptions come in a later release."))
-}
-
 // dashboardNumbers reads the tenant's headline numbers from the usage rollups: requests and
 // error rate of the current UTC day, and real revenue (simulated settlements apart) of the
 // current UTC month, from one daily usage query over the month.

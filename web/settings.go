@@ -9,7 +9,6 @@ import (
 
 	"github.com/402claw/402claw/models"
 	"github.com/402claw/402claw/views"
-	"github.com/402claw/402claw/web/reqctx"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -162,11 +161,4 @@ func (s *Server) renderTokens(c *fiber.Ctx, t views.Tokens) error {
 		c.Status(fiber.StatusNotFound)
 	}
 	return render(c, views.SettingsPage(s.navPage(c, "Settings", "settings"), views.Settings{Tokens: t}))
-}
-
-// audit records an action; a failure is logged, never shown.
-func (s *Server) audit(c *fiber.Ctx, actor *uint, action, target, detail string) {
-	if err := s.store.Audit(c.UserContext(), actor, action, target, detail, s.clientIP(c)); err != nil {
-		s.log.Error("audit write failed", "request_id", reqctx.RequestID(c), "action", action, "err", err)
-	}
 }
