@@ -218,9 +218,12 @@ func (s *Store) SavePlan(ctx context.Context, p Plan) error {
 	res := s.db.WithContext(ctx).Model(&Plan{}).Where("key = ?", p.Key).Select(
 		"Name", "MonthlyPriceCents", "StripePriceID", "CPUMs", "SubRequests", "MaxApps", "MaxRoutes", "MaxScriptBytes", "Active", "UpdatedAt",
 		"LogLinesPerRequest", "LogRetentionHours", "LogMaxBytes",
+		"MaxRatePerSecond", "MaxRatePerMinute", "MaxDailyQuota", "MaxMonthlyQuota", "QuotasOff", "SpendCapsOff",
 	).Updates(&Plan{Name: p.Name, MonthlyPriceCents: p.MonthlyPriceCents, StripePriceID: p.StripePriceID, CPUMs: p.CPUMs, SubRequests: p.SubRequests,
 		MaxApps: p.MaxApps, MaxRoutes: p.MaxRoutes, MaxScriptBytes: p.MaxScriptBytes, Active: p.Active, UpdatedAt: time.Now().UTC(),
-		LogLinesPerRequest: p.LogLinesPerRequest, LogRetentionHours: p.LogRetentionHours, LogMaxBytes: p.LogMaxBytes})
+		LogLinesPerRequest: p.LogLinesPerRequest, LogRetentionHours: p.LogRetentionHours, LogMaxBytes: p.LogMaxBytes,
+		MaxRatePerSecond: p.MaxRatePerSecond, MaxRatePerMinute: p.MaxRatePerMinute, MaxDailyQuota: p.MaxDailyQuota,
+		MaxMonthlyQuota: p.MaxMonthlyQuota, QuotasOff: p.QuotasOff, SpendCapsOff: p.SpendCapsOff})
 	if res.Error != nil {
 		return fmt.Errorf("store: unable to save plan %s: %w", p.Key, res.Error)
 	}

@@ -317,13 +317,69 @@ func lineCol(s string, off int64) (int, int) {
 	return line, col
 }
 
-// LimitCaps are the largest limits a plan lets a tenant set (0: no cap).
+// LimitCaps are the largest limits a plan lets a tenant set (0: no cap), and whether it
+// withholds quotas or spend caps.
 type LimitCaps struct {
 	RatePerSecond int
 	RatePerMinute int
 	Burst         int
 	DailyQuota    int
 	MonthlyQuota  int
+	NoQuotas      bool
+	NoSpendCaps   bool
+	Plan          string // the plan's name, for the messages ("" for the platform's bounds)
+}
+
+// LimitCaps are the limits p lets a tenant set: its own caps where they are below the
+// platform's bounds (DefaultLimitCaps), the bounds elsewhere.
+func (p Plan) LimitCaps() LimitCaps {
+	c := DefaultLimitCaps
+	lower := func(dst *int, v int) {
+		if v > 0 && v < *dst {
+			*dst = v
+		}
+	}
+	lower(&c.RatePerSecond, p.MaxRatePerSecond)
+	lower(&c.RatePerMinute, p.MaxRatePerMinute)
+	lower(&c.DailyQuota, p.MaxDailyQuota)
+	lower(&c.MonthlyQuota, p.MaxMonthlyQuota)
+	c.NoQuotas, c.NoSpendCaps, c.Plan = p.QuotasOff, p.SpendCapsOff, p.Name
+	return c
+}
+
+// CheckLimitCaps checks validated limits against a plan's caps; the error is a *FieldError
+// naming the field over its cap.
+func CheckLimitCaps(l RouteLimits, c LimitCaps) error {
+	plan := "Your plan"
+	if c.Plan != "" {
+		plan = "The " + c.Plan + " plan"
+	}
+	for _, f := range []struct {
+		field  string
+		v, max int
+	}{
+		{"rate_per_second", l.RatePerSecond, c.RatePerSecond},
+		{"rate_per_minute", l.RatePerMinute, c.RatePerMinute},
+		{"burst", l.Burst, c.Burst},
+		{"daily_quota", l.DailyQuota, c.DailyQuota},
+		{"monthly_quota", l.MonthlyQuota, c.MonthlyQuota},
+		{"challenges_per_minute", l.ChallengesPerMinute, c.RatePerMinute},
+	} {
+		if f.max > 0 && f.v > f.max {
+			return fieldErr(f.field, fmt.Sprintf("%s allows at most %d.", plan, f.max))
+		}
+	}
+	if c.NoQuotas && (l.DailyQuota > 0 || l.MonthlyQuota > 0) {
+		field := "daily_quota"
+		if l.DailyQuota == 0 {
+			field = "monthly_quota"
+		}
+		return fieldErr(field, plan+" does not include quotas.")
+	}
+	if c.NoSpendCaps && l.DailySpendCap != "" {
+		return fieldErr("daily_spend_cap", plan+" does not include spend caps.")
+	}
+	return nil
 }
 
 // DefaultLimitCaps bound what any plan may configure: the edge keeps one counter per caller, and

@@ -93,8 +93,17 @@ type Plan struct {
 	LogLinesPerRequest int   `gorm:"not null;default:200"`
 	LogRetentionHours  int   `gorm:"not null;default:72"`
 	LogMaxBytes        int64 `gorm:"not null;default:10485760"`
-	Active             bool  `gorm:"not null;default:true"`
-	Sort               int   `gorm:"not null;default:0"`
+	// Caps on the per-caller limits a tenant may set on a route (issue 15; LimitCaps): the
+	// largest rates and quotas (0: the platform's bound, DefaultLimitCaps), and whether quotas
+	// and spend caps are withheld from the plan.
+	MaxRatePerSecond int  `gorm:"not null;default:0"`
+	MaxRatePerMinute int  `gorm:"not null;default:0"`
+	MaxDailyQuota    int  `gorm:"not null;default:0"`
+	MaxMonthlyQuota  int  `gorm:"not null;default:0"`
+	QuotasOff        bool `gorm:"not null;default:false"`
+	SpendCapsOff     bool `gorm:"not null;default:false"`
+	Active           bool `gorm:"not null;default:true"`
+	Sort             int  `gorm:"not null;default:0"`
 	// ReviewPolicy: "" or off (no approval needed), first (a tenant's versions wait for an
 	// admin until one of them is approved), always (every version waits). moderation.go.
 	ReviewPolicy string `gorm:"size:16;not null;default:''"`

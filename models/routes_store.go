@@ -49,7 +49,7 @@ const MaxEgressRules = 50
 // ValidateRoute checks one route and returns it normalized: method upper-case or "" for any,
 // the path in canonical form, the price in atomic units, pay_to in EIP-55, the discovery data
 // as compact JSON and the limits within DefaultLimitCaps (the plan's caps are checked when the
-// routes are stored). Public and api_key routes carry no price fields. The error is a
+// routes are stored, by EditRoutes). Public and api_key routes carry no price fields. The error is a
 // *FieldError naming the field.
 func ValidateRoute(in RouteInput) (Route, error) {
 	r, err := validateRouteCore(in)
@@ -200,6 +200,24 @@ func (s *Store) EditRoutes(ctx context.Context, app *App, edit func(cur []Route)
 		if p.Key != "" && len(next) > p.MaxRoutes && len(next) > len(old) {
 			return &PlanLimitError{What: "routes per app", Limit: int64(p.MaxRoutes), Plan: p.Name,
 				BetterPlan: betterPlan(tx, int64(p.MaxRoutes), func(q Plan) int64 { return int64(q.MaxRoutes) })}
+		}
+		// The plan's caps on per-caller limits, for every route whose limits are set or changed
+		// here (limits stored before the plan was lowered stay until they are edited).
+		if p.Key != "" {
+			was := map[uint]RouteLimits{}
+			for _, r := range old {
+				was[r.ID] = r.RouteLimits
+			}
+			caps := p.LimitCaps()
+			for i, r := range next {
+				if l, ok := was[r.ID]; ok && r.ID != 0 && l == r.RouteLimits {
+					continue
+				}
+				if err := CheckLimitCaps(r.RouteLimits, caps); err != nil {
+					fe, _ := AsFieldError(err)
+					return &RouteError{Index: i, Field: fe.Field, Message: fe.Message}
+				}
+			}
 		}
 		keep := map[uint]bool{}
 		for _, r := range next {

@@ -277,9 +277,13 @@ func (s *Server) apiEgressPut(c *fiber.Ctx) error {
 // edgeChangeAPIError maps the store's refusals of a route or egress change.
 func edgeChangeAPIError(err error) error {
 	var ple *models.PlanLimitError
+	var re *models.RouteError // a plan's cap on a limit (models.EditRoutes)
 	switch {
 	case errors.As(err, &ple):
 		return newAPIError(fiber.StatusUnprocessableEntity, "plan_limit", ple.Error())
+	case errors.As(err, &re):
+		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid",
+			Message: fmt.Sprintf("Route %d (index %d): %s", re.Index+1, re.Index, re.Message), Field: fmt.Sprintf("[%d].%s", re.Index, re.Field)}
 	case errors.Is(err, models.ErrAppBusy):
 		return newAPIError(fiber.StatusConflict, "app_busy", "The app is being deleted.")
 	}

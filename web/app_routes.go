@@ -122,9 +122,12 @@ func (s *Server) checkSettled(c *fiber.Ctx, r models.Route, before string) error
 // routeFailure turns a refused change into the tab's message; other errors pass through.
 func routeFailure(err error, f *views.RouteForm, t *views.RoutesTab) error {
 	var ple *models.PlanLimitError
+	var re *models.RouteError // a plan's cap on a limit (models.EditRoutes)
 	switch {
 	case errors.As(err, &ple):
 		t.Error = ple.Error()
+	case errors.As(err, &re) && f != nil:
+		f.Field, f.Message = re.Field, re.Message
 	case errors.Is(err, models.ErrNotFound):
 		t.Error = "That route no longer exists; the table below is current."
 	case errors.Is(err, models.ErrAppBusy):

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -79,9 +80,22 @@ func ParsePlanForm(p models.Plan, get func(string) string) (models.Plan, map[str
 		{"log_lines", 1, 1000, func(v int) { p.LogLinesPerRequest = v }, "Between 1 and 1000 lines."},
 		{"log_retention_hours", 1, 24 * 90, func(v int) { p.LogRetentionHours = v }, "Between 1 and 2160 hours (90 days)."},
 		{"log_max_mib", 1, 1024, func(v int) { p.LogMaxBytes = int64(v) << 20 }, "Between 1 and 1024 MiB."},
+		// Caps on the per-caller limits a tenant sets on its routes (issue 15): 0 is the
+		// platform's bound (models.DefaultLimitCaps), which no plan exceeds.
+		{"max_rate_per_second", 0, models.DefaultLimitCaps.RatePerSecond, func(v int) { p.MaxRatePerSecond = v },
+			fmt.Sprintf("Between 0 (the platform's %d) and %d.", models.DefaultLimitCaps.RatePerSecond, models.DefaultLimitCaps.RatePerSecond)},
+		{"max_rate_per_minute", 0, models.DefaultLimitCaps.RatePerMinute, func(v int) { p.MaxRatePerMinute = v },
+			fmt.Sprintf("Between 0 (the platform's %d) and %d.", models.DefaultLimitCaps.RatePerMinute, models.DefaultLimitCaps.RatePerMinute)},
+		{"max_daily_quota", 0, models.DefaultLimitCaps.DailyQuota, func(v int) { p.MaxDailyQuota = v },
+			fmt.Sprintf("Between 0 (the platform's %d) and %d.", models.DefaultLimitCaps.DailyQuota, models.DefaultLimitCaps.DailyQuota)},
+		{"max_monthly_quota", 0, models.DefaultLimitCaps.MonthlyQuota, func(v int) { p.MaxMonthlyQuota = v },
+			fmt.Sprintf("Between 0 (the platform's %d) and %d.", models.DefaultLimitCaps.MonthlyQuota, models.DefaultLimitCaps.MonthlyQuota)},
 	}
 	for _, f := range ints {
 		v, err := strconv.Atoi(strings.TrimSpace(get(f.field)))
+		if f.min == 0 && strings.TrimSpace(get(f.field)) == "" {
+			v, err = 0, nil // a cap left empty is the platform's bound
+		}
 		if err != nil || v < f.min || v > f.max {
 			errs[f.field] = f.msg
 			continue
@@ -89,6 +103,8 @@ func ParsePlanForm(p models.Plan, get func(string) string) (models.Plan, map[str
 		f.set(v)
 	}
 	p.Active = get("active") != ""
+	p.QuotasOff = get("quotas") == ""
+	p.SpendCapsOff = get("spend_caps") == ""
 	if p.Key == models.FreePlan && !p.Active {
 		errs["name"] = "The free plan cannot be withdrawn: every tenant falls back to it."
 	}
