@@ -239,7 +239,22 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 		names = append(names, s)
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res = IngestResult{}
+		var err error
+		res, err = ingestTx(tx, events, b.Settlements, names, false)
+		return err
+	})
+	if err != nil {
+		return IngestResult{}, err
+	}
+	return res, nil
+}
+
+// ingestTx is IngestTelemetry's transaction. With nonceOnly, a successful event makes a ledger
+// row only when it carries the payment's nonce (Analytics Engine rows of a dispatcher older than
+// blob14 do not: their settlements reach the ledger through the outbox alone).
+func ingestTx(tx *gorm.DB, events []TelemetryEvent, settlements []Settlement, names []string, nonceOnly bool) (IngestResult, error) {
+	var res IngestResult
+	err := func() error {
 		var apps []App
 		if len(names) > 0 {
 			if err := tx.Select("id", "tenant_id", "slug").Where("slug IN ?", names).Find(&apps).Error; err != nil {
@@ -282,7 +297,7 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 			if reason := e.failureReason(); reason != "" {
 				fails[failureKey{a.ID, e.Route, e.TS.Truncate(time.Hour).Unix(), cut(reason, 100)}]++
 			}
-			if e.PaymentSuccess {
+			if e.PaymentSuccess && (e.Nonce != "" || !nonceOnly) {
 				payments = append(payments, Payment{
 					AppID: a.ID, TenantID: a.TenantID, Route: e.Route, Payer: e.Payer, Nonce: strings.ToLower(e.Nonce), Amount: e.Amount,
 					Network: e.Network, Transaction: e.Transaction, VerifyResult: e.VerifyResult,
@@ -295,7 +310,7 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 				res.Counted++
 			}
 		}
-		for _, st := range b.Settlements {
+		for _, st := range settlements {
 			at := st.At.UTC()
 			if at.IsZero() {
 				at = now
@@ -375,11 +390,8 @@ func (s *Store) IngestTelemetry(ctx context.Context, b TelemetryBatch) (IngestRe
 		}
 		res.Events, res.Rollups = len(keep), len(roll)
 		return nil
-	})
-	if err != nil {
-		return IngestResult{}, err
-	}
-	return res, nil
+	}()
+	return res, err
 }
 
 // cut bounds a string to n bytes without splitting a character.

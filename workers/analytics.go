@@ -22,10 +22,12 @@ import (
 // The dataset's columns, as the dispatcher fills them:
 //
 //	index1   app slug (the sampling key)
-//	blob1–13 app, tenant id, worker name, route, method, error code, settlement result, egress
-//	         host, verify result, payer, amount (atomic units), network, transaction
-//	double1–7 status code, payment required (0/1), payment success (0/1), CPU ms, subrequests,
-//	         duration ms, served by the tenant (0/1)
+//	blob1–14 app, tenant id, worker name, route, method, error code, settlement result, egress
+//	         host, verify result, payer, amount (atomic units), network, transaction, nonce
+//	double1–8 status code, payment required (0/1), payment success (0/1), CPU ms, subrequests,
+//	         duration ms, served by the tenant (0/1), simulated settlement (0/1)
+//
+// blob14 and double8 are empty and 0 in rows of dispatchers older than them.
 //
 // Analytics Engine samples under load: each row stands for _sample_interval requests, so counts
 // are sums of _sample_interval, never row counts.
@@ -47,6 +49,8 @@ type AnalyticsEvent struct {
 	Amount           string    `json:"amount"`
 	Network          string    `json:"network"`
 	Transaction      string    `json:"transaction"`
+	Nonce            string    `json:"nonce"`
+	Simulated        bool      `json:"simulated"`
 	StatusCode       int       `json:"status_code"`
 	PaymentRequired  bool      `json:"payment_required"`
 	PaymentSuccess   bool      `json:"payment_success"`
@@ -66,7 +70,7 @@ func AnalyticsQuery(dataset string, from, to time.Time, limit int) (string, erro
 	if !datasetName.MatchString(dataset) {
 		return "", fmt.Errorf("analytics: dataset name %q: use letters, digits and underscores", dataset)
 	}
-	return fmt.Sprintf(`SELECT timestamp, _sample_interval, index1, blob1, blob2, blob3, blob4, blob5, blob6, blob7, blob8, blob9, blob10, blob11, blob12, blob13, double1, double2, double3, double4, double5, double6, double7 FROM %s WHERE timestamp >= toDateTime(%d) AND timestamp < toDateTime(%d) ORDER BY timestamp LIMIT %d FORMAT JSON`,
+	return fmt.Sprintf(`SELECT timestamp, _sample_interval, index1, blob1, blob2, blob3, blob4, blob5, blob6, blob7, blob8, blob9, blob10, blob11, blob12, blob13, blob14, double1, double2, double3, double4, double5, double6, double7, double8 FROM %s WHERE timestamp >= toDateTime(%d) AND timestamp < toDateTime(%d) ORDER BY timestamp LIMIT %d FORMAT JSON`,
 		dataset, from.Unix(), to.Unix(), limit), nil
 }
 
@@ -135,7 +139,7 @@ func ParseAnalytics(body []byte) ([]AnalyticsEvent, int, error) {
 		e := AnalyticsEvent{
 			TS: ts, App: s("blob1"), TenantID: s("blob2"), WorkerName: s("blob3"), Route: s("blob4"), Method: s("blob5"),
 			ErrorCode: s("blob6"), SettlementResult: s("blob7"), Host: s("blob8"), VerifyResult: s("blob9"), Payer: s("blob10"),
-			Amount: s("blob11"), Network: s("blob12"), Transaction: s("blob13"),
+			Amount: s("blob11"), Network: s("blob12"), Transaction: s("blob13"), Nonce: s("blob14"), Simulated: n("double8") == 1,
 			StatusCode: int(n("double1")), PaymentRequired: n("double2") == 1, PaymentSuccess: n("double3") == 1,
 			CPUMs: n("double4"), Subrequests: n("double5"), DurationMs: n("double6"), Served: n("double7") == 1,
 			SampleInterval: int64(n("_sample_interval")),

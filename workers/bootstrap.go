@@ -48,6 +48,9 @@ type BootstrapOptions struct {
 	// ConfigKey (ConfigKeyHex of the secret key) lets the dispatcher verify that a config
 	// document was written by the portal; empty: documents are not verified.
 	ConfigKey string
+	// AnalyticsDataset binds the dispatcher's ANALYTICS to this Workers Analytics Engine dataset:
+	// its telemetry events go there (read back by AnalyticsPuller) instead of to IngestURL.
+	AnalyticsDataset string
 	// SkipWorkers creates the namespaces only (the local edge runs our JS in workerd itself).
 	SkipWorkers bool
 }
@@ -297,6 +300,9 @@ func DispatcherUpload(o BootstrapOptions, kvID string) ScriptUpload {
 	}
 	if o.PortalURL != "" {
 		u.Bindings = append(u.Bindings, Binding{"type": "plain_text", "name": "PORTAL_URL", "text": o.PortalURL})
+	}
+	if o.AnalyticsDataset != "" {
+		u.Bindings = append(u.Bindings, Binding{"type": "analytics_engine", "name": "ANALYTICS", "dataset": o.AnalyticsDataset})
 	}
 	if o.FacilitatorURL != "" {
 		u.Bindings = append(u.Bindings, Binding{"type": "plain_text", "name": "FACILITATOR_URL", "text": o.FacilitatorURL})

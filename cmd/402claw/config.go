@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -39,9 +40,13 @@ type Config struct {
 	CFBaseURL    string
 	CFNamespace  string
 	CFKVConfigID string
-	LocalCFAddr  string
-	WorkerdPath  string
-	IngestToken  string
+	// CFAnalyticsDataset is the Workers Analytics Engine dataset the dispatcher writes its
+	// telemetry to and the portal reads back every AnalyticsInterval (empty: telemetry is posted).
+	CFAnalyticsDataset string
+	AnalyticsInterval  time.Duration
+	LocalCFAddr        string
+	WorkerdPath        string
+	IngestToken        string
 	// PrivateEgress lets tenant code on the local edge reach loopback and
 	// private addresses (CLAW_EDGE_PRIVATE_EGRESS=allow).
 	PrivateEgress bool
@@ -78,6 +83,8 @@ type option struct {
 func str(p func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *p(c) = v; return nil }
 }
+
+var analyticsDataset = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 
 func dur(p func(*Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
@@ -215,6 +222,14 @@ var options = []option{
 		return nil
 	}},
 	{"CLAW_CF_KV_NAMESPACE_ID", "cf-kv-namespace-id", "", "KV namespace id holding app configs (printed by `402claw edge bootstrap`)", false, str(func(c *Config) *string { return &c.CFKVConfigID })},
+	{"CLAW_CF_ANALYTICS_DATASET", "cf-analytics-dataset", "", "Workers Analytics Engine dataset for the dispatcher's telemetry (bound as ANALYTICS by `402claw edge bootstrap`; the portal reads it back through the SQL API); empty: the dispatcher posts telemetry to the portal", false, func(c *Config, v string) error {
+		if v != "" && !analyticsDataset.MatchString(v) {
+			return fmt.Errorf("must be a dataset name of letters, digits and underscores, got %q", v)
+		}
+		c.CFAnalyticsDataset = v
+		return nil
+	}},
+	{"CLAW_ANALYTICS_INTERVAL", "analytics-interval", "1m", "how often the portal reads the Analytics Engine dataset (with Cloudflare and CLAW_CF_ANALYTICS_DATASET)", false, dur(func(c *Config) *time.Duration { return &c.AnalyticsInterval })},
 	{"CLAW_LOCAL_CF_ADDR", "local-cf-addr", "127.0.0.1:8789", "listen address of the emulated Cloudflare API in local mode", false, addr(func(c *Config) *string { return &c.LocalCFAddr })},
 	{"CLAW_WORKERD_PATH", "workerd-path", "", "workerd binary (default node_modules/.bin/workerd)", false, str(func(c *Config) *string { return &c.WorkerdPath })},
 	{"CLAW_EDGE_PRIVATE_EGRESS", "edge-private-egress", "deny", "deny: tenant code on the local edge reaches public addresses only; allow: also loopback and private ones (local development; never the portal, the emulated Cloudflare API or the edge)", false, func(c *Config, v string) error {

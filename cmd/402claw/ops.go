@@ -60,7 +60,8 @@ func cloudflareBootstrap(cfg *Config) (*workers.Cloudflare, workers.BootstrapOpt
 		return nil, workers.BootstrapOptions{}, nil, err
 	}
 	return cf, workers.BootstrapOptions{Namespace: cfg.CFNamespace, KVNamespaceID: cfg.CFKVConfigID, BaseDomain: cfg.BaseDomain,
-		IngestURL: cfg.BaseURL + "/internal/telemetry", PortalURL: cfg.BaseURL, IngestToken: cfg.IngestToken, FacilitatorURL: fac, ConfigKey: workers.ConfigKeyHex(key)}, key, nil
+		IngestURL: cfg.BaseURL + "/internal/telemetry", PortalURL: cfg.BaseURL, IngestToken: cfg.IngestToken, FacilitatorURL: fac, ConfigKey: workers.ConfigKeyHex(key),
+		AnalyticsDataset: cfg.CFAnalyticsDataset}, key, nil
 }
 
 // edgeCheckCmd runs the end-to-end check against the Cloudflare account.

@@ -209,6 +209,12 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	go p.syncer.Run(ctx)
 	go p.billing.Run(ctx)
 	go p.edge.stopRunaways(ctx, p.store, p.syncer.RunJob, log)
+	if !p.edge.local && cfg.CFAnalyticsDataset != "" {
+		// On Cloudflare with a dataset the dispatcher's events are in Analytics Engine.
+		puller := &workers.AnalyticsPuller{Source: p.edge.cf, Store: p.store, Dataset: cfg.CFAnalyticsDataset,
+			Interval: cfg.AnalyticsInterval, Logger: log.With("component", "analytics")}
+		go puller.Run(ctx)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()

@@ -53,6 +53,9 @@ export function toDataPoint(e) {
       String(e.amount || ""),
       String(e.network || ""),
       String(e.transaction || ""),
+      // blob14: the payment's nonce, so that the portal's ledger (unique by network and
+      // nonce) counts a settlement once when it also arrives from the outbox.
+      String(e.nonce || ""),
     ],
     doubles: [
       e.status_code || 0,
@@ -62,6 +65,8 @@ export function toDataPoint(e) {
       e.subrequests ?? 0,
       e.duration_ms || 0,
       e.served ? 1 : 0,
+      // double8: settled by the dev facilitator (no money moved).
+      e.simulated ? 1 : 0,
     ],
   };
 }

@@ -61,7 +61,8 @@ test("telemetry: no ingest URL or no context sends nothing and never throws", as
 test("telemetry: served is false until the tenant is called, and Analytics Engine gets it last", () => {
   const ev = newEvent("GET", "shop");
   assert.equal(ev.served, false);
-  assert.equal(toDataPoint(ev).doubles.length, 7);
+  assert.equal(toDataPoint(ev).doubles.length, 8);
+  assert.equal(toDataPoint(ev).blobs.length, 14);
   assert.equal(toDataPoint(ev).doubles[6], 0);
   ev.served = true;
   assert.equal(toDataPoint(ev).doubles[6], 1);
