@@ -184,6 +184,34 @@ func (s *Server) appConsole(c *fiber.Ctx) error {
 	return render(c, views.AppCodePage(s.navPage(c, a.Name, "apps"), t))
 }
 
+// devSettles reports whether the dev facilitator settles payments on network, so that the
+// dev wallet's payment means something: the edge is local, the default facilitator is the
+// portal's own /dev-facilitator, and no configured facilitator lists the network (the edge asks
+// one that does before the default).
+func (s *Server) devSettles(ctx context.Context, network string) bool {
+	def := s.opts.DefaultFacilitatorURL
+	if !s.opts.EdgeInfo.Local || !strings.HasSuffix(def, devFacilitatorPrefix) ||
+		strings.TrimRight(strings.TrimSuffix(def, devFacilitatorPrefix), "/") != strings.TrimRight(s.opts.BaseURL, "/") {
+		return false
+	}
+	if !slices.ContainsFunc(s.opts.Mounts, func(m Mount) bool { return m.Prefix == devFacilitatorPrefix }) {
+		return false
+	}
+	fs, err := s.store.Facilitators(ctx)
+	if err != nil {
+		return false
+	}
+	for _, f := range fs {
+		if slices.Contains(f.NetworkList(), network) {
+			return false
+		}
+	}
+	return true
+}
+
+// devFacilitatorPrefix is where serve mounts the dev facilitator on a local edge.
+const devFacilitatorPrefix = "/dev-facilitator"
+
 // consoleSend calls the edge, and, asked to pay a 402 and where the dev facilitator is in use,
 // pays it with the dev wallet and calls again.
 func (s *Server) consoleSend(ctx context.Context, edge string, in consoleInput) views.ConsoleResult {
@@ -206,10 +234,10 @@ func (s *Server) consoleSend(ctx context.Context, edge string, in consoleInput) 
 			ans.Challenge = prettyJSON(pr)
 			exact := slices.IndexFunc(pr.Accepts, func(r x402.Requirements) bool { return r.Scheme == x402.SchemeExact })
 			switch {
-			case !s.opts.EdgeInfo.Local:
-				ans.PayNote = "Pay with an x402 client such as @x402/fetch and a funded wallet; the portal pays only with the dev wallet, locally."
 			case exact < 0:
 				ans.PayNote = "The challenge offers no exact payment; nothing to sign."
+			case !s.devSettles(ctx, pr.Accepts[exact].Network):
+				ans.PayNote = "Pay with an x402 client such as @x402/fetch and a funded wallet; the portal pays with the dev wallet only where the local dev facilitator settles the payment."
 			case !in.pay:
 				req := pr.Accepts[exact]
 				ans.CanPay = true
