@@ -110,3 +110,17 @@ func viewRevenue(rs []models.RouteRevenue) []views.RevenueRow {
 	}
 	return out
 }
+
+func networkName(caip2 string) string {
+	if n, ok := x402.NetworkByCAIP2(caip2); ok {
+		return n.Name
+	}
+	return caip2
+}
+
+func decimalsOf(caip2 string) int {
+	if n, ok := x402.NetworkByCAIP2(caip2); ok {
+		return n.Decimals
+	}
+	return 6
+}
