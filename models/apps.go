@@ -164,19 +164,25 @@ type DecryptedVar struct {
 
 // Route is one priced or public path of an app; order matters (first match wins).
 type Route struct {
-	ID          uint   `gorm:"primaryKey"`
-	AppID       uint   `gorm:"index;not null"`
-	Position    int    `gorm:"not null"`
-	Method      string `gorm:"size:8;not null"`
-	Path        string `gorm:"size:500;not null"`
-	Access      string `gorm:"size:16;not null"`
-	Price       string `gorm:"size:64;not null;default:''"`
-	Amount      string `gorm:"size:80;not null;default:''"`
-	Network     string `gorm:"size:64;not null;default:''"`
-	PayTo       string `gorm:"size:64;not null;default:''"`
-	Settle      string `gorm:"size:16;not null;default:after"`
-	Description string `gorm:"size:500;not null;default:''"`
-	MimeType    string `gorm:"size:100;not null;default:''"`
+	ID       uint   `gorm:"primaryKey"`
+	AppID    uint   `gorm:"index;not null"`
+	Position int    `gorm:"not null"`
+	Method   string `gorm:"size:8;not null"`
+	Path     string `gorm:"size:500;not null"`
+	Access   string `gorm:"size:16;not null"`
+	Price    string `gorm:"size:64;not null;default:''"`
+	Amount   string `gorm:"size:80;not null;default:''"`
+	Network  string `gorm:"size:64;not null;default:''"`
+	PayTo    string `gorm:"size:64;not null;default:''"`
+	// PayToDefault: the route names no wallet of its own; PayTo is the tenant's default payout
+	// wallet of Network, rewritten when that wallet changes (wallets.go).
+	PayToDefault bool   `gorm:"not null;default:false"`
+	Settle       string `gorm:"size:16;not null;default:after"`
+	// RefuseSeconds is how long a payer whose optimistic settlement failed is refused on the
+	// app's optimistic routes; nil follows the edge's CLAW_OPTIMISTIC_REFUSE, 0 refuses nobody.
+	RefuseSeconds *int
+	Description   string `gorm:"size:500;not null;default:''"`
+	MimeType      string `gorm:"size:100;not null;default:''"`
 	RouteDiscovery
 	RouteLimits
 }

@@ -14,15 +14,21 @@ import (
 
 // RouteInput is a route as a tenant typed it, in the portal's form or the JSON API.
 type RouteInput struct {
-	Method      string
-	Path        string
-	Access      string
-	Price       string
-	Network     string
-	PayTo       string
-	Settle      string
-	Description string
-	MimeType    string
+	Method  string
+	Path    string
+	Access  string
+	Price   string
+	Network string
+	PayTo   string
+	// PayToDefault (the API's pay_to_default) follows the tenant's default payout wallet even
+	// when PayTo is given; an empty PayTo does too.
+	PayToDefault bool
+	Settle       string
+	// RefuseSeconds is an optimistic route's refusal time: whole seconds or a duration ("90s",
+	// "15m", "2h"), "" for the edge's default.
+	RefuseSeconds string
+	Description   string
+	MimeType      string
 	// Discovery and Limits are optional: left empty, the route advertises no examples and has
 	// no per-caller limits.
 	Discovery DiscoveryInput
@@ -121,8 +127,17 @@ func validateRouteCore(in RouteInput) (Route, error) {
 		return Route{}, fieldErr("price", upperFirst(strings.TrimPrefix(err.Error(), x402.ErrInvalidPrice.Error()+": "))+".")
 	}
 	r.Price, r.Amount = strings.TrimSpace(in.Price), amount
-	if strings.TrimSpace(in.PayTo) == "" {
-		return Route{}, fieldErr("pay_to", "Enter the wallet address that receives the payments (0x…).")
+	if r.RefuseSeconds, err = parseRefuse(in.RefuseSeconds, r.Settle); err != nil {
+		return Route{}, err
+	}
+	if in.PayToDefault || strings.TrimSpace(in.PayTo) == "" {
+		// Filled from the tenant's default payout wallet when stored (fillDefaultPayTo); the
+		// placeholder only lets the check below see a complete requirement.
+		r.PayToDefault = true
+		if _, err := x402.Resolve(r.Network, r.Amount, "0x000000000000000000000000000000000000dEaD"); err != nil {
+			return Route{}, fieldErr("price", err.Error())
+		}
+		return r, nil
 	}
 	addr, err := x402.NormalizeAddress(in.PayTo)
 	if errors.Is(err, x402.ErrAddressChecksum) {
@@ -137,6 +152,44 @@ func validateRouteCore(in RouteInput) (Route, error) {
 		return Route{}, fieldErr("price", err.Error())
 	}
 	return r, nil
+}
+
+// MaxRefuseSeconds bounds an optimistic route's refusal time (30 days), as the edge does.
+const MaxRefuseSeconds = 30 * 86400
+
+// parseRefuse reads an optimistic route's refusal time: "" is the edge's default (nil), else
+// whole seconds ("3600") or a duration ("90s", "15m", "2h", "1d") from 0 to 30 days. Only
+// optimistic routes refuse payers, so a time on another mode is refused rather than ignored.
+func parseRefuse(v, settle string) (*int, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	const msg = "Write how long a payer whose settlement failed is refused: seconds (3600) or a duration (15m, 2h, 1d), from 0 (refuse nobody) to 30 days; empty follows the platform's default."
+	var secs int64
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		secs = n
+	} else if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n < 0 || n > 30 {
+			return nil, fieldErr("refuse_seconds", msg)
+		}
+		secs = n * 86400
+	} else {
+		d, err := time.ParseDuration(v)
+		if err != nil || d%time.Second != 0 {
+			return nil, fieldErr("refuse_seconds", msg)
+		}
+		secs = int64(d / time.Second)
+	}
+	if secs < 0 || secs > MaxRefuseSeconds {
+		return nil, fieldErr("refuse_seconds", msg)
+	}
+	if settle != SettleOptimistic {
+		return nil, fieldErr("refuse_seconds", "Only optimistic routes refuse a payer whose settlement failed: leave this empty, or choose optimistic settlement.")
+	}
+	n := int(secs)
+	return &n, nil
 }
 
 // ValidateRoutes checks a whole list and returns it normalized, or a *RouteError for the first
@@ -189,6 +242,9 @@ func (s *Store) EditRoutes(ctx context.Context, app *App, edit func(cur []Route)
 		}
 		next, err := edit(old)
 		if err != nil {
+			return err
+		}
+		if err := fillDefaultPayTo(tx, cur.TenantID, next); err != nil {
 			return err
 		}
 		var p Plan
@@ -361,8 +417,14 @@ func clipText(s string) string {
 // it, and an edit that changes nothing keeps everything (discovery data and limits included).
 func InputOf(r Route) RouteInput {
 	in := RouteInput{Method: r.Method, Path: r.Path, Access: r.Access, Price: r.Price, Network: r.Network,
-		PayTo: r.PayTo, Settle: r.Settle, Description: r.Description, MimeType: r.MimeType,
+		PayTo: r.PayTo, PayToDefault: r.PayToDefault, Settle: r.Settle, Description: r.Description, MimeType: r.MimeType,
 		Discovery: DiscoveryInput{BodyType: r.BodyType, InputExample: r.InputExample, InputSchema: r.InputSchema, OutputExample: r.OutputExample}}
+	if r.PayToDefault {
+		in.PayTo = ""
+	}
+	if r.RefuseSeconds != nil {
+		in.RefuseSeconds = strconv.Itoa(*r.RefuseSeconds)
+	}
 	n := func(v int) string {
 		if v == 0 {
 			return ""

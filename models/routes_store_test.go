@@ -19,6 +19,9 @@ func TestValidateRoute(t *testing.T) {
 	paid := func(price, network, payTo string) models.RouteInput {
 		return models.RouteInput{Method: "GET", Path: "/weather", Access: "x402", Price: price, Network: network, PayTo: payTo}
 	}
+	optimistic := func(refuse string) models.RouteInput {
+		return models.RouteInput{Method: "GET", Path: "/cheap", Access: "x402", Price: "$0.001", PayTo: wallet, Settle: "optimistic", RefuseSeconds: refuse}
+	}
 	tests := []struct {
 		name      string
 		in        models.RouteInput
@@ -48,9 +51,28 @@ func TestValidateRoute(t *testing.T) {
 		{"no slash", models.RouteInput{Path: "weather"}, "path", "must start with /", nil, ""},
 		{"bad method", models.RouteInput{Method: "FETCH", Path: "/a"}, "method", "unknown method", nil, ""},
 		{"wrong checksum", paid("1", "", "0x209693bC6afc0C5328bA36FaF03C514EF312287C"), "pay_to", "checksum is wrong", nil, ""},
-		{"missing pay_to", paid("1", "", ""), "pay_to", "wallet address", nil, ""},
+		{"missing pay_to follows the default wallet", paid("1", "", ""), "", "", func(r models.Route) bool {
+			return r.PayToDefault && r.PayTo == "" && r.Amount == "1000000"
+		}, "PayToDefault, pay_to filled when stored"},
+		{"pay_to_default wins over an address", models.RouteInput{Path: "/a", Access: "x402", Price: "1", PayTo: wallet, PayToDefault: true}, "", "", func(r models.Route) bool {
+			return r.PayToDefault && r.PayTo == ""
+		}, "PayToDefault"},
+		{"bad price with default pay_to", paid("0", "", ""), "price", "zero", nil, ""},
 		{"short address", paid("1", "", "0x1234"), "pay_to", "40 hex digits", nil, ""},
 		{"unknown network", paid("1", "eip155:1", wallet), "network", "not supported", nil, ""},
+		{"refusal time in seconds", optimistic("3600"), "", "", func(r models.Route) bool { return r.RefuseSeconds != nil && *r.RefuseSeconds == 3600 }, "3600"},
+		{"refusal time as a duration", optimistic("15m"), "", "", func(r models.Route) bool { return r.RefuseSeconds != nil && *r.RefuseSeconds == 900 }, "900"},
+		{"refusal time in days", optimistic(" 2d "), "", "", func(r models.Route) bool { return r.RefuseSeconds != nil && *r.RefuseSeconds == 172800 }, "172800"},
+		{"refusal time 30 days", optimistic("720h"), "", "", func(r models.Route) bool { return r.RefuseSeconds != nil && *r.RefuseSeconds == 2592000 }, "the cap"},
+		{"refusal time zero refuses nobody", optimistic("0"), "", "", func(r models.Route) bool { return r.RefuseSeconds != nil && *r.RefuseSeconds == 0 }, "0, not nil"},
+		{"no refusal time follows the edge", optimistic(""), "", "", func(r models.Route) bool { return r.RefuseSeconds == nil }, "nil"},
+		{"negative refusal time", optimistic("-1"), "refuse_seconds", "from 0", nil, ""},
+		{"refusal time over 30 days", optimistic("31d"), "refuse_seconds", "30 days", nil, ""},
+		{"refusal time over 30 days in seconds", optimistic("2592001"), "refuse_seconds", "30 days", nil, ""},
+		{"fractional refusal time", optimistic("1.5s"), "refuse_seconds", "seconds", nil, ""},
+		{"refusal time not a number", optimistic("soon"), "refuse_seconds", "seconds", nil, ""},
+		{"huge refusal time", optimistic("99999999999999999999"), "refuse_seconds", "seconds", nil, ""},
+		{"refusal time on an after route", models.RouteInput{Path: "/a", Access: "x402", Price: "1", PayTo: wallet, Settle: "after", RefuseSeconds: "60"}, "refuse_seconds", "Only optimistic routes", nil, ""},
 		{"bad access", models.RouteInput{Path: "/a", Access: "paid"}, "access", "public, x402 or api_key", nil, ""},
 		{"bad settle", models.RouteInput{Path: "/a", Settle: "later"}, "settle", "after", nil, ""},
 		{"bad mime", models.RouteInput{Path: "/a", MimeType: "json"}, "mime_type", "MIME type", nil, ""},

@@ -15,15 +15,18 @@ import (
 
 // routeIn is one route of PUT /api/v1/apps/{slug}/routes, as DESIGN §8 spells it.
 type routeIn struct {
-	Method      string `json:"method"`
-	Path        string `json:"path"`
-	Access      string `json:"access"`
-	Price       string `json:"price"`
-	Network     string `json:"network"`
-	PayTo       string `json:"pay_to"`
-	Settle      string `json:"settle"`
-	Description string `json:"description"`
-	MimeType    string `json:"mime_type"`
+	Method  string `json:"method"`
+	Path    string `json:"path"`
+	Access  string `json:"access"`
+	Price   string `json:"price"`
+	Network string `json:"network"`
+	PayTo   string `json:"pay_to"`
+	// PayToDefault (or an empty pay_to) pays the tenant's default payout wallet of the network.
+	PayToDefault  bool   `json:"pay_to_default"`
+	Settle        string `json:"settle"`
+	RefuseSeconds *int   `json:"refuse_seconds"`
+	Description   string `json:"description"`
+	MimeType      string `json:"mime_type"`
 	// Discovery data: JSON values (the input example is an object of query parameters for
 	// GET-like routes, the body otherwise; the schema is JSON Schema 2020-12).
 	BodyType      string          `json:"body_type"`
@@ -101,7 +104,9 @@ type routeOut struct {
 	EIP712Name    string          `json:"eip712_name,omitempty"`
 	EIP712Version string          `json:"eip712_version,omitempty"`
 	PayTo         string          `json:"pay_to,omitempty"`
+	PayToDefault  bool            `json:"pay_to_default,omitempty"`
 	Settle        string          `json:"settle"`
+	RefuseSeconds *int            `json:"refuse_seconds,omitempty"`
 	Description   string          `json:"description"`
 	MimeType      string          `json:"mime_type"`
 	BodyType      string          `json:"body_type,omitempty"`
@@ -133,7 +138,8 @@ func routesToJSON(rs []models.Route, settled map[string]string) []routeOut {
 			o.Method = "*"
 		}
 		if r.Access == models.AccessX402 {
-			o.Price, o.Amount, o.Network, o.PayTo = r.Price, r.Amount, r.Network, r.PayTo
+			o.Price, o.Amount, o.Network, o.PayTo, o.PayToDefault = r.Price, r.Amount, r.Network, r.PayTo, r.PayToDefault
+			o.RefuseSeconds = r.RefuseSeconds
 			if r.Settle == models.SettleOptimistic && o.Warning == "" {
 				o.Warning = views.OptimisticRisk
 			}
@@ -177,8 +183,12 @@ func (s *Server) apiRoutesPut(c *fiber.Ctx) error {
 	}
 	inputs := make([]models.RouteInput, len(in))
 	for i, r := range in {
+		refuse := ""
+		if r.RefuseSeconds != nil {
+			refuse = strconv.Itoa(*r.RefuseSeconds)
+		}
 		inputs[i] = models.RouteInput{Method: r.Method, Path: r.Path, Access: r.Access, Price: r.Price, Network: r.Network,
-			PayTo: r.PayTo, Settle: r.Settle, Description: r.Description, MimeType: r.MimeType,
+			PayTo: r.PayTo, PayToDefault: r.PayToDefault, Settle: r.Settle, RefuseSeconds: refuse, Description: r.Description, MimeType: r.MimeType,
 			Discovery: models.DiscoveryInput{BodyType: r.BodyType, InputExample: rawText(r.InputExample),
 				InputSchema: rawText(r.InputSchema), OutputExample: rawText(r.OutputExample)},
 			Limits: r.Limits.input()}
@@ -207,6 +217,10 @@ func (s *Server) apiRoutesPut(c *fiber.Ctx) error {
 		}
 	}
 	stored, err := s.store.ReplaceRoutes(c.UserContext(), a, routes)
+	if errors.As(err, &re) {
+		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid",
+			Message: fmt.Sprintf("Route %d (index %d): %s", re.Index+1, re.Index, re.Message), Field: fmt.Sprintf("[%d].%s", re.Index, re.Field)}
+	}
 	if err != nil {
 		return edgeChangeAPIError(err)
 	}

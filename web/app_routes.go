@@ -16,7 +16,7 @@ func routeInputFromForm(c *fiber.Ctx) models.RouteInput {
 	return models.RouteInput{
 		Method: c.FormValue("method"), Path: c.FormValue("path"), Access: c.FormValue("access"),
 		Price: c.FormValue("price"), Network: c.FormValue("network"), PayTo: c.FormValue("pay_to"),
-		Settle: c.FormValue("settle"), Description: c.FormValue("description"), MimeType: c.FormValue("mime_type"),
+		Settle: c.FormValue("settle"), RefuseSeconds: c.FormValue("refuse_seconds"), Description: c.FormValue("description"), MimeType: c.FormValue("mime_type"),
 		Discovery: models.DiscoveryInput{BodyType: c.FormValue("body_type"), InputExample: c.FormValue("input_example"),
 			InputSchema: c.FormValue("input_schema"), OutputExample: c.FormValue("output_example")},
 		Limits: models.LimitsInput{RatePerSecond: c.FormValue("rate_per_second"), RatePerMinute: c.FormValue("rate_per_minute"),
@@ -114,7 +114,7 @@ func (s *Server) checkSettled(c *fiber.Ctx, r models.Route, before string) error
 // routeFailure turns a refused change into the tab's message; other errors pass through.
 func routeFailure(err error, f *views.RouteForm, t *views.RoutesTab) error {
 	var ple *models.PlanLimitError
-	var re *models.RouteError // a plan's cap on a limit (models.EditRoutes)
+	var re *models.RouteError // a plan's cap on a limit, no default payout wallet (models.EditRoutes)
 	switch {
 	case errors.As(err, &ple):
 		t.Error = ple.Error()

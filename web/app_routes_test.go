@@ -47,6 +47,10 @@ func TestRouteFormValidation(t *testing.T) {
 		{"wrong checksum", routeForm("pay_to", "0x209693bC6afc0C5328bA36FaF03C514EF312287C"), "pay_to", "checksum is wrong"},
 		{"unknown network", routeForm("network", "eip155:1"), "network", "not supported"},
 		{"bad access", routeForm("access", "free"), "access", "public, x402 or api_key"},
+		{"no pay_to and no default wallet", routeForm("pay_to", ""), "pay_to", "no default payout wallet on Base Sepolia"},
+		{"refusal time on an after route", routeForm("refuse_seconds", "60"), "refuse_seconds", "Only optimistic routes"},
+		{"refusal time over 30 days", routeForm("settle", "optimistic", "refuse_seconds", "31d"), "refuse_seconds", "30 days"},
+		{"refusal time not a duration", routeForm("settle", "optimistic", "refuse_seconds", "an hour"), "refuse_seconds", "seconds (3600)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

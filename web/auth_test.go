@@ -247,6 +247,7 @@ func authorizationMatrix(t *testing.T, w *world, billingOn bool) {
 		{"POST", bRoute + "/move", expect{login, none, bad, forbidden}},
 		{"POST", bRoute + "/try", expect{login, none, see, forbidden}},
 		{"POST", "/settings/password", expect{login, invalid, invalid, invalid}},
+		{"POST", "/settings/wallets", expect{login, invalid, invalid, forbidden}}, // no password sent; admins have no tenant
 	}
 	if !billingOn {
 		cases = append(cases, matrixRow{"GET", "/billing", expect{login, see, see, see}}) // says billing is off

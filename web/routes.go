@@ -150,6 +150,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/usage.csv", user(s.usageCSVShow)...)
 	app.Get("/settings", user(s.settingsShow)...)
 	app.Post("/settings/password", user(s.passwordSave)...)
+	app.Post("/settings/wallets", user(s.walletSave)...)
 	app.Post("/settings/tokens", user(s.tokenCreate)...)
 	app.Post("/settings/tokens/:id/revoke", user(s.tokenRevoke)...)
 

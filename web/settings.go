@@ -17,7 +17,89 @@ func (s *Server) settingsShow(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.SettingsPage(s.navPage(c, "Settings", "settings"), views.Settings{Tokens: views.Tokens{List: toks}}))
+	w, err := s.walletsOf(c, views.Form{Values: map[string]string{}, Errors: map[string]string{}})
+	if err != nil {
+		return err
+	}
+	return render(c, views.SettingsPage(s.navPage(c, "Settings", "settings"), views.Settings{Tokens: views.Tokens{List: toks}, Wallets: w}))
+}
+
+// walletsOf reads the current user's tenant's payout wallets for the settings page.
+func (s *Server) walletsOf(c *fiber.Ctx, f views.Form) (views.Wallets, error) {
+	u := currentUser(c)
+	w := views.Wallets{Form: f, NoTenant: u.TenantID == nil}
+	if u.TenantID == nil {
+		return w, nil
+	}
+	list, err := s.store.PayoutWallets(c.UserContext(), *u.TenantID)
+	w.List = list
+	return w, err
+}
+
+// walletSave sets the tenant's default payout wallet on a network. Money follows this address
+// on every route without its own, so the password is asked again (a stolen session alone cannot
+// redirect payouts) and the change is an audit event written with it.
+func (s *Server) walletSave(c *fiber.Ctx) error {
+	u := currentUser(c)
+	f := views.Form{Values: map[string]string{"network": c.FormValue("network"), "address": sanitizeEcho(c.FormValue("address"))}, Errors: map[string]string{}}
+	if u.TenantID == nil {
+		return fiber.NewError(fiber.StatusForbidden, "Payout wallets belong to a tenant; this account has none.")
+	}
+	n, addr, err := models.ValidatePayoutWallet(c.FormValue("network"), c.FormValue("address"))
+	if fe, ok := models.AsFieldError(err); ok {
+		f.Errors[fe.Field] = fe.Message
+	} else if err != nil {
+		return err
+	}
+	if !models.CheckPassword(u.PasswordHash, c.FormValue("current")) {
+		f.Errors["current"] = "That is not your current password: the payout wallet was not changed."
+	}
+	if len(f.Errors) > 0 {
+		f.Message = "The payout wallet was not changed."
+		if f.Errors["current"] != "" {
+			s.audit(c, &u.ID, "payout_wallet_refused", fmt.Sprintf("tenant:%d", *u.TenantID), "wrong password")
+		}
+		return s.renderWallets(c, f, fiber.StatusUnprocessableEntity)
+	}
+	ch, err := s.store.SetPayoutWallet(c.UserContext(), *u.TenantID, n.CAIP2, addr, &u.ID, s.clientIP(c))
+	if err != nil {
+		return err
+	}
+	for _, id := range ch.AppIDs {
+		if a, err := s.store.AppByID(c.UserContext(), id); err == nil {
+			s.syncNow(a)
+		}
+	}
+	f.Message = fmt.Sprintf("Default payout wallet on %s set to %s.", n.Name, addr)
+	if ch.Routes > 0 {
+		f.Message += fmt.Sprintf(" %d route(s) in %d app(s) are now paid to it; written through to the edge (Cloudflare KV can take up to 60 s to reach every location).", ch.Routes, len(ch.AppIDs))
+	}
+	if !n.Testnet {
+		f.Message += " This is " + n.Name + " mainnet: payers pay real USDC to this address."
+	}
+	f.Values = map[string]string{"network": n.CAIP2}
+	if !isHTMX(c) {
+		return s.redirectFlash(c, "/settings", f.Message)
+	}
+	return s.renderWallets(c, f, fiber.StatusOK)
+}
+
+// renderWallets answers htmx with the partial (200: htmx 2 does not swap 4xx bodies) and plain
+// forms with the page.
+func (s *Server) renderWallets(c *fiber.Ctx, f views.Form, status int) error {
+	w, err := s.walletsOf(c, f)
+	if err != nil {
+		return err
+	}
+	if isHTMX(c) {
+		return render(c, views.WalletsPartial(s.page(c, ""), w))
+	}
+	toks, err := s.store.APITokens(c.UserContext(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	c.Status(status)
+	return render(c, views.SettingsPage(s.navPage(c, "Settings", "settings"), views.Settings{Tokens: views.Tokens{List: toks}, Wallets: w}))
 }
 
 func (s *Server) passwordSave(c *fiber.Ctx) error {

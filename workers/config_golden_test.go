@@ -48,6 +48,12 @@ func goldenState() models.EdgeState {
 			Settle: settles[i%len(settles)], Description: "Paid on " + n.Name, MimeType: "application/json",
 			RouteLimits: models.RouteLimits{RatePerMinute: 60, DailySpendCap: "5000000"}})
 	}
+	// An optimistic route with its own refusal time (the other optimistic routes follow the
+	// edge's OPTIMISTIC_REFUSE_S).
+	refuse := 90
+	st.Routes = append(st.Routes, models.Route{Method: "GET", Path: "/cheap", Access: models.AccessX402, Network: x402.DefaultNetwork,
+		Amount: "100", PayTo: "0x000000000000000000000000000000000000dEaD", PayToDefault: true, Settle: models.SettleOptimistic, RefuseSeconds: &refuse,
+		RouteLimits: models.RouteLimits{RatePerSecond: 5}})
 	return st
 }
 
@@ -59,6 +65,8 @@ type goldenRoute struct {
 	Access      string `json:"access"`
 	NetworkName string `json:"network_name,omitempty"`
 	Price       string `json:"price,omitempty"` // x402.FormatAmount of the amount at the asset's decimals
+	Settle      string `json:"settle,omitempty"`
+	RefuseS     *int   `json:"refuse_s,omitempty"` // an optimistic route's own refusal time
 }
 
 // TestConfigDocGolden keeps testdata/config_doc.json equal to what BuildConfig makes of
@@ -82,8 +90,10 @@ func TestConfigDocGolden(t *testing.T) {
 			if !ok {
 				t.Fatalf("network %s", r.Network)
 			}
-			g.Path = fmt.Sprintf("/paid/%d/item", n.ChainID)
-			g.NetworkName, g.Price = n.Name, x402.FormatAmount(r.Amount, n.Decimals)
+			if r.Path != "/cheap" {
+				g.Path = fmt.Sprintf("/paid/%d/item", n.ChainID)
+			}
+			g.NetworkName, g.Price, g.Settle, g.RefuseS = n.Name, x402.FormatAmount(r.Amount, n.Decimals), r.Settle, r.RefuseSeconds
 		}
 		routes = append(routes, g)
 	}

@@ -190,10 +190,13 @@ type ConfigPlan struct {
 
 // ConfigRoute is one route with its payment requirements fully resolved.
 type ConfigRoute struct {
-	Method       string             `json:"method"`
-	Path         string             `json:"path"`
-	Access       string             `json:"access"`
-	Settle       string             `json:"settle"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	Access string `json:"access"`
+	Settle string `json:"settle"`
+	// RefuseS is an optimistic route's refusal time in seconds for a payer whose settlement
+	// failed; absent, the edge's OPTIMISTIC_REFUSE_S (CLAW_OPTIMISTIC_REFUSE) applies.
+	RefuseS      *int               `json:"refuse_s,omitempty"`
 	Requirements *x402.Requirements `json:"requirements,omitempty"`
 	// Display carries what the 402 page shows beside the requirements (the network's name, the
 	// asset's decimals), from the networks table in models/x402: the dispatcher keeps no table
@@ -268,6 +271,10 @@ func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 				return ConfigDoc{}, fmt.Errorf("workers: unable to build route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)
 			}
 			cr.Requirements = &req
+			if r.Settle == models.SettleOptimistic && r.RefuseSeconds != nil {
+				v := *r.RefuseSeconds
+				cr.RefuseS = &v
+			}
 			if n, ok := x402.NetworkByCAIP2(req.Network); ok {
 				cr.Display = &ConfigDisplay{NetworkName: n.Name, Decimals: n.Decimals}
 			}

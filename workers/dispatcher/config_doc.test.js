@@ -49,6 +49,8 @@ test("config_doc.json: a priced route's page names the network and the price as 
     const challenge = JSON.parse(p.paymentRequired("Payment required", "https://golden.example" + want.path).json);
     assert.deepEqual(challenge.accepts, [route.requirements], want.path);
     assert.ok(callerLimits(route), want.path + ": limits read");
+    assert.equal(p.mode, want.settle, want.path + ": settlement mode");
+    assert.equal(p.refuseS, want.refuse_s ?? null, want.path + ": refusal time (null follows OPTIMISTIC_REFUSE_S)");
   }
 });
 

@@ -170,6 +170,12 @@ func newConformance(t *testing.T) *conformance {
 		return models.Route{Method: "GET", Path: path, Access: models.AccessX402, Network: c.req.Network, Amount: c.req.Amount,
 			PayTo: payTo, Settle: settle, Description: "A paid answer", MimeType: "application/json"}
 	}
+	// Optimistic routes with their own refusal time (Route.RefuseSeconds → refuse_s).
+	refusing := func(path string, secs int) models.Route {
+		r := paid(path, "optimistic")
+		r.RefuseSeconds = &secs
+		return r
+	}
 	st := models.EdgeState{
 		App:     models.App{ID: 1, TenantID: 7, Slug: "shop", ScriptName: "app-shop", Status: models.AppActive},
 		Tenant:  models.Tenant{ID: 7, Status: models.TenantActive},
@@ -180,7 +186,7 @@ func newConformance(t *testing.T) *conformance {
 			paid("/paid", "after"), paid("/replay/*", "after"), paid("/fail/*", "after"), paid("/before", "before"),
 			paid("/before-fail", "before"), paid("/down", "after"), paid("/settle-fails/*", "after"),
 			paid("/pending/*", "after"), paid("/pending-before/*", "before"), paid("/optimistic/*", "optimistic"),
-			paid("/broken/*", "after"),
+			paid("/broken/*", "after"), refusing("/quick/*", 3), refusing("/never/*", 0),
 			// Base mainnet: USDC at its mainnet address, EIP-712 domain "USD Coin" version 2.
 			{Method: "GET", Path: "/mainnet/*", Access: models.AccessX402, Network: "eip155:8453", Amount: "10000",
 				PayTo: payTo, Settle: "after", Description: "A paid answer on Base", MimeType: "application/json"},

@@ -174,8 +174,9 @@ func TestSettlementModes(t *testing.T) {
 }
 
 // TestOptimisticRefusalDuration: how long a payer whose optimistic settlement failed is
-// refused is the operator's (CLAW_OPTIMISTIC_REFUSE → Options.OptimisticRefuse → the
-// dispatcher's OPTIMISTIC_REFUSE_S); 0 refuses nobody.
+// refused is the route's own refusal time where the tenant set one (Route.RefuseSeconds →
+// refuse_s), else the operator's (CLAW_OPTIMISTIC_REFUSE → Options.OptimisticRefuse → the
+// dispatcher's OPTIMISTIC_REFUSE_S, an hour by default); 0 refuses nobody.
 func TestOptimisticRefusalDuration(t *testing.T) {
 	c := newConformance(t)
 	lose := func(path string) {
@@ -192,7 +193,8 @@ func TestOptimisticRefusalDuration(t *testing.T) {
 	}
 	// Signed ahead: the client takes a second or more on a busy machine.
 	sigs := map[string]string{}
-	for _, p := range []string{"/optimistic/short-refused", "/optimistic/short-after", "/optimistic/zero-after"} {
+	for _, p := range []string{"/optimistic/short-refused", "/optimistic/short-after", "/optimistic/zero-after",
+		"/never/after", "/optimistic/after-never", "/optimistic/quick-refused", "/quick/after"} {
 		sigs[p] = c.sign(c.challengeFor(p, nil))[0]
 	}
 	status := func(path string) int {
@@ -203,6 +205,26 @@ func TestOptimisticRefusalDuration(t *testing.T) {
 		c.stop()
 		c.opts.OptimisticRefuse = &d
 		c.start()
+	}
+
+	// The edge's default is an hour; a route's own time wins. /never/* refuses nobody...
+	lose("/never/loss")
+	if st := status("/never/after"); st != 200 {
+		t.Errorf("after a loss on a route that refuses nobody: %d, want 200", st)
+	}
+	if st := status("/optimistic/after-never"); st != 200 {
+		t.Errorf("another optimistic route after a loss on a route that refuses nobody: %d, want 200", st)
+	}
+	// ...and a loss on /quick/* (3 s) refuses the payer on the app's optimistic routes for 3 s,
+	// not the edge's hour.
+	lose("/quick/loss")
+	quick := time.Now()
+	if st := status("/optimistic/quick-refused"); st != 402 {
+		t.Errorf("right after a loss on a 3 s route: %d, want 402 payer_refused", st)
+	}
+	time.Sleep(time.Until(quick.Add(4 * time.Second)))
+	if st := status("/quick/after"); st != 200 {
+		t.Errorf("after the route's 3 s refusal: %d, want 200 (the edge's hour applied?)", st)
 	}
 
 	restart(4 * time.Second)
