@@ -215,8 +215,14 @@ func TestDeployWriteThroughAPI(t *testing.T) {
 	for _, b := range script.Bindings {
 		vars[b["name"].(string)] = b["type"].(string) + "=" + fmt.Sprint(b["text"])
 	}
-	if vars["GREETING"] != "plain_text=world" || vars["TOKEN"] != "secret_text=s3cret" || len(script.Modules) != 1 {
-		t.Fatalf("uploaded script: main %s bindings %v modules %d", script.MainModule, vars, len(script.Modules))
+	// The bundle and its source map (uploaded beside it so stacks name the tenant's files).
+	var parts []string
+	for _, m := range script.Modules {
+		parts = append(parts, fmt.Sprint(m["name"], " ", m["content_type"]))
+	}
+	if vars["GREETING"] != "plain_text=world" || vars["TOKEN"] != "secret_text=s3cret" ||
+		strings.Join(parts, ", ") != "worker.js application/javascript+module, worker.js.map application/source-map" {
+		t.Fatalf("uploaded script: main %s bindings %v modules %v", script.MainModule, vars, parts)
 	}
 	info, err := ep.CF.UserScript(ctx, testNamespace, "app-deployme")
 	if err != nil {

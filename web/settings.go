@@ -27,12 +27,14 @@ func (s *Server) settingsShow(c *fiber.Ctx) error {
 // walletsOf reads the current user's tenant's payout wallets for the settings page.
 func (s *Server) walletsOf(c *fiber.Ctx, f views.Form) (views.Wallets, error) {
 	u := currentUser(c)
-	w := views.Wallets{Form: f, NoTenant: u.TenantID == nil}
+	w := views.Wallets{Form: f, NoTenant: u.TenantID == nil, Networks: viewNetworks()}
 	if u.TenantID == nil {
 		return w, nil
 	}
 	list, err := s.store.PayoutWallets(c.UserContext(), *u.TenantID)
-	w.List = list
+	for _, wl := range list {
+		w.List = append(w.List, views.WalletRow{PayoutWallet: wl, NetworkName: networkName(wl.Network)})
+	}
 	return w, err
 }
 

@@ -197,9 +197,18 @@ func TestOptimisticRefusalDuration(t *testing.T) {
 		"/never/after", "/optimistic/after-never", "/optimistic/quick-refused", "/quick/after"} {
 		sigs[p] = c.sign(c.challengeFor(p, nil))[0]
 	}
+	// Every route here is optimistic: a 200 leaves before its settlement, which must be
+	// over before the next lose() makes the facilitator fail, or that settlement fails too
+	// and refuses the payer on the edge's default time.
 	status := func(path string) int {
 		t.Helper()
-		return c.send(path, sigs[path]).status
+		st := c.send(path, sigs[path]).status
+		if st == 200 {
+			c.ingest.waitSettlement(t, 10*time.Second, func(m map[string]any) bool {
+				return strings.EqualFold(m["nonce"].(string), nonceOf(t, sigs[path])) && m["success"] == true
+			})
+		}
+		return st
 	}
 	restart := func(d time.Duration) {
 		c.stop()
