@@ -110,7 +110,7 @@ func TestBrowserEveryPageAccessible(t *testing.T) {
 		visits = append(visits, visit{"anonymous", path})
 	}
 	for _, path := range []string{"/dashboard", "/apps", "/apps/hello", "/apps/hello/versions", "/apps/hello/routes",
-		"/apps/hello/access", "/apps/hello/payments", "/apps/hello/settings", "/usage", "/billing", "/settings"} {
+		"/apps/hello/access", "/apps/hello/payments", "/apps/hello/settings", "/apps/hello/usage", "/usage", "/billing", "/settings"} {
 		visits = append(visits, visit{"tenant", path})
 	}
 	for _, path := range []string{"/admin/", "/admin/tenants", "/admin/tenants/tenant-co", "/admin/sync", "/settings"} {

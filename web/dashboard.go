@@ -56,7 +56,8 @@ func (s *Server) dashboardNumbers(c *fiber.Ctx, apps []models.App, now time.Time
 	if err != nil {
 		return views.DashboardNumbers{}, err
 	}
-	n := views.DashboardNumbers{Month: now.Format("January"), RevenueMonth: views.USDC(rep.Total.RevenueAtomic)}
+	n := views.DashboardNumbers{Month: now.Format("January"), RevenueMonth: views.USDC(rep.Total.RevenueAtomic),
+		RequestsMonth: rep.Total.Requests, PaidMonth: rep.Total.Paid, LimitHitsMonth: rep.Total.LimitHits}
 	if k := len(rep.Buckets); k > 0 {
 		day := rep.Buckets[k-1]
 		n.RequestsToday, n.ErrorsToday = day.Requests, day.Errors

@@ -42,6 +42,7 @@ func TestDashboardNumbers(t *testing.T) {
 		event(now, "dashapp", paid("250000", "a1", false)),
 		event(now, "dashapp", paid("1000000", "a2", true)),
 		event(now, "dashapp", `"status_code":500,"error_code":"worker_exception"`),
+		event(now, "dashapp", `"status_code":429,"error_code":"rate_limited"`),
 		event(yesterday, "dashapp", `"status_code":500,"error_code":"worker_exception"`),
 		event(now, "dashother", paid("7000000", "b1", false)),
 		event(now, "dashother", `"status_code":500,"error_code":"worker_exception"`),
@@ -64,11 +65,16 @@ func TestDashboardNumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	monthRequests := 5 // today's; yesterday's too when it is in this month
+	if yesterday.Month() == now.Month() {
+		monthRequests++
+	}
 	d = b.get("/dashboard").doc(t)
 	cases := []struct{ id, want string }{
-		{"#stat-requests", "4 requests today (UTC)"},
+		{"#stat-requests", "5 requests today (UTC)"},
 		{"#stat-revenue", "0.25 USDC revenue in " + now.Format("January") + " (plus 1 USDC simulated test payments)"},
-		{"#stat-errors", "25% error rate today (1 of 4 failed)"},
+		{"#stat-errors", "40% error rate today (2 of 5 failed)"},
+		{"#stat-month", fmt.Sprintf("%d requests in %s: 2 paid, 1 refused by a limit", monthRequests, now.Format("January"))},
 	}
 	for _, c := range cases {
 		if got := strings.Join(strings.Fields(d.Find(c.id).Text()), " "); got != c.want {
