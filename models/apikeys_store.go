@@ -12,22 +12,22 @@ import (
 
 // --- consumer keys ---
 
-// ConsumerKeyPrefix starts every consumer API key, so secret scanners and people can tell
+// APIKeyPrefix starts every consumer API key, so secret scanners and people can tell
 // them from portal tokens (claw_…).
-const ConsumerKeyPrefix = "ck_"
+const APIKeyPrefix = "ck_"
 
-// ConsumerKeys returns an app's consumer keys, revoked ones included, newest first.
-func (s *Store) ConsumerKeys(ctx context.Context, appID uint) ([]ConsumerKey, error) {
-	var ks []ConsumerKey
+// APIKeys returns an app's consumer keys, revoked ones included, newest first.
+func (s *Store) APIKeys(ctx context.Context, appID uint) ([]APIKey, error) {
+	var ks []APIKey
 	if err := s.db.WithContext(ctx).Where("app_id = ?", appID).Order("id DESC").Find(&ks).Error; err != nil {
 		return nil, fmt.Errorf("store: unable to list consumer keys of app %d: %w", appID, err)
 	}
 	return ks, nil
 }
 
-// CreateConsumerKey makes a key for the app's api_key routes and returns it with its secret,
+// CreateAPIKey makes a key for the app's api_key routes and returns it with its secret,
 // which is never stored: the row keeps the sha256 hex digest the dispatcher compares.
-func (s *Store) CreateConsumerKey(ctx context.Context, app *App, name string) (*ConsumerKey, string, error) {
+func (s *Store) CreateAPIKey(ctx context.Context, app *App, name string) (*APIKey, string, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
@@ -35,8 +35,8 @@ func (s *Store) CreateConsumerKey(ctx context.Context, app *App, name string) (*
 	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, isControl):
 		return nil, "", fieldErr("name", "Use at most 100 characters of plain text.")
 	}
-	secret := ConsumerKeyPrefix + NewSecret(32)
-	k := ConsumerKey{Name: name, Prefix: secret[:len(ConsumerKeyPrefix)+6], Hash: HashSecret(secret), CreatedAt: time.Now().UTC()}
+	secret := APIKeyPrefix + NewSecret(32)
+	k := APIKey{Name: name, Prefix: secret[:len(APIKeyPrefix)+6], Hash: HashSecret(secret), CreatedAt: time.Now().UTC()}
 	err := s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
 		k.AppID = cur.ID
 		if err := tx.Create(&k).Error; err != nil {
@@ -50,10 +50,10 @@ func (s *Store) CreateConsumerKey(ctx context.Context, app *App, name string) (*
 	return &k, secret, nil
 }
 
-// RevokeConsumerKey revokes key id of the app; an unknown or already revoked key is ErrNotFound.
-func (s *Store) RevokeConsumerKey(ctx context.Context, app *App, id uint) error {
+// RevokeAPIKey revokes key id of the app; an unknown or already revoked key is ErrNotFound.
+func (s *Store) RevokeAPIKey(ctx context.Context, app *App, id uint) error {
 	return s.changeApp(ctx, app, func(tx *gorm.DB, cur *App) error {
-		res := tx.Model(&ConsumerKey{}).Where("app_id = ? AND id = ? AND revoked_at IS NULL", cur.ID, id).Update("revoked_at", time.Now().UTC())
+		res := tx.Model(&APIKey{}).Where("app_id = ? AND id = ? AND revoked_at IS NULL", cur.ID, id).Update("revoked_at", time.Now().UTC())
 		if res.Error != nil {
 			return fmt.Errorf("store: unable to revoke consumer key %d: %w", id, res.Error)
 		}

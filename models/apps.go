@@ -195,8 +195,8 @@ type EgressRule struct {
 	Pattern  string `gorm:"size:255;not null"`
 }
 
-// ConsumerKey is an API key a tenant hands to its consumers for api_key routes.
-type ConsumerKey struct {
+// APIKey is an API key a tenant hands to its consumers for api_key routes.
+type APIKey struct {
 	ID        uint   `gorm:"primaryKey"`
 	AppID     uint   `gorm:"index;not null"`
 	Name      string `gorm:"size:100;not null"`
@@ -205,6 +205,9 @@ type ConsumerKey struct {
 	CreatedAt time.Time
 	RevokedAt *time.Time
 }
+
+// TableName keeps the table's first name (consumer_keys): the type was renamed, the data was not.
+func (APIKey) TableName() string { return "consumer_keys" }
 
 // SyncJob is the outbox row of one edge target. Enqueueing raises DesiredGen in the same
 // transaction as the change; a run marks the generation it pushed as DoneGen. It is pending

@@ -261,7 +261,7 @@ func purgeApp(tx *gorm.DB, appID uint) error {
 		Updates(map[string]any{"status": DeployFailed, "error": "app deleted", "finished_at": now}).Error; err != nil {
 		return err
 	}
-	for _, m := range []any{&Deployment{}, &Version{}, &Var{}, &Route{}, &EgressRule{}, &ConsumerKey{}} {
+	for _, m := range []any{&Deployment{}, &Version{}, &Var{}, &Route{}, &EgressRule{}, &APIKey{}} {
 		if err := tx.Where("app_id = ?", appID).Delete(m).Error; err != nil {
 			return fmt.Errorf("store: unable to purge app %d: %w", appID, err)
 		}
@@ -526,7 +526,7 @@ type EdgeState struct {
 	Vars    []Var
 	Routes  []Route
 	Egress  []EgressRule
-	Keys    []ConsumerKey // live keys only
+	Keys    []APIKey // live keys only
 }
 
 // AppEdgeState reads an app's current state. The app row is read first: everything read after
@@ -597,7 +597,7 @@ func (s *Store) EdgeStates(ctx context.Context) ([]EdgeState, error) {
 	if err := db.Order("app_id, position, id").Find(&egress).Error; err != nil {
 		return nil, fmt.Errorf("store: unable to list egress rules: %w", err)
 	}
-	var keys []ConsumerKey
+	var keys []APIKey
 	if err := db.Where("revoked_at IS NULL").Order("app_id, id").Find(&keys).Error; err != nil {
 		return nil, fmt.Errorf("store: unable to list consumer keys: %w", err)
 	}
@@ -613,7 +613,7 @@ func (s *Store) EdgeStates(ctx context.Context) ([]EdgeState, error) {
 	for i := range versions {
 		versionByID[versions[i].ID] = &versions[i]
 	}
-	routesOf, egressOf, keysOf := map[uint][]Route{}, map[uint][]EgressRule{}, map[uint][]ConsumerKey{}
+	routesOf, egressOf, keysOf := map[uint][]Route{}, map[uint][]EgressRule{}, map[uint][]APIKey{}
 	for _, r := range routes {
 		routesOf[r.AppID] = append(routesOf[r.AppID], r)
 	}

@@ -281,7 +281,7 @@ func TestValidateEgressPattern(t *testing.T) {
 	}
 }
 
-func TestConsumerKeysAndEgress(t *testing.T) {
+func TestAPIKeysAndEgress(t *testing.T) {
 	modeltest.Each(t, func(t *testing.T, db modeltest.DB) {
 		ctx := context.Background()
 		s := models.NewStore(db.Gorm)
@@ -289,7 +289,7 @@ func TestConsumerKeysAndEgress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, secret, err := s.CreateConsumerKey(ctx, app, "partner")
+		k, secret, err := s.CreateAPIKey(ctx, app, "partner")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,16 +301,16 @@ func TestConsumerKeysAndEgress(t *testing.T) {
 		if len(st.Keys) != 1 || st.Keys[0].Hash != k.Hash {
 			t.Fatalf("edge state keys %+v", st.Keys)
 		}
-		if err := s.RevokeConsumerKey(ctx, app, k.ID); err != nil {
+		if err := s.RevokeAPIKey(ctx, app, k.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RevokeConsumerKey(ctx, app, k.ID); !errors.Is(err, models.ErrNotFound) {
+		if err := s.RevokeAPIKey(ctx, app, k.ID); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("second revoke: %v", err)
 		}
 		if st, _ := s.AppEdgeState(ctx, app.ID); len(st.Keys) != 0 {
 			t.Errorf("revoked key still reaches the edge")
 		}
-		if _, _, err := s.CreateConsumerKey(ctx, app, " "); err == nil {
+		if _, _, err := s.CreateAPIKey(ctx, app, " "); err == nil {
 			t.Error("nameless key accepted")
 		}
 

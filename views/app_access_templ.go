@@ -25,7 +25,7 @@ type AccessTab struct {
 // Keys is the consumer key partial; NewSecret is shown exactly once.
 type Keys struct {
 	Slug      string
-	List      []models.ConsumerKey
+	List      []models.APIKey
 	NewSecret string
 	NewName   string
 	Error     string

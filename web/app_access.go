@@ -20,7 +20,7 @@ func (s *Server) appAccess(c *fiber.Ctx) error {
 // renderAccess shows the whole tab; the partials' own fields (new secret, errors) come in k, e.
 func (s *Server) renderAccess(c *fiber.Ctx, a *models.App, k views.Keys, e views.Egress, status int) error {
 	ctx := c.UserContext()
-	keys, err := s.store.ConsumerKeys(ctx, a.ID)
+	keys, err := s.store.APIKeys(ctx, a.ID)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (s *Server) renderKeys(c *fiber.Ctx, a *models.App, k views.Keys, status in
 	if !isHTMX(c) {
 		return s.renderAccess(c, a, k, views.Egress{}, status)
 	}
-	list, err := s.store.ConsumerKeys(c.UserContext(), a.ID)
+	list, err := s.store.APIKeys(c.UserContext(), a.ID)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (s *Server) keyCreate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	k, secret, err := s.store.CreateConsumerKey(c.UserContext(), a, c.FormValue("name"))
+	k, secret, err := s.store.CreateAPIKey(c.UserContext(), a, c.FormValue("name"))
 	if fe, ok := models.AsFieldError(err); ok {
 		return s.renderKeys(c, a, views.Keys{Error: fe.Message}, fiber.StatusUnprocessableEntity)
 	}
@@ -89,7 +89,7 @@ func (s *Server) keyRevoke(c *fiber.Ctx) error {
 	if perr != nil {
 		return s.renderKeys(c, a, views.Keys{Error: "No such key."}, fiber.StatusNotFound)
 	}
-	err = s.store.RevokeConsumerKey(c.UserContext(), a, uint(id))
+	err = s.store.RevokeAPIKey(c.UserContext(), a, uint(id))
 	if errors.Is(err, models.ErrNotFound) {
 		return s.renderKeys(c, a, views.Keys{Error: "No such key, or it was already revoked."}, fiber.StatusNotFound)
 	}

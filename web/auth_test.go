@@ -94,7 +94,7 @@ func authorizationMatrix(t *testing.T, w *world, billingOn bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _, err := w.p.Store.CreateConsumerKey(ctx, bApp, "k")
+	key, _, err := w.p.Store.CreateAPIKey(ctx, bApp, "k")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func goldenState() models.EdgeState {
 		Egress:  []models.EgressRule{{Pattern: "api.example.com"}},
 	}
 	revoked := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	st.Keys = []models.ConsumerKey{{Hash: models.HashSecret(goldenKey)}, {Hash: models.HashSecret("ck_revoked"), RevokedAt: &revoked}}
+	st.Keys = []models.APIKey{{Hash: models.HashSecret(goldenKey)}, {Hash: models.HashSecret("ck_revoked"), RevokedAt: &revoked}}
 	st.Routes = []models.Route{
 		{Method: "GET", Path: "/free", Access: models.AccessPublic},
 		{Method: "GET", Path: "/keyed/:id", Access: models.AccessAPIKey, RouteLimits: models.RouteLimits{DailyQuota: 100}},

@@ -93,7 +93,7 @@ func TestBuildConfig(t *testing.T) {
 			{Method: "GET", Path: "/free", Access: models.AccessPublic},
 		},
 		Egress: []models.EgressRule{{Pattern: "api.example.com"}},
-		Keys:   []models.ConsumerKey{{Hash: "aa"}, {Hash: "bb", RevokedAt: &revoked}},
+		Keys:   []models.APIKey{{Hash: "aa"}, {Hash: "bb", RevokedAt: &revoked}},
 	}
 	doc, err := BuildConfig(st, 17)
 	if err != nil {
