@@ -259,6 +259,7 @@ func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 	case st.App.Status == models.AppPaused:
 		doc.Status, doc.Reason = StatusPaused, st.App.StatusReason
 	}
+	caps := st.Plan.LimitCaps()
 	for _, r := range st.Routes {
 		cr := ConfigRoute{Method: r.Method, Path: r.Path, Access: r.Access, Settle: r.Settle,
 			Resource: ConfigResource{Description: r.Description, MimeType: r.MimeType}}
@@ -283,7 +284,7 @@ func BuildConfig(st models.EdgeState, gen int64) (ConfigDoc, error) {
 				return ConfigDoc{}, fmt.Errorf("workers: unable to build the discovery data of route %s %s of app %s: %w", r.Method, r.Path, st.App.Slug, err)
 			}
 		}
-		cr.Limits = configLimits(r)
+		cr.Limits = configLimits(r, caps)
 		doc.Routes = append(doc.Routes, cr)
 	}
 	for _, k := range st.Keys {
