@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"github.com/402claw/402claw/web/reqctx"
 	"net/url"
 	"slices"
 	"strings"
@@ -81,7 +82,7 @@ func (s *Server) adminTenants(c *fiber.Ctx) error {
 	} else {
 		v.First = "/admin/tenants"
 	}
-	if isHTMX(c) && c.Get("HX-Target") == "tenant-results" {
+	if reqctx.HX(c).Targets("tenant-results") {
 		return render(c, views.AdminTenantResults(v))
 	}
 	return render(c, views.AdminTenantsPage(s.navPage(c, "Tenants", "admin-tenants"), v))

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"github.com/402claw/402claw/web/reqctx"
 	"strconv"
 	"strings"
 	"time"
@@ -173,7 +174,7 @@ func (s *Server) appUsage(c *fiber.Ctx) error {
 	} else if err != nil {
 		return err
 	}
-	if isHTMX(c) && c.Get("HX-Target") == "requests" {
+	if reqctx.HX(c).Targets("requests") {
 		return render(c, views.RequestsSection(l))
 	}
 	u, err := s.usageView(c, path, []models.App{*a}, true)

@@ -62,10 +62,9 @@ func Render(c *fiber.Ctx, comp templ.Component) error {
 	return comp.Render(c.UserContext(), c.Response().BodyWriter())
 }
 
-// IsHTMX reports an htmx request (not a boosted full navigation).
-func IsHTMX(c *fiber.Ctx) bool {
-	return c.Get("HX-Request") == "true" && c.Get("HX-Boosted") != "true"
-}
+// IsHTMX reports a request to answer with a fragment: htmx, but neither a boosted full
+// navigation nor a history restore (which needs the whole page).
+func IsHTMX(c *fiber.Ctx) bool { return HX(c).Partial() }
 
 // Redirect sends the browser to url: an HX-Redirect header (204) for htmx, a 303 otherwise.
 func Redirect(c *fiber.Ctx, url string) error {
@@ -74,4 +73,36 @@ func Redirect(c *fiber.Ctx, url string) error {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
 	return c.Redirect(url, fiber.StatusSeeOther)
+}
+
+// HTMX is what an htmx request says about itself in its HX-* headers, read once and typed, so
+// handlers branch on fields instead of on header strings.
+type HTMX struct {
+	Enabled        bool   // HX-Request: sent by htmx (boosted navigations included)
+	Boosted        bool   // HX-Boosted: a boosted link or form, answered as a full page
+	Target         string // HX-Target: the id of the element the answer will replace
+	Trigger        string // HX-Trigger: the id of the element that fired the request
+	TriggerName    string // HX-Trigger-Name: its name attribute
+	CurrentURL     string // HX-Current-URL: the page the request came from
+	HistoryRestore bool   // HX-History-Restore-Request: a cache miss on back/forward, answer a full page
+}
+
+// Partial reports a request to be answered with a fragment: htmx, not boosted, not a
+// history restore.
+func (h HTMX) Partial() bool { return h.Enabled && !h.Boosted && !h.HistoryRestore }
+
+// Targets reports a fragment request aimed at the element with the given id.
+func (h HTMX) Targets(id string) bool { return h.Partial() && h.Target == id }
+
+// HX reads the request's htmx headers.
+func HX(c *fiber.Ctx) HTMX {
+	return HTMX{
+		Enabled:        c.Get("HX-Request") == "true",
+		Boosted:        c.Get("HX-Boosted") == "true",
+		Target:         c.Get("HX-Target"),
+		Trigger:        c.Get("HX-Trigger"),
+		TriggerName:    c.Get("HX-Trigger-Name"),
+		CurrentURL:     c.Get("HX-Current-URL"),
+		HistoryRestore: c.Get("HX-History-Restore-Request") == "true",
+	}
 }

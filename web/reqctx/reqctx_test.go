@@ -81,3 +81,40 @@ func TestRedirect(t *testing.T) {
 		})
 	}
 }
+
+// HX types the htmx headers; only a plain htmx request aimed at the element gets its fragment.
+func TestHX(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		want    HTMX
+		partial bool
+		targets bool // Targets("results")
+	}{
+		{"a plain page load", nil, HTMX{}, false, false},
+		{"htmx aimed at the results", map[string]string{"HX-Request": "true", "HX-Target": "results", "HX-Trigger": "q", "HX-Trigger-Name": "q", "HX-Current-URL": "http://x/admin"},
+			HTMX{Enabled: true, Target: "results", Trigger: "q", TriggerName: "q", CurrentURL: "http://x/admin"}, true, true},
+		{"htmx aimed elsewhere", map[string]string{"HX-Request": "true", "HX-Target": "main"}, HTMX{Enabled: true, Target: "main"}, true, false},
+		{"a boosted navigation", map[string]string{"HX-Request": "true", "HX-Boosted": "true", "HX-Target": "results"}, HTMX{Enabled: true, Boosted: true, Target: "results"}, false, false},
+		{"a history restore after back", map[string]string{"HX-Request": "true", "HX-History-Restore-Request": "true", "HX-Target": "results"}, HTMX{Enabled: true, HistoryRestore: true, Target: "results"}, false, false},
+		{"the header without htmx's value", map[string]string{"HX-Request": "1", "HX-Target": "results"}, HTMX{Target: "results"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := fiber.New()
+			app.Get("/", func(c *fiber.Ctx) error {
+				h := HX(c)
+				if h != tc.want || h.Partial() != tc.partial || IsHTMX(c) != tc.partial || h.Targets("results") != tc.targets {
+					t.Errorf("HX = %+v partial %v targets %v", h, h.Partial(), h.Targets("results"))
+				}
+				return nil
+			})
+			req := httptest.NewRequest("GET", "/", nil)
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			if _, err := app.Test(req); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
