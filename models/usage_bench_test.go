@@ -18,8 +18,9 @@ import (
 // posts and the Analytics Engine pull take: raw rows and hourly rollups in one transaction),
 // then times the queries of the app's usage page with one connection: the 30-day daily series,
 // the 7-day hourly series, the per-route breakdown and the first page of recent requests
-// (p50 and p99 of 100 runs each). It runs only with CLAW_BENCH=1; CLAW_BENCH_USAGE_EVENTS sets
-// the stream's length (default 1,000,000). Results in docs/benchmarks.md.
+// (p50 and p99 of 100 runs each). It runs only with CLAW_BENCH=1; CLAW_BENCH_USAGE_SPAN sets
+// the spread (a Go duration, default 720h) and CLAW_BENCH_USAGE_EVENTS the stream's length
+// (default 1,000,000). Results in docs/benchmarks.md.
 func TestBenchUsage(t *testing.T) {
 	if os.Getenv("CLAW_BENCH") == "" {
 		t.Skip("benchmark: set CLAW_BENCH=1")
